@@ -1,0 +1,63 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "TrafficJamz",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "jamzd", targets: ["jamzd"]),
+        .executable(name: "jamz", targets: ["jamz"]),
+        .executable(name: "jamz-bench", targets: ["jamz-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // C libraries: a modulemap and a header each; static inline shims only where Swift cannot import.
+        .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
+        .systemLibrary(name: "CMPG123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
+
+        .target(name: "JamzCore", swiftSettings: strict),
+        .target(name: "JamzStore", dependencies: [
+            "JamzCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strict),
+        .target(name: "JamzAudio", dependencies: [
+            "JamzCore", "JamzStore", "CALSA", "CMPG123",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .target(name: "JamzDaemon", dependencies: [
+            "JamzCore", "JamzStore", "JamzAudio",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "jamzd", dependencies: ["JamzDaemon"], swiftSettings: strict),
+        .executableTarget(name: "jamz", dependencies: [
+            "JamzCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "jamz-bench", dependencies: [
+            "JamzCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+
+        .testTarget(name: "JamzCoreTests", dependencies: ["JamzCore"]),
+        .testTarget(name: "JamzStoreTests", dependencies: ["JamzStore"]),
+        .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "CALSA"]),
+        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon"]),
+    ]
+)

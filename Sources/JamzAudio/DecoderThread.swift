@@ -1,0 +1,209 @@
+import Foundation
+import JamzCore
+import Logging
+
+/// Decoded PCM for frames `firstFrame ..< firstFrame + frames` of one queue entry.
+struct PCMChunk {
+    var generation: Int
+    var entryID: Int64
+    var trackID: TrackID
+    var firstFrame: Int64
+    var samples: [Int16]
+    /// Frames already taken by the renderer.
+    var consumed = 0
+    /// The decoder could not read this entry: `samples` is empty.
+    var failure: String? = nil
+
+    var frames: Int { samples.count / 2 }
+    var remaining: Int { frames - consumed }
+    var headFrame: Int64 { firstFrame + Int64(consumed) }
+}
+
+/// Decodes the queue ahead of the renderer on its own thread (libmpg123 blocks), gapless from one
+/// entry into the next, into a bounded buffer. The renderer asks it to start somewhere; every
+/// request has a generation so stale PCM is recognised and thrown away.
+final class DecoderThread: @unchecked Sendable {
+    // @unchecked: all mutable state is guarded by `cond`; the mpg123 handle is touched only by
+    // the decoder thread itself.
+    struct Start: Equatable {
+        var generation: Int
+        var entryID: Int64
+        var frame: Int64
+    }
+
+    private let cond = NSCondition()
+    private var chunks: [PCMChunk] = []
+    private var bufferedFrames = 0
+    private var pending: Start?
+    private var current: Start?
+    private var stopping = false
+    private var queuePoked = false
+    private var thread: Thread?
+
+    let rate: Int
+    let aheadFrames: Int
+    let chunkFrames = 4096
+    /// Returns the entry after the given one (or the entry with that id when `after` is false).
+    let lookup: @Sendable (_ entryID: Int64, _ after: Bool) -> QueueEntry?
+    let path: @Sendable (TrackID) -> String
+    let logger: Logger
+    private(set) var decodeErrors = 0
+
+    init(rate: Int, aheadSeconds: Double = 1.5, logger: Logger,
+         lookup: @escaping @Sendable (Int64, Bool) -> QueueEntry?, path: @escaping @Sendable (TrackID) -> String) {
+        self.rate = rate
+        self.aheadFrames = Int(Double(rate) * aheadSeconds)
+        self.lookup = lookup
+        self.path = path
+        self.logger = logger
+    }
+
+    func start() {
+        let t = Thread { [self] in self.run() }
+        t.name = "jamz-decoder"
+        t.stackSize = 1 << 20
+        thread = t
+        t.start()
+    }
+
+    func stop() {
+        cond.lock(); stopping = true; cond.broadcast(); cond.unlock()
+    }
+
+    /// Drop everything buffered and decode from `frame` of `entryID` on.
+    func request(_ s: Start) {
+        cond.lock()
+        pending = s
+        chunks.removeAll()
+        bufferedFrames = 0
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// The queue changed: a decoder waiting at the end of the queue looks again.
+    func queueChanged() {
+        cond.lock(); queuePoked = true; cond.broadcast(); cond.unlock()
+    }
+
+    /// What the renderer sees: the head chunk of the current generation, if decoded yet.
+    func withHead<R>(_ body: (inout PCMChunk?) -> R) -> R {
+        cond.lock()
+        defer { cond.unlock() }
+        var head: PCMChunk? = chunks.first
+        let r = body(&head)
+        if let h = head {
+            bufferedFrames -= (h.consumed - chunks[0].consumed)
+            chunks[0] = h
+            if h.remaining <= 0 && h.failure == nil {
+                chunks.removeFirst()
+                cond.broadcast()
+            }
+        } else if !chunks.isEmpty {
+            bufferedFrames -= chunks[0].remaining
+            chunks.removeFirst()
+            cond.broadcast()
+        }
+        return r
+    }
+
+    var requested: Start? {
+        cond.lock(); defer { cond.unlock() }
+        return pending ?? current
+    }
+
+    var buffered: Int {
+        cond.lock(); defer { cond.unlock() }
+        return bufferedFrames
+    }
+
+    private func run() {
+        let handle: Mpg123Handle
+        do { handle = try Mpg123Handle(outputRate: rate) } catch {
+            logger.critical("decoder cannot start: \(error)")
+            return
+        }
+        var scratch = [Int16](repeating: 0, count: chunkFrames * 2)
+        var entry: QueueEntry? = nil
+        var generation = 0
+        var frame: Int64 = 0
+
+        while true {
+            // Wait for something to do: a new request, or room in the buffer and an entry to decode.
+            cond.lock()
+            while !stopping && pending == nil && (entry == nil || bufferedFrames >= aheadFrames) {
+                if entry == nil, queuePoked, let c = current {
+                    queuePoked = false
+                    // We ran off the end of the queue: is there a next entry now?
+                    if let next = lookup(c.entryID, true) {
+                        entry = next; frame = 0
+                        current = Start(generation: c.generation, entryID: next.id, frame: 0)
+                        break
+                    }
+                    continue
+                }
+                cond.wait()
+            }
+            if stopping { cond.unlock(); break }
+            if let p = pending {
+                pending = nil
+                current = p
+                generation = p.generation
+                entry = lookup(p.entryID, false)
+                frame = p.frame
+                handle.close()
+            }
+            cond.unlock()
+            guard let e = entry else { continue }
+
+            // Decode one chunk of `e` from `frame`.
+            var failure: String? = nil
+            var got = 0
+            do {
+                if !handle.isOpen {
+                    try handle.open(path: path(e.trackID))
+                    if frame > 0 { try handle.seek(toFrame: frame) }
+                }
+                got = try scratch.withUnsafeMutableBufferPointer { try handle.read(into: $0) }
+            } catch {
+                failure = "\(error)"
+                decodeErrors += 1
+                logger.error("cannot decode entry \(e.id) (track \(e.trackID.short)): \(error)")
+            }
+            // Never hand out more than the catalog's exact length (the timeline is built on it).
+            got = min(got, Int(max(0, e.frames - frame)))
+
+            cond.lock()
+            if pending == nil && generation == current?.generation {
+                if got > 0 {
+                    chunks.append(PCMChunk(generation: generation, entryID: e.id, trackID: e.trackID,
+                                           firstFrame: frame, samples: Array(scratch[0..<(got * 2)])))
+                    bufferedFrames += got
+                    frame += Int64(got)
+                    cond.broadcast()
+                }
+                if failure != nil {
+                    chunks.append(PCMChunk(generation: generation, entryID: e.id, trackID: e.trackID,
+                                           firstFrame: frame, samples: [], failure: failure))
+                }
+                if got == 0 || failure != nil || frame >= e.frames {
+                    // End of this entry: continue gapless with the next one.
+                    handle.close()
+                    if failure == nil && frame < e.frames {
+                        // The file ended early: pad with silence to the catalog length.
+                        let pad = Int(e.frames - frame)
+                        chunks.append(PCMChunk(generation: generation, entryID: e.id, trackID: e.trackID,
+                                               firstFrame: frame, samples: [Int16](repeating: 0, count: pad * 2)))
+                        bufferedFrames += pad
+                    }
+                    let next = lookup(e.id, true)
+                    entry = next
+                    frame = 0
+                    if let next { current = Start(generation: generation, entryID: next.id, frame: 0) }
+                    queuePoked = false
+                }
+            }
+            cond.unlock()
+        }
+        handle.close()
+    }
+}

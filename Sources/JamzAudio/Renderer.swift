@@ -1,0 +1,452 @@
+import Foundation
+import JamzCore
+import Logging
+
+/// The renderer thread: writes the timeline to the output block by block, knowing for each block
+/// the instant its first frame will be heard, and keeps the frames it writes on the timeline
+/// (pad or skip exactly at a start, soft single-frame corrections for small errors, a short fade
+/// and jump for large ones). It owns the output and runs on its own thread, never on the Swift
+/// concurrency pool; the daemon talks to it through `setPlan` and reads `heard(at:)`.
+public final class Renderer: @unchecked Sendable {
+    // @unchecked: every mutable field shared with other threads is guarded by `lock`; the output,
+    // the corrector and the gain ramp are touched only by the renderer thread.
+
+    public struct Settings: Sendable {
+        public var format: AudioFormat
+        /// Fixed DAC/amplifier latency of the board, added to what the output reports.
+        public var boardLatency: Nanos
+        public var corrector: RenderCorrector.Settings
+        /// How far ahead of "now" the decoder is asked to start after a jump.
+        public var decodeLead: Nanos
+        /// Length of the fade-out before a jump or a stop, and of the fade-in after it.
+        public var jumpFade: Nanos
+
+        public init(format: AudioFormat = AudioFormat(), boardLatency: Nanos = 0,
+                    decodeLead: Nanos = 80_000_000, jumpFade: Nanos = 5_000_000) {
+            self.format = format
+            self.boardLatency = boardLatency
+            self.corrector = .defaults(rate: format.sampleRate)
+            self.decodeLead = decodeLead
+            self.jumpFade = jumpFade
+        }
+    }
+
+    /// Counters for status output.
+    public struct Stats: Sendable, Equatable, Codable {
+        public var jumps = 0
+        public var framesRepeated = 0
+        public var framesDropped = 0
+        public var decodeFailures = 0
+        public var blocks = 0
+    }
+
+    public let settings: Settings
+    private let output: any AudioOutput
+    private let decoder: DecoderThread
+    private let logger: Logger
+    private var rate: Int { settings.format.sampleRate }
+
+    private let lock = NSLock()
+    private var anchor: PlayAnchor?
+    private var queue: [QueueEntry] = []
+    private var planVersion = 0
+    private var heardMap: HeardMap
+    private var lastHeard: Nanos?
+    private var volumeTarget: Float = 1
+    private var fadeTarget: Float = 1
+    private var fadeStep: Float = 1
+    private var stopping = false
+    private var stats = Stats()
+    private var failedEntries: Set<Int64> = []
+    private var doneWaiters: [@Sendable () -> Void] = []
+    private var finished = false
+
+    /// Called on the renderer thread when an entry cannot be decoded (file missing, unreadable).
+    public var onEntryFailed: (@Sendable (_ entryID: Int64, _ reason: String) -> Void)?
+
+    public init(settings: Settings, output: any AudioOutput, logger: Logger,
+                lookupEntry: @escaping @Sendable (Int64, Bool) -> QueueEntry?,
+                trackPath: @escaping @Sendable (TrackID) -> String) {
+        self.settings = settings
+        self.output = output
+        self.logger = logger
+        self.heardMap = HeardMap(rate: settings.format.sampleRate)
+        self.decoder = DecoderThread(rate: settings.format.sampleRate, logger: logger,
+                                     lookup: lookupEntry, path: trackPath)
+    }
+
+    public var outputLabel: String { output.label }
+
+    // MARK: - Control (any thread)
+
+    /// Opens the output and starts the decoder and renderer threads. `ready` is called once the
+    /// output is open (success) or failed to open (error).
+    public func start(ready: @escaping @Sendable ((any Error)?) -> Void) {
+        decoder.start()
+        let t = Thread { [self] in
+            do {
+                try output.open(format: settings.format)
+            } catch {
+                ready(error)
+                finish()
+                return
+            }
+            ready(nil)
+            run()
+        }
+        t.name = "jamz-renderer"
+        t.stackSize = 1 << 20
+        t.start()
+    }
+
+    /// The new timeline and the queue it walks. Entries may be added or removed: whatever the
+    /// renderer already holds that no longer fits is corrected on the next block.
+    public func setPlan(anchor: PlayAnchor?, queue: [QueueEntry]) {
+        lock.lock()
+        self.anchor = anchor
+        self.queue = queue
+        planVersion += 1
+        failedEntries = failedEntries.filter { id in queue.contains { $0.id == id } }
+        lock.unlock()
+        decoder.queueChanged()
+    }
+
+    /// Which track frame is heard at time `t` (nil: silence).
+    public func heard(at t: Nanos) -> HeardMap.Heard? {
+        lock.lock(); defer { lock.unlock() }
+        return heardMap.heard(at: t)
+    }
+
+    /// The earliest instant a change of plan can be heard (the next block not yet decided).
+    public func earliestChange(now: Nanos) -> Nanos {
+        lock.lock(); defer { lock.unlock() }
+        let block = FrameMath.duration(ofFrames: Int64(output.blockFrames), rate: rate)
+        return max(now + 2 * block, (heardMap.end ?? now) + block)
+    }
+
+    /// Software volume, 0...1 (perceptual: the gain is the square), ramped over a few ms.
+    public func setVolume(_ v: Double) {
+        lock.lock(); volumeTarget = Float(max(0, min(1, v)) * max(0, min(1, v))); lock.unlock()
+    }
+
+    /// Ramps the fade gain from `from` (nil: where it is) to `to` over `over` nanoseconds.
+    public func fade(from: Float? = nil, to: Float, over: Nanos) {
+        lock.lock()
+        if let from { fadeGain = from }
+        fadeTarget = to
+        let frames = max(1, FrameMath.frames(in: over, rate: rate))
+        fadeStep = abs(to - fadeGain) / Float(frames)
+        if fadeStep == 0 { fadeStep = 1 }
+        lock.unlock()
+    }
+
+    /// Fades out over `over`, then stops the threads and closes the output; `done` is called
+    /// when the output is closed.
+    public func stop(fadeOut over: Nanos, done: @escaping @Sendable () -> Void) {
+        fade(to: 0, over: over)
+        lock.lock()
+        if finished { lock.unlock(); done(); return }
+        stopping = true
+        doneWaiters.append(done)
+        lock.unlock()
+    }
+
+    public var currentStats: Stats {
+        lock.lock(); defer { lock.unlock() }
+        var s = stats
+        s.decodeFailures = decoder.decodeErrors
+        return s
+    }
+
+    // MARK: - The renderer thread
+
+    private var fadeGain: Float = 1        // guarded by lock for writers, read by the thread under lock
+    private var volumeGain: Float = 1      // renderer thread only
+    private var wasAudible = false         // renderer thread only
+    private var corrector: RenderCorrector!
+    private var seenVersion = -1
+    private var predicted: Nanos?
+    private var lastRequest: (start: DecoderThread.Start, at: Nanos)?
+    private var generation = 0
+    private var block: [Int16] = []
+    private var pieces: [HeardSegment] = []
+
+    private func finish() {
+        lock.lock()
+        finished = true
+        let waiters = doneWaiters
+        doneWaiters = []
+        lock.unlock()
+        decoder.stop()
+        waiters.forEach { $0() }
+    }
+
+    private func run() {
+        corrector = RenderCorrector(settings: settings.corrector)
+        block.reserveCapacity(output.blockFrames * 4)
+        while true {
+            lock.lock()
+            let quit = stopping && fadeGain <= 0
+            lock.unlock()
+            if quit { break }
+            do {
+                try renderOneBlock()
+            } catch {
+                logger.error("audio output failed: \(error); retrying in 1 s")
+                Thread.sleep(forTimeInterval: 1)
+                predicted = nil
+            }
+        }
+        output.close()
+        finish()
+    }
+
+    /// When the next block will be heard: the output's report, smoothed against the prediction
+    /// from the previous block so that measurement noise does not move the music.
+    private func nextHeard() throws -> Nanos {
+        let measured = try output.nextFrameHeardAt() + settings.boardLatency
+        guard let p = predicted else { return measured }
+        let d = measured - p
+        if abs(d) > 20_000_000 { return measured }   // an underrun or a restart: believe the device
+        return p + d / 16
+    }
+
+    private func renderOneBlock() throws {
+        let h = try nextHeard()
+        let n = output.blockFrames
+        lock.lock()
+        let plan = anchor
+        let q = queue
+        if planVersion != seenVersion { seenVersion = planVersion; corrector.reset() }
+        let failed = failedEntries
+        lock.unlock()
+
+        block.removeAll(keepingCapacity: true)
+        pieces.removeAll(keepingCapacity: true)
+
+        var want = plan.flatMap { $0.playing ? Timeline.locate($0, in: q, at: h, rate: rate) : nil }
+        if let w = want, failed.contains(w.entryID) { want = nil }
+        if let w = want {
+            try renderPlaying(want: w, at: h, frames: n)
+        } else {
+            fadeOutThenSilence(at: h, frames: n)
+        }
+        try emit(at: h)
+    }
+
+    private func renderPlaying(want: Cursor, at h: Nanos, frames n: Int) throws {
+        // What does the decoder hold for us?
+        let head: (entryID: Int64, frame: Int64, failure: String?)? = decoder.withHead { c in
+            c.map { ($0.entryID, $0.headFrame, $0.failure) }
+        }
+        guard let head else {
+            requestIfStale(want: want, at: h)
+            fadeOutThenSilence(at: h, frames: n)
+            return
+        }
+        if let failure = head.failure {
+            decoder.withHead { $0 = nil }
+            lock.lock(); failedEntries.insert(head.entryID); lock.unlock()
+            onEntryFailed?(head.entryID, failure)
+            fadeOutThenSilence(at: h, frames: n)
+            return
+        }
+        guard head.entryID == want.entryID else {
+            jump(to: want, at: h, frames: n)
+            return
+        }
+        let error = head.frame - want.frame
+        switch corrector.decide(error: error, blockFrames: n) {
+        case .none:
+            take(frames: n, at: h)
+        case .adjust(let k):
+            if k > 0 {
+                stats.framesRepeated += k
+                take(frames: n / 2, at: h)
+                repeatLastFrame(k, at: h)
+                take(frames: n - n / 2, at: h)
+            } else {
+                stats.framesDropped += -k
+                take(frames: n / 2, at: h)
+                skip(frames: -k)
+                take(frames: n - n / 2, at: h)
+            }
+        case .jump:
+            let leadFrames = FrameMath.frames(in: settings.decodeLead * 3, rate: rate)
+            if error > 0 && error <= leadFrames {
+                // The decoder is ready with music that starts a little later: wait for it in silence.
+                let pad = Int(min(Int64(n), error))
+                fadeOutThenSilence(at: h, frames: pad)
+                if pad < n { startAudio(); take(frames: n - pad, at: h) }
+            } else if error < 0 && Int(-error) <= decoder.buffered {
+                // Late by less than what is already decoded: fade out, skip ahead exactly, fade in.
+                let fadeFrames = wasAudible ? min(n / 2, Int(FrameMath.frames(in: settings.jumpFade, rate: rate))) : 0
+                fadeOutThenSilence(at: h, frames: fadeFrames)
+                skip(frames: Int(-error) + fadeFrames)
+                startAudio()
+                take(frames: n - fadeFrames, at: h)
+            } else {
+                jump(to: want, at: h, frames: n)
+            }
+        }
+    }
+
+    /// Far from where we should be: fade out and ask the decoder for the right place.
+    private func jump(to want: Cursor, at h: Nanos, frames n: Int) {
+        stats.jumps += 1
+        let leadFrames = FrameMath.frames(in: settings.decodeLead, rate: rate)
+        request(DecoderThread.Start(generation: 0, entryID: want.entryID, frame: want.frame + leadFrames), at: h)
+        fadeOutThenSilence(at: h, frames: n)
+    }
+
+    private func request(_ s: DecoderThread.Start, at h: Nanos) {
+        generation += 1
+        var s = s
+        s.generation = generation
+        decoder.request(s)
+        lastRequest = (s, h)
+    }
+
+    /// Nothing decoded yet: ask again only when no request for this place is under way.
+    private func requestIfStale(want: Cursor, at h: Nanos) {
+        let leadFrames = FrameMath.frames(in: settings.decodeLead, rate: rate)
+        if let r = lastRequest, r.start.entryID == want.entryID,
+           want.frame <= r.start.frame, h - r.at < 2 * nanosPerSecond {
+            return
+        }
+        stats.jumps += 1
+        request(DecoderThread.Start(generation: 0, entryID: want.entryID, frame: want.frame + leadFrames), at: h)
+    }
+
+    // MARK: building the block
+
+    private var blockFrames: Int { block.count / 2 }
+
+    private func startAudio() {
+        if !wasAudible {
+            // A short fade-in, unless a slower fade (a resume) is already under way.
+            lock.lock()
+            if !stopping && fadeGain == fadeTarget && fadeTarget > 0 {
+                fadeGain = 0
+                fadeStep = fadeTarget / Float(max(1, FrameMath.frames(in: settings.jumpFade, rate: rate)))
+            }
+            lock.unlock()
+        }
+    }
+
+    private func gainRamp() -> (fade: Float, target: Float, step: Float, volume: Float) {
+        lock.lock(); defer { lock.unlock() }
+        return (fadeGain, fadeTarget, fadeStep, volumeTarget)
+    }
+
+    private func storeFade(_ g: Float) { lock.lock(); fadeGain = g; lock.unlock() }
+
+    /// Copies up to `frames` frames from the decoder into the block, with gain.
+    private func take(frames: Int, at h: Nanos) {
+        var need = frames
+        if !wasAudible { startAudio() }
+        var (fade, target, step, volTarget) = gainRamp()
+        let volStep: Float = 1.0 / Float(rate / 100)   // full-scale volume change in 10 ms
+        while need > 0 {
+            let got: Int = decoder.withHead { c in
+                guard var chunk = c, chunk.failure == nil, chunk.remaining > 0 else { return 0 }
+                let k = min(need, chunk.remaining)
+                let start = blockFrames
+                pieces.append(HeardSegment(start: h + FrameMath.duration(ofFrames: Int64(start), rate: rate), count: k,
+                                           entryID: chunk.entryID, trackID: chunk.trackID, firstFrame: chunk.headFrame))
+                chunk.samples.withUnsafeBufferPointer { src in
+                    var i = chunk.consumed * 2
+                    for _ in 0..<k {
+                        if fade != target { fade = fade < target ? min(target, fade + step) : max(target, fade - step) }
+                        if volumeGain != volTarget {
+                            volumeGain = volumeGain < volTarget ? min(volTarget, volumeGain + volStep) : max(volTarget, volumeGain - volStep)
+                        }
+                        let g = fade * volumeGain
+                        block.append(Int16(clamping: Int(Float(src[i]) * g)))
+                        block.append(Int16(clamping: Int(Float(src[i + 1]) * g)))
+                        i += 2
+                    }
+                }
+                chunk.consumed += k
+                c = chunk
+                return k
+            }
+            if got == 0 { break }
+            need -= got
+            wasAudible = true
+        }
+        storeFade(fade)
+        if need > 0 {
+            wasAudible = false
+            // The decoder fell behind (or the queue ended mid-block): silence for the rest.
+            silence(frames: need, at: h)
+        }
+    }
+
+    private func skip(frames: Int) {
+        var left = frames
+        while left > 0 {
+            let got: Int = decoder.withHead { c in
+                guard var chunk = c, chunk.failure == nil, chunk.remaining > 0 else { return 0 }
+                let k = min(left, chunk.remaining)
+                chunk.consumed += k
+                c = chunk
+                return k
+            }
+            if got == 0 { break }
+            left -= got
+        }
+    }
+
+    private func repeatLastFrame(_ k: Int, at h: Nanos) {
+        guard block.count >= 2 else { silence(frames: k, at: h); return }
+        let l = block[block.count - 2], r = block[block.count - 1]
+        for _ in 0..<k { block.append(l); block.append(r) }
+        // The repeated frames count as the last piece's (an error of at most k frames, for k/rate s).
+        if !pieces.isEmpty { pieces[pieces.count - 1].count += k }
+    }
+
+    /// If the last block was audible, fades out over a few ms using the upcoming decoded frames
+    /// without consuming them (so a pause resumes exactly where it stopped); then silence.
+    private func fadeOutThenSilence(at h: Nanos, frames: Int) {
+        var written = 0
+        if wasAudible {
+            let fadeFrames = min(frames, Int(FrameMath.frames(in: settings.jumpFade, rate: rate)))
+            let g0 = gainRamp()
+            let gain = g0.fade * volumeGain
+            decoder.withHead { c in
+                guard let chunk = c, chunk.failure == nil else { return }
+                let k = min(fadeFrames, chunk.remaining)
+                var i = chunk.consumed * 2
+                for j in 0..<k {
+                    let g = gain * Float(k - j) / Float(k + 1)
+                    block.append(Int16(clamping: Int(Float(chunk.samples[i]) * g)))
+                    block.append(Int16(clamping: Int(Float(chunk.samples[i + 1]) * g)))
+                    i += 2
+                }
+                written = k
+            }
+            wasAudible = false
+        }
+        silence(frames: frames - written, at: h)
+    }
+
+    private func silence(frames: Int, at h: Nanos) {
+        guard frames > 0 else { return }
+        let start = blockFrames
+        block.append(contentsOf: repeatElement(0, count: frames * 2))
+        pieces.append(HeardSegment(start: h + FrameMath.duration(ofFrames: Int64(start), rate: rate), count: frames,
+                                   entryID: nil, trackID: nil, firstFrame: 0))
+    }
+
+    private func emit(at h: Nanos) throws {
+        guard !block.isEmpty else { return }
+        lock.lock()
+        for p in pieces where p.count > 0 || p.entryID != nil { heardMap.record(p) }
+        // Close the block: whatever follows starts at its end.
+        stats.blocks += 1
+        lock.unlock()
+        try block.withUnsafeBufferPointer { try output.write($0) }
+        predicted = h + FrameMath.duration(ofFrames: Int64(blockFrames), rate: rate)
+    }
+}

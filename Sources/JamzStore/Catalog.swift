@@ -1,0 +1,99 @@
+import Foundation
+import GRDB
+import JamzCore
+
+/// One catalog row: a track's metadata and cache bookkeeping.
+public struct TrackRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
+    public static let databaseTableName = "track"
+    public var id: String
+    public var title: String
+    public var artist: String
+    public var album: String
+    public var frames: Int64
+    public var sourceRate: Int
+    public var sourceChannels: Int
+    public var bytes: Int64
+    public var cached: Bool
+    public var importSeq: Int64
+    public var playSeq: Int64
+    public var playCount: Int64
+
+    public init(_ info: TrackInfo, importSeq: Int64) {
+        id = info.id.hex; title = info.title; artist = info.artist; album = info.album
+        frames = info.frames; sourceRate = info.sourceRate; sourceChannels = info.sourceChannels
+        bytes = info.bytes; cached = true; self.importSeq = importSeq; playSeq = 0; playCount = 0
+    }
+
+    public var info: TrackInfo {
+        TrackInfo(id: TrackID(hex: id)!, title: title, artist: artist, album: album, frames: frames,
+                  sourceRate: sourceRate, sourceChannels: sourceChannels, bytes: bytes)
+    }
+}
+
+public enum Catalog {
+    public static func track(_ db: Database, id: TrackID) throws -> TrackRecord? {
+        try TrackRecord.fetchOne(db, key: id.hex)
+    }
+
+    /// Adds a track (or marks a known one cached again). Returns false when it was already cached.
+    @discardableResult
+    public static func insert(_ db: Database, _ info: TrackInfo) throws -> Bool {
+        if var existing = try TrackRecord.fetchOne(db, key: info.id.hex) {
+            if existing.cached { return false }
+            existing.cached = true
+            try existing.update(db)
+            return true
+        }
+        let seq = (try Int64.fetchOne(db, sql: "SELECT MAX(importSeq) FROM track") ?? 0) + 1
+        try TrackRecord(info, importSeq: seq).insert(db)
+        return true
+    }
+
+    /// Tracks matching a track id (or a unique prefix of at least 6 hex digits), else every
+    /// word in title/artist/album (case-insensitive), in import order.
+    public static func search(_ db: Database, _ words: String) throws -> [TrackRecord] {
+        let q = words.trimmingCharacters(in: .whitespaces).lowercased()
+        if q.count >= 6, q.allSatisfy(\.isHexDigit) {
+            let byID = try TrackRecord.filter(Column("id").like("\(q)%")).order(Column("importSeq")).fetchAll(db)
+            if !byID.isEmpty { return byID }
+        }
+        var req = TrackRecord.all()
+        for w in q.split(separator: " ") where !w.isEmpty {
+            let pattern = "%\(w)%"
+            req = req.filter(Column("title").like(pattern) || Column("artist").like(pattern) || Column("album").like(pattern))
+        }
+        return try req.order(Column("importSeq")).fetchAll(db)
+    }
+
+    public static func all(_ db: Database) throws -> [TrackRecord] {
+        try TrackRecord.order(Column("importSeq")).fetchAll(db)
+    }
+
+    /// Marks a track played now (for least-recently-played eviction).
+    public static func markPlayed(_ db: Database, id: TrackID) throws {
+        let seq = (try Int64.fetchOne(db, sql: "SELECT MAX(playSeq) FROM track") ?? 0) + 1
+        try db.execute(sql: "UPDATE track SET playSeq = ?, playCount = playCount + 1 WHERE id = ?", arguments: [seq, id.hex])
+    }
+
+    public struct Usage: Sendable, Equatable {
+        public var tracks: Int
+        public var bytes: Int64
+    }
+
+    public static func usage(_ db: Database) throws -> Usage {
+        let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM track WHERE cached")!
+        return Usage(tracks: row[0], bytes: row[1])
+    }
+
+    /// Cached tracks that may be evicted, least recently played first: never one in the queue.
+    public static func evictionCandidates(_ db: Database) throws -> [TrackRecord] {
+        try TrackRecord.fetchAll(db, sql: """
+            SELECT * FROM track WHERE cached AND id NOT IN (SELECT trackId FROM queueEntry)
+            ORDER BY playSeq, importSeq
+            """)
+    }
+
+    public static func markEvicted(_ db: Database, id: String) throws {
+        try db.execute(sql: "UPDATE track SET cached = 0 WHERE id = ?", arguments: [id])
+    }
+}

@@ -1,0 +1,73 @@
+import GRDB
+import JamzCore
+
+/// The play queue: entries in `ord` order, each naming a catalog track.
+public enum PlayQueue {
+    public struct Item: Sendable, Equatable {
+        public var entry: QueueEntry
+        public var track: TrackRecord
+    }
+
+    public static func items(_ db: Database) throws -> [Item] {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT q.id AS qid, t.* FROM queueEntry q JOIN track t ON t.id = q.trackId ORDER BY q.ord, q.id
+            """)
+        return try rows.map { row in
+            let t = try TrackRecord(row: row)
+            return Item(entry: QueueEntry(id: row["qid"], trackID: TrackID(hex: t.id)!, frames: t.frames), track: t)
+        }
+    }
+
+    public static func entries(_ db: Database) throws -> [QueueEntry] { try items(db).map(\.entry) }
+
+    /// Appends tracks at the end of the queue; returns the new entries.
+    public static func append(_ db: Database, _ tracks: [TrackRecord]) throws -> [QueueEntry] {
+        var ord = (try Double.fetchOne(db, sql: "SELECT MAX(ord) FROM queueEntry") ?? 0)
+        var out: [QueueEntry] = []
+        for t in tracks {
+            ord += 1
+            try db.execute(sql: "INSERT INTO queueEntry (ord, trackId) VALUES (?, ?)", arguments: [ord, t.id])
+            out.append(QueueEntry(id: db.lastInsertedRowID, trackID: TrackID(hex: t.id)!, frames: t.frames))
+        }
+        return out
+    }
+
+    public static func remove(_ db: Database, entryID: Int64) throws {
+        try db.execute(sql: "DELETE FROM queueEntry WHERE id = ?", arguments: [entryID])
+    }
+}
+
+/// The player's durable state: play/pause, where (entry and frame), volume.
+public struct PlayerRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
+    public static let databaseTableName = "player"
+    public var id: Int64 = 1
+    public var playing: Bool
+    public var entryId: Int64?
+    public var frame: Int64
+    public var volume: Int
+
+    public init(playing: Bool, entryId: Int64?, frame: Int64, volume: Int) {
+        self.playing = playing; self.entryId = entryId; self.frame = frame; self.volume = volume
+    }
+}
+
+public enum PlayerState {
+    public static func load(_ db: Database) throws -> PlayerRecord? { try PlayerRecord.fetchOne(db, key: 1) }
+    public static func save(_ db: Database, _ r: PlayerRecord) throws { try r.save(db) }
+}
+
+/// Named counters (cache hits, bad input seen, …) that survive restarts.
+public enum Counters {
+    public static func add(_ db: Database, _ name: String, _ n: Int64 = 1) throws {
+        try db.execute(sql: """
+            INSERT INTO counter (name, value) VALUES (?, ?)
+            ON CONFLICT(name) DO UPDATE SET value = value + excluded.value
+            """, arguments: [name, n])
+    }
+
+    public static func all(_ db: Database) throws -> [String: Int64] {
+        var d: [String: Int64] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT name, value FROM counter") { d[row[0]] = row[1] }
+        return d
+    }
+}

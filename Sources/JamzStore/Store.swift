@@ -1,0 +1,101 @@
+import Foundation
+import GRDB
+import JamzCore
+
+/// The car's durable state in one SQLite file in WAL mode (GRDB): catalog, queue, player state
+/// and counters. Every write is a small transaction, so a power cut at any instant leaves a
+/// database that opens and has lost nothing that was acknowledged.
+///
+/// Queries live in `Catalog`, `PlayQueue`, `PlayerState` and `Counters` as functions of a GRDB
+/// `Database`; callers run them with `pool.write`/`pool.read` (the async forms from async code,
+/// so SQLite never blocks the concurrency pool).
+public final class Store: Sendable {
+    public let pool: DatabasePool
+    public let path: String
+
+    public struct OpenResult: Sendable {
+        public let store: Store
+        /// Set when the old database could not be used and was moved aside: the caller re-indexes the cache.
+        public let movedAside: String?
+        public let reason: String?
+    }
+
+    /// Opens (creating or migrating) the database at `path`. A file that cannot be opened or
+    /// fails SQLite's quick check is renamed `<path>.broken-N` (with its -wal/-shm) and a fresh
+    /// database takes its place.
+    public static func open(path: String) throws -> OpenResult {
+        do {
+            let store = try Store(path: path)
+            let check = try store.pool.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
+            if check == "ok" { return OpenResult(store: store, movedAside: nil, reason: nil) }
+            try? store.pool.close()
+            let aside = try moveAside(path)
+            return OpenResult(store: try Store(path: path), movedAside: aside, reason: "integrity check: \(check ?? "no answer")")
+        } catch let error as DatabaseError {
+            let aside = try moveAside(path)
+            return OpenResult(store: try Store(path: path), movedAside: aside, reason: "\(error)")
+        }
+    }
+
+    private static func moveAside(_ path: String) throws -> String {
+        let fm = FileManager.default
+        var n = 1
+        while fm.fileExists(atPath: "\(path).broken-\(n)") { n += 1 }
+        let aside = "\(path).broken-\(n)"
+        try fm.moveItem(atPath: path, toPath: aside)
+        for suffix in ["-wal", "-shm"] where fm.fileExists(atPath: path + suffix) {
+            try? fm.moveItem(atPath: path + suffix, toPath: aside + suffix)
+        }
+        return aside
+    }
+
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in
+            // FULL: a commit is on disk before it is acknowledged (WAL keeps this cheap).
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: path, configuration: config)
+        try Store.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.create(table: "track") { t in
+                t.primaryKey("id", .text)
+                t.column("title", .text).notNull()
+                t.column("artist", .text).notNull()
+                t.column("album", .text).notNull()
+                t.column("frames", .integer).notNull()
+                t.column("sourceRate", .integer).notNull()
+                t.column("sourceChannels", .integer).notNull()
+                t.column("bytes", .integer).notNull()
+                t.column("cached", .boolean).notNull().defaults(to: true)
+                t.column("importSeq", .integer).notNull()
+                // Least-recently-played order: a sequence number, not a clock reading.
+                t.column("playSeq", .integer).notNull().defaults(to: 0)
+                t.column("playCount", .integer).notNull().defaults(to: 0)
+            }
+            try db.create(table: "queueEntry") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("ord", .double).notNull().indexed()
+                t.column("trackId", .text).notNull().references("track", onDelete: .restrict)
+            }
+            try db.create(table: "player") { t in
+                t.primaryKey("id", .integer).check { $0 == 1 }
+                t.column("playing", .boolean).notNull()
+                t.column("entryId", .integer)
+                t.column("frame", .integer).notNull()
+                t.column("volume", .integer).notNull()
+            }
+            try db.create(table: "counter") { t in
+                t.primaryKey("name", .text)
+                t.column("value", .integer).notNull()
+            }
+        }
+        return m
+    }
+}
