@@ -44,8 +44,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "TOMLKit", package: "TOMLKit"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
-        .executableTarget(name: "jamzd", dependencies: ["JamzDaemon"], swiftSettings: strict),
+        .executableTarget(name: "jamzd", dependencies: [
+            "JamzDaemon",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .executableTarget(name: "jamz", dependencies: [
             "JamzCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -49,6 +49,9 @@ public final class Renderer: @unchecked Sendable {
     private let lock = NSLock()
     private var anchor: PlayAnchor?
     private var queue: [QueueEntry] = []
+    private var previous: (anchor: PlayAnchor?, queue: [QueueEntry])?
+    /// The queue as the decoder thread sees it (it looks entries up without the renderer's lock).
+    private let queueBox = QueueBox()
     private var planVersion = 0
     private var heardMap: HeardMap
     private var lastHeard: Nanos?
@@ -65,14 +68,14 @@ public final class Renderer: @unchecked Sendable {
     public var onEntryFailed: (@Sendable (_ entryID: Int64, _ reason: String) -> Void)?
 
     public init(settings: Settings, output: any AudioOutput, logger: Logger,
-                lookupEntry: @escaping @Sendable (Int64, Bool) -> QueueEntry?,
                 trackPath: @escaping @Sendable (TrackID) -> String) {
         self.settings = settings
         self.output = output
         self.logger = logger
         self.heardMap = HeardMap(rate: settings.format.sampleRate)
+        let queueBox = self.queueBox
         self.decoder = DecoderThread(rate: settings.format.sampleRate, logger: logger,
-                                     lookup: lookupEntry, path: trackPath)
+                                     lookup: { id, after in queueBox.entry(id, after: after) }, path: trackPath)
     }
 
     public var outputLabel: String { output.label }
@@ -103,8 +106,11 @@ public final class Renderer: @unchecked Sendable {
     /// renderer already holds that no longer fits is corrected on the next block.
     public func setPlan(anchor: PlayAnchor?, queue: [QueueEntry]) {
         lock.lock()
+        // Until the new anchor's time comes, the old plan still holds.
+        previous = (self.anchor, self.queue)
         self.anchor = anchor
         self.queue = queue
+        queueBox.set(queue)
         planVersion += 1
         failedEntries = failedEntries.filter { id in queue.contains { $0.id == id } }
         lock.unlock()
@@ -217,6 +223,7 @@ public final class Renderer: @unchecked Sendable {
         lock.lock()
         let plan = anchor
         let q = queue
+        let before = previous
         if planVersion != seenVersion { seenVersion = planVersion; corrector.reset() }
         let failed = failedEntries
         lock.unlock()
@@ -224,17 +231,33 @@ public final class Renderer: @unchecked Sendable {
         block.removeAll(keepingCapacity: true)
         pieces.removeAll(keepingCapacity: true)
 
-        var want = plan.flatMap { $0.playing ? Timeline.locate($0, in: q, at: h, rate: rate) : nil }
-        if let w = want, failed.contains(w.entryID) { want = nil }
-        if let w = want {
-            try renderPlaying(want: w, at: h, frames: n)
+        // A new plan takes effect at its anchor time, to the frame: the part of the block before
+        // it still follows the previous plan.
+        let end = h + FrameMath.duration(ofFrames: Int64(n), rate: rate)
+        if let a = plan, a.time > h {
+            let k = a.time >= end ? n : Int(FrameMath.frames(in: a.time - h, rate: rate))
+            renderSpan(before?.anchor, before?.queue ?? [], failed: failed, blockStart: h, frames: k)
+            renderSpan(plan, q, failed: failed, blockStart: h, frames: n - k)
         } else {
-            fadeOutThenSilence(at: h, frames: n)
+            renderSpan(plan, q, failed: failed, blockStart: h, frames: n)
         }
         try emit(at: h)
     }
 
-    private func renderPlaying(want: Cursor, at h: Nanos, frames n: Int) throws {
+    /// Renders `frames` frames of `plan` at the end of the block being built.
+    private func renderSpan(_ plan: PlayAnchor?, _ q: [QueueEntry], failed: Set<Int64>, blockStart h: Nanos, frames n: Int) {
+        guard n > 0 else { return }
+        let t = h + FrameMath.duration(ofFrames: Int64(blockFrames), rate: rate)
+        var want = plan.flatMap { $0.playing ? Timeline.locate($0, in: q, at: t, rate: rate) : nil }
+        if let w = want, failed.contains(w.entryID) { want = nil }
+        if let w = want {
+            renderPlaying(want: w, at: h, frames: n)
+        } else {
+            fadeOutThenSilence(at: h, frames: n)
+        }
+    }
+
+    private func renderPlaying(want: Cursor, at h: Nanos, frames n: Int) {
         // What does the decoder hold for us?
         let head: (entryID: Int64, frame: Int64, failure: String?)? = decoder.withHead { c in
             c.map { ($0.entryID, $0.headFrame, $0.failure) }
@@ -256,44 +279,54 @@ public final class Renderer: @unchecked Sendable {
             return
         }
         let error = head.frame - want.frame
+        if !wasAudible {
+            // Starting from silence: line up exactly, by waiting in silence or skipping ahead.
+            alignFromSilence(error: error, want: want, at: h, frames: n)
+            return
+        }
         switch corrector.decide(error: error, blockFrames: n) {
         case .none:
             take(frames: n, at: h)
         case .adjust(let k):
+            take(frames: n / 2, at: h)
             if k > 0 {
                 stats.framesRepeated += k
-                take(frames: n / 2, at: h)
                 repeatLastFrame(k, at: h)
-                take(frames: n - n / 2, at: h)
             } else {
                 stats.framesDropped += -k
-                take(frames: n / 2, at: h)
                 skip(frames: -k)
-                take(frames: n - n / 2, at: h)
             }
+            take(frames: n - n / 2, at: h)
         case .jump:
-            let leadFrames = FrameMath.frames(in: settings.decodeLead * 3, rate: rate)
-            if error > 0 && error <= leadFrames {
-                // The decoder is ready with music that starts a little later: wait for it in silence.
-                let pad = Int(min(Int64(n), error))
-                fadeOutThenSilence(at: h, frames: pad)
-                if pad < n { startAudio(); take(frames: n - pad, at: h) }
-            } else if error < 0 && Int(-error) <= decoder.buffered {
-                // Late by less than what is already decoded: fade out, skip ahead exactly, fade in.
-                let fadeFrames = wasAudible ? min(n / 2, Int(FrameMath.frames(in: settings.jumpFade, rate: rate))) : 0
-                fadeOutThenSilence(at: h, frames: fadeFrames)
-                skip(frames: Int(-error) + fadeFrames)
-                startAudio()
-                take(frames: n - fadeFrames, at: h)
-            } else {
-                jump(to: want, at: h, frames: n)
+            // Audible and far off: fade out over a few ms, then line up from silence.
+            stats.jumps += 1
+            let fadeFrames = min(n, Int(FrameMath.frames(in: settings.jumpFade, rate: rate)))
+            fadeOutThenSilence(at: h, frames: fadeFrames)
+            if fadeFrames < n {
+                alignFromSilence(error: error + Int64(fadeFrames), want: want, at: h, frames: n - fadeFrames)
             }
+        }
+    }
+
+    /// Silent now: start the decoded music exactly on the timeline. Music that starts a little
+    /// later is waited for in silence; music that is behind by less than what is decoded is
+    /// skipped; anything else asks the decoder for the right place.
+    private func alignFromSilence(error: Int64, want: Cursor, at h: Nanos, frames n: Int) {
+        let leadFrames = FrameMath.frames(in: settings.decodeLead * 3, rate: rate)
+        if error >= 0 && error <= leadFrames {
+            let pad = Int(min(Int64(n), error))
+            silence(frames: pad, at: h)
+            if pad < n { take(frames: n - pad, at: h) }
+        } else if error < 0 && Int(-error) <= decoder.buffered {
+            skip(frames: Int(-error))
+            take(frames: n, at: h)
+        } else {
+            jump(to: want, at: h, frames: n)
         }
     }
 
     /// Far from where we should be: fade out and ask the decoder for the right place.
     private func jump(to want: Cursor, at h: Nanos, frames n: Int) {
-        stats.jumps += 1
         let leadFrames = FrameMath.frames(in: settings.decodeLead, rate: rate)
         request(DecoderThread.Start(generation: 0, entryID: want.entryID, frame: want.frame + leadFrames), at: h)
         fadeOutThenSilence(at: h, frames: n)
@@ -448,5 +481,22 @@ public final class Renderer: @unchecked Sendable {
         lock.unlock()
         try block.withUnsafeBufferPointer { try output.write($0) }
         predicted = h + FrameMath.duration(ofFrames: Int64(blockFrames), rate: rate)
+    }
+}
+
+/// The queue shared with the decoder thread, which walks it entry by entry.
+final class QueueBox: @unchecked Sendable {
+    // @unchecked: `entries` is only touched under `lock`.
+    private let lock = NSLock()
+    private var entries: [QueueEntry] = []
+
+    func set(_ q: [QueueEntry]) { lock.lock(); entries = q; lock.unlock() }
+
+    /// The entry with this id, or (with `after`) the one following it.
+    func entry(_ id: Int64, after: Bool) -> QueueEntry? {
+        lock.lock(); defer { lock.unlock() }
+        guard let i = entries.firstIndex(where: { $0.id == id }) else { return nil }
+        let j = after ? i + 1 : i
+        return j < entries.count ? entries[j] : nil
     }
 }

@@ -1,0 +1,98 @@
+/// The control socket protocol: JSON lines over a Unix stream socket. A client writes one
+/// `ControlRequest` per line; the daemon answers with zero or more progress lines
+/// (`{"progress": …}`) and then exactly one reply line (`{"ok": true|false, …}`).
+/// Documented in the README; `jamz` is one client of it.
+public struct ControlRequest: Codable, Sendable, Equatable {
+    public var cmd: String
+    public var args: [String]
+    public init(cmd: String, args: [String] = []) { self.cmd = cmd; self.args = args }
+}
+
+/// The last line of every answer. `message` is for people; `data` is for scripts and stable.
+public struct ControlReply<Data: Encodable & Sendable>: Encodable, Sendable {
+    public var ok: Bool
+    public var message: String
+    public var error: String?
+    public var data: Data?
+    public init(ok: Bool, message: String, error: String? = nil, data: Data? = nil) {
+        self.ok = ok; self.message = message; self.error = error; self.data = data
+    }
+}
+
+/// `jamz status --json`.
+public struct StatusReport: Codable, Sendable, Equatable {
+    public struct Track: Codable, Sendable, Equatable {
+        public var id: String
+        public var title: String
+        public var artist: String
+        public var album: String
+        /// Seconds.
+        public var duration: Double
+        public init(id: String, title: String, artist: String, album: String, duration: Double) {
+            self.id = id; self.title = title; self.artist = artist; self.album = album; self.duration = duration
+        }
+    }
+    /// "playing", "paused" or "stopped".
+    public var state = "stopped"
+    public var track: Track?
+    /// 1-based place of the current entry in the queue.
+    public var queueIndex: Int?
+    /// Seconds into the track heard at `sampledAt`.
+    public var position = 0.0
+    /// The same, exact: track frame heard at `sampledAt` (output rate).
+    public var positionFrames: Int64 = 0
+    /// The daemon's monotonic clock (ns) at which `position` is heard.
+    public var sampledAt: Int64 = 0
+    public var volume = 0
+    public var queueLength = 0
+    /// Which output plays, and how it is paced.
+    public var output = ""
+    public var sampleRate = 44_100
+    /// Counters: bad input seen, cache activity, renderer corrections.
+    public var counters: [String: Int64] = [:]
+    public init() {}
+}
+
+/// One line of `jamz queue --json`.
+public struct QueueItemReport: Codable, Sendable, Equatable {
+    public var index = 0
+    public var entry: Int64 = 0
+    public var id = ""
+    public var title = ""
+    public var artist = ""
+    public var duration = 0.0
+    public var current = false
+    public init() {}
+}
+
+/// `jamz cache --json`.
+public struct CacheReport: Codable, Sendable, Equatable {
+    public var tracks = 0
+    public var bytes: Int64 = 0
+    public var maxTracks = 0
+    public var maxBytes: Int64 = 0
+    public var hits: Int64 = 0
+    public var misses: Int64 = 0
+    public var hitRate: Double?
+    public var evictions: Int64 = 0
+    public init() {}
+}
+
+/// A progress line of `jamz import`.
+public struct ImportProgressReport: Codable, Sendable, Equatable {
+    public var done: Int
+    public var total: Int
+    public var file: String
+    /// "added", "duplicate" or "skipped".
+    public var result: String
+    public var reason: String?
+    public var title: String?
+    public init(done: Int, total: Int, file: String, result: String, reason: String?, title: String?) {
+        self.done = done; self.total = total; self.file = file; self.result = result; self.reason = reason; self.title = title
+    }
+}
+
+public struct ProgressLine<P: Encodable & Sendable>: Encodable, Sendable {
+    public var progress: P
+    public init(progress: P) { self.progress = progress }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import JamzAudio
+import JamzCore
+import JamzStore
+import Logging
+
+/// Turns control requests into player and library actions and their JSON answers.
+struct Commands: Sendable {
+    let player: Player
+    let library: Library
+    let logger: Logger
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    static func line<T: Encodable>(_ v: T) -> [UInt8] {
+        var d = (try? encoder.encode(v)) ?? Data(#"{"ok":false,"message":"internal error: cannot encode the reply"}"#.utf8)
+        d.append(UInt8(ascii: "\n"))
+        return Array(d)
+    }
+
+    static func failure(_ why: String) -> [UInt8] {
+        line(ControlReply<String>(ok: false, message: why, error: why))
+    }
+
+    static func success<T: Encodable & Sendable>(_ message: String, _ data: T? = nil as String?) -> [UInt8] {
+        line(ControlReply(ok: true, message: message, data: data))
+    }
+
+    func handle(line: [UInt8], progress: @escaping @Sendable ([UInt8]) async -> Void) async -> [UInt8] {
+        let req: ControlRequest
+        do { req = try JSONDecoder().decode(ControlRequest.self, from: Data(line)) } catch {
+            library.count("control.bad_requests")
+            return Commands.failure("not a valid request: expected one JSON object per line like {\"cmd\":\"status\",\"args\":[]}")
+        }
+        do {
+            return try await run(req, progress: progress)
+        } catch let e as Player.CommandError {
+            return Commands.failure(e.description)
+        } catch {
+            logger.error("\(req.cmd) failed: \(error)")
+            return Commands.failure("\(req.cmd) failed: \(error)")
+        }
+    }
+
+    private func arg(_ req: ControlRequest, _ usage: String) throws -> String {
+        guard let a = req.args.first, !a.isEmpty else { throw Player.CommandError("usage: \(usage)") }
+        return a
+    }
+
+    private func run(_ req: ControlRequest, progress: @escaping @Sendable ([UInt8]) async -> Void) async throws -> [UInt8] {
+        switch req.cmd {
+        case "status":
+            let s = await player.status()
+            return Commands.success(Commands.describe(s), s)
+        case "queue":
+            let q = await player.queueReport()
+            let text = q.isEmpty ? "the queue is empty" : q.map { i in
+                "\(i.current ? "▶" : " ") \(i.index). \(i.title)\(i.artist.isEmpty ? "" : " — \(i.artist)") [\(Commands.clock(i.duration))] \(i.id.prefix(12))"
+            }.joined(separator: "\n")
+            return Commands.success(text, q)
+        case "play":
+            var n: Int? = nil
+            if let a = req.args.first {
+                guard let v = Int(a), v >= 1 else { throw Player.CommandError("usage: play [N] (N = place in the queue, from 1)") }
+                n = v
+            }
+            return Commands.success(try await player.play(n))
+        case "pause": return Commands.success(try await player.pause())
+        case "toggle": return Commands.success(try await player.toggle())
+        case "next": return Commands.success(try await player.next())
+        case "prev": return Commands.success(try await player.prev())
+        case "seek":
+            guard let s = Double(try arg(req, "seek SECONDS")) else { throw Player.CommandError("usage: seek SECONDS") }
+            return Commands.success(try await player.seek(s))
+        case "volume":
+            guard let v = Int(try arg(req, "volume 0-100")) else { throw Player.CommandError("usage: volume 0-100") }
+            return Commands.success(try await player.setVolume(v))
+        case "add":
+            let q = req.args.joined(separator: " ")
+            guard !q.trimmingCharacters(in: .whitespaces).isEmpty else { throw Player.CommandError("usage: add TRACK-ID|WORDS") }
+            return Commands.success(try await player.add(q))
+        case "cache":
+            let r = try await library.cacheReport()
+            let rate = r.hitRate.map { String(format: "%.0f%%", $0 * 100) } ?? "n/a"
+            return Commands.success("""
+                \(r.tracks) tracks, \(Commands.bytes(r.bytes)) (limits \(r.maxTracks) tracks, \(Commands.bytes(r.maxBytes)))
+                hits \(r.hits), misses \(r.misses), hit rate \(rate), evictions \(r.evictions)
+                """, r)
+        case "import":
+            let dir = try arg(req, "import DIR")
+            let summary = try await library.importTree(dir) { p in
+                var r = ImportProgressReport(done: p.done, total: p.total, file: p.file, result: "added", reason: nil, title: nil)
+                switch p.result {
+                case .added(let info): r.title = info.title
+                case .duplicate: r.result = "duplicate"
+                case .skipped(let why): r.result = "skipped"; r.reason = why
+                }
+                await progress(Commands.line(ProgressLine(progress: r)))
+            }
+            return Commands.success("""
+                imported \(summary.added) new track\(summary.added == 1 ? "" : "s") of \(summary.found) found \
+                (\(summary.duplicates) already known, \(summary.skipped) skipped, \(summary.evicted) evicted)
+                """, summary)
+        default:
+            library.count("control.bad_requests")
+            throw Player.CommandError("unknown command \"\(req.cmd)\"; try: status, queue, add, play, pause, toggle, next, prev, seek, volume, import, cache")
+        }
+    }
+
+    static func describe(_ s: StatusReport) -> String {
+        var out = s.state
+        if let t = s.track {
+            out += " \(s.queueIndex.map { "\($0)/\(s.queueLength)" } ?? "") \"\(t.title)\""
+            if !t.artist.isEmpty { out += " by \(t.artist)" }
+            out += " \(clock(s.position)) / \(clock(t.duration))"
+        } else {
+            out += " (queue: \(s.queueLength))"
+        }
+        out += " · volume \(s.volume) · \(s.output)"
+        return out
+    }
+
+    static func clock(_ s: Double) -> String {
+        String(format: "%d:%04.1f", Int(s) / 60, s.truncatingRemainder(dividingBy: 60))
+    }
+
+    static func bytes(_ b: Int64) -> String {
+        b >= 1 << 30 ? String(format: "%.1f GiB", Double(b) / Double(1 << 30))
+            : b >= 1 << 20 ? String(format: "%.1f MiB", Double(b) / Double(1 << 20)) : "\(b) B"
+    }
+}

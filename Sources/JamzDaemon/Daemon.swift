@@ -1,0 +1,90 @@
+import Foundation
+import JamzAudio
+import JamzCore
+import JamzStore
+import Logging
+import ServiceLifecycle
+
+/// `jamzd`: opens the store (moving a broken one aside), reconciles the cache, starts the audio
+/// path, restores the player, serves the control socket, tells systemd it is ready, and on
+/// SIGTERM fades out, saves and exits 0.
+public enum Daemon {
+    public static func run(config: DaemonConfig, configProblems: [String], logger: Logger) async throws {
+        for p in configProblems { logger.error("\(p)") }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
+        let clock = SystemClock(offset: Nanos(config.clockOffsetMs * 1e6), driftPPM: config.clockDriftPPM)
+
+        // The store, and the cache it indexes. Both are blocking: do them on a thread.
+        let dbPath = (config.dataDir as NSString).appendingPathComponent("jamz.sqlite")
+        let opened = try await onThread("jamz-open") { try Store.open(path: dbPath) }
+        let store = opened.store
+        if let aside = opened.movedAside {
+            logger.critical("database \(dbPath) could not be used (\(opened.reason ?? "?")): moved to \(aside); starting a fresh one and re-indexing the cache")
+        }
+        let cache = try TrackCache(dir: URL(fileURLWithPath: config.dataDir).appendingPathComponent("cache"), store: store,
+                                   limits: .init(maxTracks: config.maxTracks, maxBytes: config.maxBytes), logger: logger)
+        let rec = try await onThread("jamz-reconcile") { try cache.reconcile(rate: config.sampleRate) }
+        if rec.added > 0 || rec.missing > 0 {
+            logger.notice("cache re-indexed: \(rec.added) file(s) added to the catalog, \(rec.missing) missing file(s) marked")
+        }
+        if !configProblems.isEmpty {
+            try await store.pool.write { db in try Counters.add(db, "config.errors", Int64(configProblems.count)) }
+        }
+
+        // The audio path.
+        let output: any AudioOutput
+        if config.output.hasPrefix("file:") {
+            output = FileOutput(path: String(config.output.dropFirst(5)), clock: clock)
+        } else {
+            output = ALSAOutput(device: String(config.output.dropFirst(5)), clock: clock, bufferMicros: config.bufferMs * 1000)
+        }
+        var settings = Renderer.Settings(format: config.format)
+        settings.boardLatency = Nanos(config.boardLatencyMs * 1e6)
+        let renderer = Renderer(settings: settings, output: output, logger: logger,
+                                trackPath: { [cache] id in cache.path(for: id) })
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            renderer.start { error in
+                if let error { c.resume(throwing: error) } else { c.resume() }
+            }
+        }
+        logger.info("audio output: \(renderer.outputLabel), \(config.sampleRate) Hz S16_LE stereo")
+
+        let player = Player(store: store, cache: cache, renderer: renderer, clock: clock, config: config, logger: logger)
+        renderer.onEntryFailed = { id, why in Task { await player.entryFailed(id, reason: why) } }
+        try await player.restore()
+
+        let library = Library(cache: cache, rate: config.sampleRate, logger: logger)
+        let server = ControlServer(path: config.socket, commands: Commands(player: player, library: library, logger: logger), logger: logger)
+        let channel = try await server.bind()
+        logger.info("control socket \(config.socket); data in \(config.dataDir)")
+        SystemdNotify.send("READY=1\nSTATUS=playing through \(renderer.outputLabel)")
+
+        let service = DaemonService(server: server, channel: channel, player: player)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: service)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        SystemdNotify.send("STOPPING=1")
+    }
+}
+
+struct DaemonService: Service {
+    let server: ControlServer
+    let channel: NIOAsyncChannelOfConnections
+    let player: Player
+
+    func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { try? await server.serve(channel) }
+            group.addTask {
+                while !Task.isCancelled {
+                    await player.tick()
+                    try? await Task.sleep(for: .milliseconds(250))
+                }
+            }
+            try? await gracefulShutdown()
+            await player.shutdown()
+            group.cancelAll()
+        }
+    }
+}

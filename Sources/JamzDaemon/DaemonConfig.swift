@@ -1,0 +1,93 @@
+import Foundation
+import JamzCore
+import TOMLKit
+
+/// Everything `jamzd` can be told, from defaults, then the TOML file (`--config`), then flags.
+/// A bad file never stops the music: each problem is reported (and counted) and that setting
+/// keeps its default.
+public struct DaemonConfig: Sendable, Equatable {
+    public var dataDir = "/var/lib/jamz"
+    public var socket = "/run/jamz/jamz.sock"
+    /// `alsa:DEVICE` or `file:PATH`.
+    public var output = "alsa:default"
+    public var sampleRate = 44_100
+    /// Fixed DAC/amplifier latency of the board, milliseconds.
+    public var boardLatencyMs = 0.0
+    /// ALSA buffer length, milliseconds.
+    public var bufferMs = 100
+    public var maxTracks = 50
+    public var maxBytes: Int64 = 2 << 30
+    public var defaultVolume = 70
+    /// After a power cut the music comes back at no more than this volume …
+    public var resumeVolumeCap = 60
+    /// … fading in over this long.
+    public var resumeFadeMs = 1500
+    /// SIGTERM fades out over this long before saving and exiting.
+    public var stopFadeMs = 300
+    /// Test hooks: skew this daemon's clock as a car's own crystal would be.
+    public var clockOffsetMs = 0.0
+    public var clockDriftPPM = 0.0
+
+    public init() {}
+
+    public var format: AudioFormat { AudioFormat(sampleRate: sampleRate, channels: 2) }
+
+    /// Applies a TOML document; returns one line per problem (unknown key, wrong type, out of range).
+    public mutating func apply(toml text: String) -> [String] {
+        let table: TOMLTable
+        do { table = try TOMLTable(string: text) } catch {
+            return ["config is not valid TOML (\(error)); using defaults"]
+        }
+        var problems: [String] = []
+        func walk(_ t: TOMLTable, _ prefix: String) {
+            for key in t.keys {
+                let name = prefix.isEmpty ? key : "\(prefix).\(key)"
+                guard let v = t[key] else { continue }
+                if let sub = v.table { walk(sub, name); continue }
+                if let p = set(name, v) { problems.append(p) }
+            }
+        }
+        walk(table, "")
+        return problems
+    }
+
+    private mutating func set(_ key: String, _ v: any TOMLValueConvertible) -> String? {
+        func int(_ range: ClosedRange<Int>, _ apply: (inout DaemonConfig, Int) -> Void) -> String? {
+            guard let i = v.int else { return "config \(key): expected an integer" }
+            guard range.contains(i) else { return "config \(key) = \(i): must be in \(range.lowerBound)...\(range.upperBound)" }
+            apply(&self, i); return nil
+        }
+        func num(_ range: ClosedRange<Double>, _ apply: (inout DaemonConfig, Double) -> Void) -> String? {
+            guard let d = v.double ?? v.int.map(Double.init) else { return "config \(key): expected a number" }
+            guard range.contains(d) else { return "config \(key) = \(d): must be in \(range.lowerBound)...\(range.upperBound)" }
+            apply(&self, d); return nil
+        }
+        func str(_ check: (String) -> String?, _ apply: (inout DaemonConfig, String) -> Void) -> String? {
+            guard let s = v.string else { return "config \(key): expected a string" }
+            if let why = check(s) { return "config \(key) = \"\(s)\": \(why)" }
+            apply(&self, s); return nil
+        }
+        let anyPath: (String) -> String? = { $0.isEmpty ? "must not be empty" : nil }
+        switch key {
+        case "data_dir": return str(anyPath) { $0.dataDir = $1 }
+        case "socket": return str(anyPath) { $0.socket = $1 }
+        case "output": return str(DaemonConfig.checkOutput) { $0.output = $1 }
+        case "audio.sample_rate": return int(8000...192_000) { $0.sampleRate = $1 }
+        case "audio.board_latency_ms": return num(0...1000) { $0.boardLatencyMs = $1 }
+        case "audio.buffer_ms": return int(20...1000) { $0.bufferMs = $1 }
+        case "cache.max_tracks": return int(1...1_000_000) { $0.maxTracks = $1 }
+        case "cache.max_bytes": return int(1 << 20...Int.max) { $0.maxBytes = Int64($1) }
+        case "player.default_volume": return int(0...100) { $0.defaultVolume = $1 }
+        case "player.stop_fade_ms": return int(0...10_000) { $0.stopFadeMs = $1 }
+        case "resume.volume_cap": return int(0...100) { $0.resumeVolumeCap = $1 }
+        case "resume.fade_in_ms": return int(0...30_000) { $0.resumeFadeMs = $1 }
+        default: return "config \(key): unknown setting (ignored)"
+        }
+    }
+
+    public static func checkOutput(_ s: String) -> String? {
+        if s.hasPrefix("alsa:") && s.count > 5 { return nil }
+        if s.hasPrefix("file:") && s.count > 5 { return nil }
+        return "expected alsa:DEVICE or file:PATH"
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import JamzAudio
+import JamzCore
+import JamzStore
+import Logging
+
+/// The music library side of the daemon: imports (one at a time, on their own thread, while
+/// playback goes on), the cache report and counters.
+final class Library: Sendable {
+    let cache: TrackCache
+    let importer: Importer
+    let logger: Logger
+    private let importLock = NSLock()
+
+    init(cache: TrackCache, rate: Int, logger: Logger) {
+        self.cache = cache
+        self.importer = Importer(cache: cache, rate: rate, logger: logger)
+        self.logger = logger
+    }
+
+    func count(_ name: String, _ n: Int64 = 1) {
+        let pool = cache.store.pool
+        Task { try? await pool.write { db in try Counters.add(db, name, n) } }
+    }
+
+    func importTree(_ dir: String, progress: @escaping @Sendable (Importer.Progress) async -> Void) async throws -> Importer.Summary {
+        let (events, cont) = AsyncStream<Importer.Progress>.makeStream(bufferingPolicy: .unbounded)
+        let importer = self.importer
+        let lock = importLock
+        let result: Task<Importer.Summary, any Error> = Task {
+            try await onThread("jamz-import") {
+                lock.lock()
+                defer { lock.unlock(); cont.finish() }
+                return try importer.importTree(dir) { cont.yield($0) }
+            }
+        }
+        for await p in events { await progress(p) }
+        return try await result.value
+    }
+
+    func cacheReport() async throws -> CacheReport {
+        let (usage, counters) = try await cache.store.pool.read { db in (try Catalog.usage(db), try Counters.all(db)) }
+        var r = CacheReport()
+        r.tracks = usage.tracks
+        r.bytes = usage.bytes
+        r.maxTracks = cache.limits.maxTracks
+        r.maxBytes = cache.limits.maxBytes
+        r.hits = counters["cache.hits"] ?? 0
+        r.misses = counters["cache.misses"] ?? 0
+        r.evictions = counters["cache.evictions"] ?? 0
+        r.hitRate = r.hits + r.misses > 0 ? Double(r.hits) / Double(r.hits + r.misses) : nil
+        return r
+    }
+}
+
+/// Runs blocking work (file I/O, decoding, SQLite from a thread of its own) on a new thread,
+/// never on the Swift concurrency pool.
+func onThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        let t = Thread {
+            do { c.resume(returning: try body()) } catch { c.resume(throwing: error) }
+        }
+        t.name = name
+        t.start()
+    }
+}

@@ -1,0 +1,299 @@
+import Foundation
+import GRDB
+import JamzAudio
+import JamzCore
+import JamzStore
+import Logging
+
+/// The car's player: the queue, the timeline anchor and the volume, kept in SQLite and handed to
+/// the renderer. Every command is turned into a new anchor that takes effect at the earliest
+/// instant the renderer can still change (so a command is heard at a known time, not "when the
+/// buffer drains"), and every change is saved before it is acknowledged.
+public actor Player {
+    public struct CommandError: Error, CustomStringConvertible {
+        public let description: String
+        init(_ s: String) { description = s }
+    }
+
+    let store: Store
+    let cache: TrackCache
+    let renderer: Renderer
+    let clock: SystemClock
+    let config: DaemonConfig
+    let logger: Logger
+    var rate: Int { config.sampleRate }
+
+    private(set) var items: [PlayQueue.Item] = []
+    private(set) var anchor: PlayAnchor?
+    private(set) var volume: Int
+    private var lastHeardEntry: Int64?
+    private var lastSaved: PlayerRecord?
+
+    init(store: Store, cache: TrackCache, renderer: Renderer, clock: SystemClock, config: DaemonConfig, logger: Logger) {
+        self.store = store; self.cache = cache; self.renderer = renderer; self.clock = clock
+        self.config = config; self.logger = logger
+        self.volume = config.defaultVolume
+    }
+
+    var entries: [QueueEntry] { items.map(\.entry) }
+
+    // MARK: start-up and shut-down
+
+    /// Loads the queue and the saved state; a car that was playing when the power went resumes
+    /// where it was heard, at a capped volume, fading in.
+    func restore() async throws {
+        items = try await store.pool.read { db in try PlayQueue.items(db) }
+        let saved = try await store.pool.read { db in try PlayerState.load(db) }
+        if let saved {
+            volume = saved.volume
+            if let e = saved.entryId, let item = items.first(where: { $0.entry.id == e }) {
+                let frame = min(max(0, saved.frame), max(0, item.entry.frames - 1))
+                anchor = PlayAnchor(entryID: e, frame: frame, time: renderer.earliestChange(now: clock.now()), playing: saved.playing)
+                if saved.playing {
+                    volume = min(volume, config.resumeVolumeCap)
+                    renderer.fade(from: 0, to: 1, over: Nanos(config.resumeFadeMs) * 1_000_000)
+                    logger.info("resuming \"\(item.track.title)\" at \(String(format: "%.2f", Double(frame) / Double(rate))) s, volume \(volume)")
+                }
+            }
+        }
+        renderer.setVolume(Double(volume) / 100)
+        publish()
+        try await save()
+    }
+
+    /// SIGTERM: save where we are, fade out, stop the output.
+    func shutdown() async {
+        try? await save()
+        let fade = Nanos(config.stopFadeMs) * 1_000_000
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            renderer.stop(fadeOut: fade) { c.resume() }
+        }
+        logger.info("stopped; state saved")
+    }
+
+    // MARK: what is heard now
+
+    struct Now {
+        var state: String
+        var index: Int?
+        var item: PlayQueue.Item?
+        var frame: Int64
+        var at: Nanos
+    }
+
+    func now() -> Now {
+        let t = clock.now()
+        guard let a = anchor else { return Now(state: "stopped", index: nil, item: nil, frame: 0, at: t) }
+        let q = entries
+        // While playing, the position is what the renderer says is leaving the output now.
+        if a.playing, let h = renderer.heard(at: t), let i = items.firstIndex(where: { $0.entry.id == h.entryID }) {
+            return Now(state: "playing", index: i, item: items[i], frame: h.frame, at: t)
+        }
+        guard let c = Timeline.locate(a, in: q, at: t, rate: rate) else {
+            return Now(state: "stopped", index: nil, item: nil, frame: 0, at: t)
+        }
+        return Now(state: a.playing ? "playing" : "paused", index: c.index, item: items[c.index], frame: c.frame, at: t)
+    }
+
+    private func cursorAtChange() -> (JamzCore.Cursor?, Nanos) {
+        let t = renderer.earliestChange(now: clock.now())
+        return (anchor.flatMap { Timeline.locate($0, in: entries, at: t, rate: rate) }, t)
+    }
+
+    // MARK: commands
+
+    func play(_ n: Int?) async throws -> String {
+        guard !items.isEmpty else { throw CommandError("the queue is empty: add tracks with `jamz add WORDS`") }
+        let (c, t) = cursorAtChange()
+        if let n {
+            guard (1...items.count).contains(n) else { throw CommandError("no entry \(n): the queue has \(items.count)") }
+            anchor = PlayAnchor(entryID: items[n - 1].entry.id, frame: 0, time: t, playing: true)
+        } else if let c {
+            if anchor?.playing == true { return "already playing \(describe(c.index))" }
+            anchor = PlayAnchor(entryID: c.entryID, frame: c.frame, time: t, playing: true)
+        } else {
+            anchor = PlayAnchor(entryID: items[0].entry.id, frame: 0, time: t, playing: true)
+        }
+        try await commit()
+        let i = items.firstIndex { $0.entry.id == anchor!.entryID }!
+        return "playing \(describe(i)) from \(seconds(anchor!.frame))"
+    }
+
+    func pause() async throws -> String {
+        let (c, t) = cursorAtChange()
+        guard let c, anchor?.playing == true else { return "already paused" }
+        anchor = PlayAnchor(entryID: c.entryID, frame: c.frame, time: t, playing: false)
+        try await commit()
+        return "paused \(describe(c.index)) at \(seconds(c.frame))"
+    }
+
+    func toggle() async throws -> String {
+        let (c, _) = cursorAtChange()
+        return (anchor?.playing == true && c != nil) ? try await pause() : try await play(nil)
+    }
+
+    func next() async throws -> String {
+        let (c, t) = cursorAtChange()
+        guard let c else { throw CommandError("nothing is playing: `jamz play` starts the queue") }
+        guard c.index + 1 < items.count else { throw CommandError("already at the last entry of the queue") }
+        anchor = PlayAnchor(entryID: items[c.index + 1].entry.id, frame: 0, time: t, playing: anchor!.playing)
+        try await commit()
+        return "skipped to \(describe(c.index + 1))"
+    }
+
+    func prev() async throws -> String {
+        let (c, t) = cursorAtChange()
+        guard let c else { throw CommandError("nothing is playing: `jamz play` starts the queue") }
+        let target = (c.frame > Int64(3 * rate) || c.index == 0) ? c.index : c.index - 1
+        anchor = PlayAnchor(entryID: items[target].entry.id, frame: 0, time: t, playing: anchor!.playing)
+        try await commit()
+        return target == c.index ? "back to the start of \(describe(target))" : "back to \(describe(target))"
+    }
+
+    func seek(_ s: Double) async throws -> String {
+        let (c, t) = cursorAtChange()
+        guard let c else { throw CommandError("nothing is playing: `jamz play` starts the queue") }
+        guard s.isFinite, s >= 0 else { throw CommandError("seek wants seconds ≥ 0, got \(s)") }
+        let len = items[c.index].entry.frames
+        let frame = min(Int64((s * Double(rate)).rounded()), max(0, len - 1))
+        anchor = PlayAnchor(entryID: c.entryID, frame: frame, time: t, playing: anchor!.playing)
+        try await commit()
+        return "at \(seconds(frame)) of \(describe(c.index))"
+    }
+
+    func setVolume(_ v: Int) async throws -> String {
+        guard (0...100).contains(v) else { throw CommandError("volume is 0-100, got \(v)") }
+        volume = v
+        renderer.setVolume(Double(v) / 100)
+        try await save()
+        return "volume \(v)"
+    }
+
+    /// Adds the track with this id (or id prefix), else every cached track matching all the words.
+    func add(_ query: String) async throws -> String {
+        let found = try await store.pool.read { db in try Catalog.search(db, query) }
+        guard !found.isEmpty else { throw CommandError("no track matches \"\(query)\": `jamz import DIR` adds music") }
+        let cached = found.filter(\.cached)
+        if cached.isEmpty {
+            try await store.pool.write { db in try Counters.add(db, "cache.misses", Int64(found.count)) }
+            throw CommandError("\"\(found[0].title)\" is no longer in the cache (evicted): import it again")
+        }
+        let added = try await store.pool.write { db in try PlayQueue.append(db, cached) }
+        try await reloadQueue()
+        let names = cached.prefix(3).map { "\"\($0.title)\"" }.joined(separator: ", ")
+        return "added \(added.count) track\(added.count == 1 ? "" : "s") (\(names)\(cached.count > 3 ? ", …" : "")); queue has \(items.count)"
+    }
+
+    func reloadQueue() async throws {
+        items = try await store.pool.read { db in try PlayQueue.items(db) }
+        publish()
+    }
+
+    /// An entry could not be decoded: count it and go on with the next one.
+    func entryFailed(_ entryID: Int64, reason: String) async {
+        try? await store.pool.write { db in try Counters.add(db, "decode.failures") }
+        guard let i = items.firstIndex(where: { $0.entry.id == entryID }) else { return }
+        logger.error("cannot play \"\(items[i].track.title)\": \(reason); skipping it")
+        guard anchor?.entryID == entryID || (anchor.flatMap { Timeline.locate($0, in: entries, at: clock.now(), rate: rate) }?.entryID == entryID) else { return }
+        let t = renderer.earliestChange(now: clock.now())
+        anchor = i + 1 < items.count ? PlayAnchor(entryID: items[i + 1].entry.id, frame: 0, time: t, playing: anchor?.playing ?? true) : nil
+        try? await commit()
+    }
+
+    // MARK: persistence
+
+    private func commit() async throws {
+        publish()
+        try await save()
+    }
+
+    private func publish() {
+        renderer.setPlan(anchor: anchor, queue: entries)
+    }
+
+    /// Saves play state, entry, the frame heard now and the volume (skipped when unchanged).
+    func save() async throws {
+        let n = now()
+        let rec: PlayerRecord
+        if n.state == "stopped" {
+            rec = PlayerRecord(playing: false, entryId: nil, frame: 0, volume: volume)
+        } else {
+            rec = PlayerRecord(playing: n.state == "playing", entryId: n.item?.entry.id, frame: n.frame, volume: volume)
+        }
+        guard rec != lastSaved else { return }
+        try await store.pool.write { db in try PlayerState.save(db, rec) }
+        lastSaved = rec
+    }
+
+    /// Runs until cancelled: saves the position twice a second while playing, notices track
+    /// changes (least-recently-played order, cache hits) and the end of the queue.
+    func tick() async {
+        let n = now()
+        if n.state == "stopped", anchor != nil, anchor!.playing {
+            logger.info("end of the queue")
+            anchor = nil
+            publish()
+        }
+        if n.state == "playing", let item = n.item, item.entry.id != lastHeardEntry {
+            lastHeardEntry = item.entry.id
+            logger.info("now playing \(describe(n.index!))")
+            try? await store.pool.write { db in
+                try Catalog.markPlayed(db, id: item.entry.trackID)
+                try Counters.add(db, "cache.hits")
+            }
+        }
+        do { try await save() } catch { logger.error("cannot save player state: \(error)") }
+    }
+
+    // MARK: reports
+
+    func status() async -> StatusReport {
+        let n = now()
+        var r = StatusReport()
+        r.state = n.state
+        if let item = n.item {
+            r.track = .init(id: item.track.id, title: item.track.title, artist: item.track.artist, album: item.track.album,
+                            duration: Double(item.entry.frames) / Double(rate))
+        }
+        r.queueIndex = n.index.map { $0 + 1 }
+        r.positionFrames = n.frame
+        r.position = Double(n.frame) / Double(rate)
+        r.sampledAt = n.at
+        r.volume = volume
+        r.queueLength = items.count
+        r.output = renderer.outputLabel
+        r.sampleRate = rate
+        var counters = (try? await store.pool.read { db in try Counters.all(db) }) ?? [:]
+        let s = renderer.currentStats
+        counters["renderer.jumps"] = Int64(s.jumps)
+        counters["renderer.frames_repeated"] = Int64(s.framesRepeated)
+        counters["renderer.frames_dropped"] = Int64(s.framesDropped)
+        r.counters = counters
+        return r
+    }
+
+    func queueReport() -> [QueueItemReport] {
+        let cur = now().index
+        return items.enumerated().map { i, item in
+            var q = QueueItemReport()
+            q.index = i + 1
+            q.entry = item.entry.id
+            q.id = item.track.id
+            q.title = item.track.title
+            q.artist = item.track.artist
+            q.duration = Double(item.entry.frames) / Double(rate)
+            q.current = i == cur
+            return q
+        }
+    }
+
+    func describe(_ index: Int) -> String {
+        let t = items[index].track
+        return "\(index + 1). \"\(t.title)\"" + (t.artist.isEmpty ? "" : " by \(t.artist)")
+    }
+
+    func seconds(_ frame: Int64) -> String {
+        let s = Double(frame) / Double(rate)
+        return String(format: "%d:%05.2f", Int(s) / 60, s.truncatingRemainder(dividingBy: 60))
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Glibc
+import JamzCore
+
+/// A blocking client of the daemon's control socket (JSON lines).
+struct ControlClient {
+    let path: String
+
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    /// Sends one request; calls `onProgress` for each progress line; returns the reply object.
+    func send(_ req: ControlRequest, onProgress: ([String: Any]) -> Void = { _ in }) throws -> [String: Any] {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw Failure(description: "socket path too long: \(path)") }
+        withUnsafeMutableBytes(of: &addr.sun_path) { dst in for (i, b) in bytes.enumerated() { dst[i] = b } }
+        let rc = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else {
+            throw Failure(description: "cannot reach jamzd at \(path): \(String(cString: strerror(errno))). Is it running? (systemctl status jamzd, or --socket PATH / $JAMZ_SOCKET)")
+        }
+        var out = try JSONEncoder().encode(req)
+        out.append(UInt8(ascii: "\n"))
+        try out.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 { if errno == EINTR { continue }; throw Failure(description: "write: \(String(cString: strerror(errno)))") }
+                off += n
+            }
+        }
+        var pending = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            while let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Data(pending[..<nl])
+                pending.removeSubrange(...nl)
+                guard let obj = try JSONSerialization.jsonObject(with: line) as? [String: Any] else { continue }
+                if let p = obj["progress"] as? [String: Any] { onProgress(p); continue }
+                return obj
+            }
+            let n = read(fd, &buf, buf.count)
+            if n < 0 { if errno == EINTR { continue }; throw Failure(description: "read: \(String(cString: strerror(errno)))") }
+            if n == 0 { throw Failure(description: "jamzd closed the connection without answering") }
+            pending.append(contentsOf: buf[0..<n])
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import JamzCore
+
+/// `jamz`: the command-line remote of the head unit (talks to jamzd's control socket).
+struct Jamz: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jamz",
+        abstract: "Control the TrafficJamz head unit (jamzd).",
+        subcommands: [Status.self, Import.self, Queue.self, Add.self, Play.self, Pause.self, Toggle.self,
+                      Next.self, Prev.self, Seek.self, Volume.self, Cache.self])
+}
+
+struct Common: ParsableArguments {
+    @Option(help: "jamzd's control socket (default: $JAMZ_SOCKET or /run/jamz/jamz.sock)")
+    var socket: String?
+
+    var path: String { socket ?? ProcessInfo.processInfo.environment["JAMZ_SOCKET"] ?? "/run/jamz/jamz.sock" }
+
+    /// Sends the request; prints the message (or `data` as JSON); exits 1 when jamzd said no.
+    func run(_ cmd: String, _ args: [String] = [], json: Bool = false,
+             progress: ([String: Any]) -> Void = { _ in }) throws {
+        let reply: [String: Any]
+        do {
+            reply = try ControlClient(path: path).send(ControlRequest(cmd: cmd, args: args), onProgress: progress)
+        } catch {
+            FileHandle.standardError.write(Data("jamz: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        guard reply["ok"] as? Bool == true else {
+            FileHandle.standardError.write(Data("jamz: \(reply["message"] as? String ?? "failed")\n".utf8))
+            throw ExitCode.failure
+        }
+        if json {
+            let data = reply["data"] ?? NSNull()
+            let d = try JSONSerialization.data(withJSONObject: data, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
+            print(String(decoding: d, as: UTF8.self))
+        } else if let m = reply["message"] as? String {
+            print(m)
+        }
+    }
+}
+
+extension Jamz {
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "What is playing, where, how loud.")
+        @OptionGroup var common: Common
+        @Flag(help: "Machine-readable output (stable; see README)") var json = false
+        @Flag(help: "Keep printing the status every half second") var follow = false
+        func run() throws {
+            repeat {
+                try common.run("status", json: json)
+                if follow { usleep(500_000) }
+            } while follow
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Copy the MP3 files of a folder tree into the library.")
+        @OptionGroup var common: Common
+        @Argument(help: "Folder (e.g. /media/usb)") var dir: String
+        @Flag(help: "Print the summary as JSON") var json = false
+        func run() throws {
+            let abs = URL(fileURLWithPath: dir).standardizedFileURL.path
+            try common.run("import", [abs], json: json) { p in
+                let done = p["done"] as? Int ?? 0, total = p["total"] as? Int ?? 0
+                let file = p["file"] as? String ?? ""
+                switch p["result"] as? String {
+                case "added": print("[\(done)/\(total)] added \(file) — \(p["title"] as? String ?? "")")
+                case "duplicate": print("[\(done)/\(total)] already in the library: \(file)")
+                default: print("[\(done)/\(total)] skipped \(file): \(p["reason"] as? String ?? "?")")
+                }
+            }
+        }
+    }
+
+    struct Queue: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The play queue.")
+        @OptionGroup var common: Common
+        @Flag(help: "Machine-readable output") var json = false
+        func run() throws { try common.run("queue", json: json) }
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Queue a track by id (or id prefix), or every track matching the words.")
+        @OptionGroup var common: Common
+        @Argument(help: "Track id or search words") var words: [String]
+        func run() throws { try common.run("add", [words.joined(separator: " ")]) }
+    }
+
+    struct Play: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Play (resume), or play entry N of the queue.")
+        @OptionGroup var common: Common
+        @Argument(help: "Place in the queue, from 1") var n: Int?
+        func run() throws { try common.run("play", n.map { [String($0)] } ?? []) }
+    }
+
+    struct Pause: ParsableCommand {
+        @OptionGroup var common: Common
+        func run() throws { try common.run("pause") }
+    }
+
+    struct Toggle: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Play if paused, pause if playing.")
+        @OptionGroup var common: Common
+        func run() throws { try common.run("toggle") }
+    }
+
+    struct Next: ParsableCommand {
+        @OptionGroup var common: Common
+        func run() throws { try common.run("next") }
+    }
+
+    struct Prev: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Previous entry (or the start of this one after 3 s).")
+        @OptionGroup var common: Common
+        func run() throws { try common.run("prev") }
+    }
+
+    struct Seek: ParsableCommand {
+        @OptionGroup var common: Common
+        @Argument(help: "Seconds into the current track") var seconds: Double
+        func run() throws { try common.run("seek", [String(seconds)]) }
+    }
+
+    struct Volume: ParsableCommand {
+        @OptionGroup var common: Common
+        @Argument(help: "0-100") var level: Int
+        func run() throws { try common.run("volume", [String(level)]) }
+    }
+
+    struct Cache: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cache use: tracks, bytes, hit rate, evictions.")
+        @OptionGroup var common: Common
+        @Flag(help: "Machine-readable output") var json = false
+        func run() throws { try common.run("cache", json: json) }
+    }
+}
+
+// `jamz --socket PATH status` as well as `jamz status --socket PATH`: a leading --socket is
+// taken out here and handed to every subcommand through $JAMZ_SOCKET.
+var arguments = Array(CommandLine.arguments.dropFirst())
+if let first = arguments.first, first == "--socket" || first.hasPrefix("--socket=") {
+    let value: String?
+    if first == "--socket" {
+        value = arguments.count > 1 ? arguments[1] : nil
+        arguments.removeFirst(min(2, arguments.count))
+    } else {
+        value = String(first.dropFirst("--socket=".count))
+        arguments.removeFirst()
+    }
+    if let value { setenv("JAMZ_SOCKET", value, 1) }
+}
+Jamz.main(arguments)

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import JamzDaemon
+import Logging
+
+/// `jamzd`: the head unit's daemon. See README.md ("Running jamzd").
+@main
+struct JamzD: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "jamzd", abstract: "TrafficJamz head-unit daemon")
+
+    @Option(help: "TOML configuration file") var config: String?
+    @Option(help: "Folder for the database and the track cache") var dataDir: String?
+    @Option(help: "Control socket path") var socket: String?
+    @Option(help: "alsa:DEVICE or file:PATH (raw S16_LE stereo, paced in real time; may be a FIFO)") var output: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical") var logLevel: String = "info"
+    @Option(help: "Test hook: offset of this daemon's clock, ms") var clockOffsetMs: Double?
+    @Option(help: "Test hook: drift of this daemon's clock and output pacing, ppm") var clockDriftPpm: Double?
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "jamzd")
+        var cfg = DaemonConfig()
+        var problems: [String] = []
+        if let path = config {
+            do { problems = cfg.apply(toml: try String(contentsOfFile: path, encoding: .utf8)) } catch {
+                problems = ["cannot read config \(path): \(error.localizedDescription); using defaults"]
+            }
+        }
+        if let v = dataDir { cfg.dataDir = v }
+        if let v = socket { cfg.socket = v }
+        if let v = output {
+            if let why = DaemonConfig.checkOutput(v) { throw ValidationError("--output \(v): \(why)") }
+            cfg.output = v
+        }
+        if let v = clockOffsetMs { cfg.clockOffsetMs = v }
+        if let v = clockDriftPpm { cfg.clockDriftPPM = v }
+        try await Daemon.run(config: cfg, configProblems: problems, logger: logger)
+    }
+}
+
