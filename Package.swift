@@ -51,18 +51,19 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
+        .target(name: "JamzClient", dependencies: ["JamzCore"], swiftSettings: strict),
         .executableTarget(name: "jamz", dependencies: [
-            "JamzCore",
+            "JamzCore", "JamzClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "jamz-bench", dependencies: [
-            "JamzCore",
+            "JamzCore", "JamzClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
         .testTarget(name: "JamzCoreTests", dependencies: ["JamzCore"]),
         .testTarget(name: "JamzStoreTests", dependencies: ["JamzStore"]),
         .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "CALSA"]),
-        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon"]),
+        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient"]),
     ]
 )

@@ -114,6 +114,9 @@ public final class ALSAPCM {
     /// Plays out what is queued, then stops.
     public func drain() { if let pcm { snd_pcm_drain(pcm) } }
 
+    /// Ready to start again after `drain`.
+    public func prepare() { if let pcm { snd_pcm_prepare(pcm) } }
+
     public func close() {
         if let p = pcm { snd_pcm_close(p) }
         pcm = nil

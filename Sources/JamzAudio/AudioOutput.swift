@@ -14,6 +14,8 @@ public protocol AudioOutput: AnyObject {
     func nextFrameHeardAt() throws -> Nanos
     /// Writes interleaved S16 frames. May block until the output can take them.
     func write(_ samples: UnsafeBufferPointer<Int16>) throws
+    /// Nothing will be written for a while: play out what is queued and stop cleanly.
+    func idle()
     func close()
 }
 
@@ -59,7 +61,7 @@ public final class FileOutput: AudioOutput {
     private var pacer: SoftwarePacer?
     private let clock: any SleepingClock
 
-    public init(path: String, clock: any SleepingClock, blockFrames: Int = 256) {
+    public init(path: String, clock: any SleepingClock, blockFrames: Int = 1024) {
         self.path = path; self.clock = clock; self.blockFrames = blockFrames
     }
 
@@ -89,6 +91,8 @@ public final class FileOutput: AudioOutput {
         pacer!.didWrite(frames: samples.count / 2)
     }
 
+    public func idle() {}
+
     public func close() {
         if fd >= 0 { Glibc.close(fd); fd = -1 }
     }
@@ -113,7 +117,7 @@ public final class ALSAOutput: AudioOutput {
     private var writesWithoutDelay = 0
     public private(set) var underruns = 0
 
-    public init(device: String, clock: any SleepingClock, blockFrames: Int = 256, bufferMicros: Int = 100_000) {
+    public init(device: String, clock: any SleepingClock, blockFrames: Int = 1024, bufferMicros: Int = 100_000) {
         self.device = device; self.clock = clock; self.blockFrames = blockFrames; self.bufferMicros = bufferMicros
         self.pcm = ALSAPCM(name: device)
     }
@@ -159,6 +163,12 @@ public final class ALSAOutput: AudioOutput {
         } else {
             writesWithoutDelay = 0
         }
+    }
+
+    public func idle() {
+        guard softPacer == nil else { return }
+        pcm.drain()
+        pcm.prepare()
     }
 
     public func close() {

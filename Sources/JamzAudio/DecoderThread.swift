@@ -96,7 +96,7 @@ final class DecoderThread: @unchecked Sendable {
             chunks[0] = h
             if h.remaining <= 0 && h.failure == nil {
                 chunks.removeFirst()
-                cond.broadcast()
+                if bufferedFrames < aheadFrames / 2 { cond.broadcast() }
             }
         } else if !chunks.isEmpty {
             bufferedFrames -= chunks[0].remaining
@@ -126,11 +126,16 @@ final class DecoderThread: @unchecked Sendable {
         var entry: QueueEntry? = nil
         var generation = 0
         var frame: Int64 = 0
+        var refilling = true
 
         while true {
             // Wait for something to do: a new request, or room in the buffer and an entry to decode.
             cond.lock()
-            while !stopping && pending == nil && (entry == nil || bufferedFrames >= aheadFrames) {
+            // Refill in bursts: wake only when the buffer is below half, then fill it up (fewer
+            // wake-ups than topping it up chunk by chunk).
+            if bufferedFrames >= aheadFrames { refilling = false }
+            if bufferedFrames < aheadFrames / 2 { refilling = true }
+            while !stopping && pending == nil && (entry == nil || (!refilling && bufferedFrames >= aheadFrames / 2) || bufferedFrames >= aheadFrames) {
                 if entry == nil, queuePoked, let c = current {
                     queuePoked = false
                     // We ran off the end of the queue: is there a next entry now?

@@ -47,6 +47,10 @@ public final class Renderer: @unchecked Sendable {
     private var rate: Int { settings.format.sampleRate }
 
     private let lock = NSLock()
+    /// Signalled (under `lock`) when there is something to do for an idle renderer.
+    private let wake = NSCondition()
+    private var poked = false   // guarded by `wake`
+    private var prefetch: DecoderThread.Start?
     private var anchor: PlayAnchor?
     private var queue: [QueueEntry] = []
     private var previous: (anchor: PlayAnchor?, queue: [QueueEntry])?
@@ -106,14 +110,24 @@ public final class Renderer: @unchecked Sendable {
     /// renderer already holds that no longer fits is corrected on the next block.
     public func setPlan(anchor: PlayAnchor?, queue: [QueueEntry]) {
         lock.lock()
-        // Until the new anchor's time comes, the old plan still holds.
-        previous = (self.anchor, self.queue)
+        // Until the new anchor's time comes, the old plan still holds, unless the music jumps
+        // (a seek, a skip, a start): then the decoder is sent to the new place at once and the
+        // moments until the anchor time are silent, so the new music starts on its exact frame.
+        let old = self.anchor.flatMap { a in anchor.flatMap { Timeline.locate(a, in: self.queue, at: $0.time, rate: rate) } }
+        let new = anchor.flatMap { a in a.playing ? Timeline.locate(a, in: queue, at: a.time, rate: rate) : nil }
+        if let new, old?.entryID != new.entryID || old?.frame != new.frame {
+            prefetch = DecoderThread.Start(generation: 0, entryID: new.entryID, frame: new.frame)
+            previous = nil
+        } else {
+            previous = (self.anchor, self.queue)
+        }
         self.anchor = anchor
         self.queue = queue
         queueBox.set(queue)
         planVersion += 1
         failedEntries = failedEntries.filter { id in queue.contains { $0.id == id } }
         lock.unlock()
+        poke()
         decoder.queueChanged()
     }
 
@@ -155,6 +169,7 @@ public final class Renderer: @unchecked Sendable {
         stopping = true
         doneWaiters.append(done)
         lock.unlock()
+        poke()
     }
 
     public var currentStats: Stats {
@@ -192,10 +207,20 @@ public final class Renderer: @unchecked Sendable {
         block.reserveCapacity(output.blockFrames * 4)
         while true {
             lock.lock()
-            let quit = stopping && fadeGain <= 0
+            let quit = stopping && (fadeGain <= 0 || !wasAudible)
             lock.unlock()
             if quit { break }
             do {
+                if isIdle() {
+                    // Nothing to play: let the output run dry and sleep until there is.
+                    output.idle()
+                    predicted = nil
+                    wake.lock()
+                    if !poked { _ = wake.wait(until: Date().addingTimeInterval(0.5)) }
+                    poked = false
+                    wake.unlock()
+                    continue
+                }
                 try renderOneBlock()
             } catch {
                 logger.error("audio output failed: \(error); retrying in 1 s")
@@ -205,6 +230,22 @@ public final class Renderer: @unchecked Sendable {
         }
         output.close()
         finish()
+    }
+
+    private func poke() {
+        wake.lock(); poked = true; wake.signal(); wake.unlock()
+    }
+
+    /// Silent, and nothing to play now or within the next half second.
+    private func isIdle() -> Bool {
+        guard !wasAudible else { return false }
+        lock.lock()
+        let a = anchor, q = queue, p = prefetch
+        lock.unlock()
+        if p != nil { return false }
+        guard let a, a.playing else { return true }
+        guard let t = try? output.nextFrameHeardAt() else { return false }
+        return Timeline.locate(a, in: q, at: max(t, a.time), rate: rate) == nil
     }
 
     /// When the next block will be heard: the output's report, smoothed against the prediction
@@ -226,7 +267,10 @@ public final class Renderer: @unchecked Sendable {
         let before = previous
         if planVersion != seenVersion { seenVersion = planVersion; corrector.reset() }
         let failed = failedEntries
+        let fetch = prefetch
+        prefetch = nil
         lock.unlock()
+        if let fetch { request(fetch, at: h) }
 
         block.removeAll(keepingCapacity: true)
         pieces.removeAll(keepingCapacity: true)

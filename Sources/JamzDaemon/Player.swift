@@ -212,7 +212,8 @@ public actor Player {
     }
 
     /// Saves play state, entry, the frame heard now and the volume (skipped when unchanged).
-    func save() async throws {
+    /// `periodic` saves (the position while playing) skip the fsync.
+    func save(periodic: Bool = false) async throws {
         let n = now()
         let rec: PlayerRecord
         if n.state == "stopped" {
@@ -221,11 +222,15 @@ public actor Player {
             rec = PlayerRecord(playing: n.state == "playing", entryId: n.item?.entry.id, frame: n.frame, volume: volume)
         }
         guard rec != lastSaved else { return }
-        try await store.pool.write { db in try PlayerState.save(db, rec) }
+        if periodic {
+            try await PlayerState.savePosition(store.pool, rec)
+        } else {
+            try await store.pool.write { db in try PlayerState.save(db, rec) }
+        }
         lastSaved = rec
     }
 
-    /// Runs until cancelled: saves the position twice a second while playing, notices track
+    /// Called every 250 ms: saves the position twice a second while playing, notices track
     /// changes (least-recently-played order, cache hits) and the end of the queue.
     func tick() async {
         let n = now()
@@ -242,8 +247,12 @@ public actor Player {
                 try Counters.add(db, "cache.hits")
             }
         }
-        do { try await save() } catch { logger.error("cannot save player state: \(error)") }
+        ticks += 1
+        if ticks % 2 == 0 || n.state != "playing" {
+            do { try await save(periodic: true) } catch { logger.error("cannot save player state: \(error)") }
+        }
     }
+    private var ticks = 0
 
     // MARK: reports
 

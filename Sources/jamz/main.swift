@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JamzClient
 import JamzCore
 
 /// `jamz`: the command-line remote of the head unit (talks to jamzd's control socket).

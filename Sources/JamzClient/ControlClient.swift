@@ -2,14 +2,17 @@ import Foundation
 import Glibc
 import JamzCore
 
-/// A blocking client of the daemon's control socket (JSON lines).
-struct ControlClient {
-    let path: String
+/// A blocking client of the daemon's control socket (JSON lines), for the CLI, the benchmark
+/// and the process tests.
+public struct ControlClient: Sendable {
+    public let path: String
 
-    struct Failure: Error, CustomStringConvertible { let description: String }
+    public init(path: String) { self.path = path }
+
+    public struct Failure: Error, CustomStringConvertible { public let description: String }
 
     /// Sends one request; calls `onProgress` for each progress line; returns the reply object.
-    func send(_ req: ControlRequest, onProgress: ([String: Any]) -> Void = { _ in }) throws -> [String: Any] {
+    public func send(_ req: ControlRequest, onProgress: ([String: Any]) -> Void = { _ in }) throws -> [String: Any] {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -49,5 +52,22 @@ struct ControlClient {
             if n == 0 { throw Failure(description: "jamzd closed the connection without answering") }
             pending.append(contentsOf: buf[0..<n])
         }
+    }
+}
+
+extension ControlClient {
+    /// Sends a command and returns the reply; throws when the daemon answers ok=false.
+    @discardableResult
+    public func call(_ cmd: String, _ args: String...) throws -> [String: Any] {
+        let r = try send(ControlRequest(cmd: cmd, args: args))
+        guard r["ok"] as? Bool == true else { throw Failure(description: "\(cmd): \(r["message"] as? String ?? "failed")") }
+        return r
+    }
+
+    /// `status --json` decoded.
+    public func status() throws -> StatusReport {
+        let r = try call("status")
+        let d = try JSONSerialization.data(withJSONObject: r["data"] ?? [:])
+        return try JSONDecoder().decode(StatusReport.self, from: d)
     }
 }

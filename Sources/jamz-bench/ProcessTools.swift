@@ -1,0 +1,77 @@
+import Foundation
+import Glibc
+
+/// Processes the benchmark starts and measures: CPU from /proc, peak RSS, exact rusage of a child.
+struct Child {
+    let pid: pid_t
+
+    /// Starts `path args` with stderr to `log`; returns at once.
+    static func spawn(_ path: String, _ args: [String], log: String? = nil) throws -> Child {
+        var fa: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 2, log ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        var pid: pid_t = 0
+        let argv = ([path] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let rc = posix_spawn(&pid, path, &fa, nil, argv, environ)
+        guard rc == 0 else { throw BenchError("cannot start \(path): \(String(cString: strerror(rc)))") }
+        return Child(pid: pid)
+    }
+
+    /// Waits for the child; returns its exit status and resource usage.
+    func wait() -> (status: Int32, usage: rusage) {
+        var st: Int32 = 0
+        var ru = rusage()
+        while wait4(pid, &st, 0, &ru) < 0 && errno == EINTR {}
+        return (st, ru)
+    }
+
+    func kill(_ sig: Int32) { _ = Glibc.kill(pid, sig) }
+
+    /// user+system CPU seconds so far, from /proc/PID/stat.
+    var cpuSeconds: Double {
+        guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = s.lastIndex(of: ")") else { return 0 }
+        let f = s[s.index(after: close)...].split(separator: " ")
+        // fields after the command: state(0) ppid(1) ... utime(11) stime(12)
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return ((Double(f[11]) ?? 0) + (Double(f[12]) ?? 0)) / ticks
+    }
+
+    /// Peak resident set (VmHWM) in bytes.
+    var peakRSS: Int {
+        guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return (Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0) * 1024
+        }
+        return 0
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ s: String) { description = s }
+}
+
+func monotonicNow() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+func percentile(_ xs: [Double], _ p: Double) -> Double {
+    guard !xs.isEmpty else { return .nan }
+    let s = xs.sorted()
+    let i = min(s.count - 1, max(0, Int((p / 100 * Double(s.count - 1)).rounded())))
+    return s[i]
+}
+
+func waitFor(_ what: String, timeout: Double = 10, _ cond: () -> Bool) throws {
+    let end = Date().addingTimeInterval(timeout)
+    while !cond() {
+        if Date() > end { throw BenchError("timed out waiting for \(what)") }
+        usleep(20_000)
+    }
+}
