@@ -29,6 +29,9 @@ public final class Mpg123Handle {
         try check("mpg123_param(FLAGS)", mpg123_param2(mh, Int32(MPG123_FLAGS.rawValue), flags, 0))
         // Never let libmpg123 pick another rate: force ours, with its resampler when needed.
         try check("mpg123_param(FORCE_RATE)", mpg123_param2(mh, Int32(MPG123_FORCE_RATE.rawValue), outputRate, 0))
+        // After a seek, decode this many frames before the target to refill the layer III bit
+        // reservoir: with the default (2) VBR files come back with different samples.
+        try check("mpg123_param(PREFRAMES)", mpg123_param2(mh, Int32(MPG123_PREFRAMES.rawValue), 8, 0))
         try check("mpg123_format_none", mpg123_format_none(mh))
         try check("mpg123_format", mpg123_format(mh, outputRate, Int32(MPG123_STEREO.rawValue), Int32(MPG123_ENC_SIGNED_16.rawValue)))
     }
@@ -46,7 +49,10 @@ public final class Mpg123Handle {
         if isOpen { close() }
         try check("mpg123_open(\(path))", mpg123_open(mh, path))
         isOpen = true
+        scanned = false
     }
+
+    private var scanned = false
 
     public func close() {
         if isOpen { mpg123_close(mh); isOpen = false }
@@ -70,17 +76,21 @@ public final class Mpg123Handle {
         }
     }
 
-    /// Seeks so that the next frame read is output frame `frame` (exact with gapless decoding
-    /// and an accurate index: a Xing/LAME tag or a prior `scan()`).
+    /// Seeks so that the next frame read is output frame `frame`, exactly: the first seek of a
+    /// file scans it for an exact frame index (a Xing table of contents is only approximate).
     @discardableResult
     public func seek(toFrame frame: Int64) throws -> Int64 {
+        if !scanned && frame > 0 { try scan() }
         let pos = mpg123_seek(mh, off_t(frame), SEEK_SET)
         if pos < 0 { throw Mpg123Error(call: "mpg123_seek", message: String(cString: mpg123_strerror(mh))) }
         return Int64(pos)
     }
 
     /// Walks the whole file to build an exact seek index and length.
-    public func scan() throws { try check("mpg123_scan", mpg123_scan(mh)) }
+    public func scan() throws {
+        try check("mpg123_scan", mpg123_scan(mh))
+        scanned = true
+    }
 
     /// Length in output frames, or nil when unknown.
     public var length: Int64? {

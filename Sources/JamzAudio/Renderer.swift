@@ -144,6 +144,12 @@ public final class Renderer: @unchecked Sendable {
         return max(now + 2 * block, (heardMap.end ?? now) + block)
     }
 
+    /// The earliest instant music at a new place (a start, a seek, a skip) can be heard from its
+    /// first frame: the earliest change plus time for the decoder to open and seek.
+    public func earliestStart(now: Nanos) -> Nanos {
+        earliestChange(now: now) + settings.decodeLead / 2
+    }
+
     /// Software volume, 0...1 (perceptual: the gain is the square), ramped over a few ms.
     public func setVolume(_ v: Double) {
         lock.lock(); volumeTarget = Float(max(0, min(1, v)) * max(0, min(1, v))); lock.unlock()
@@ -387,8 +393,9 @@ public final class Renderer: @unchecked Sendable {
     /// Nothing decoded yet: ask again only when no request for this place is under way.
     private func requestIfStale(want: Cursor, at h: Nanos) {
         let leadFrames = FrameMath.frames(in: settings.decodeLead, rate: rate)
-        if let r = lastRequest, r.start.entryID == want.entryID,
-           want.frame <= r.start.frame, h - r.at < 2 * nanosPerSecond {
+        // A request for this entry is under way: when its music arrives late, the renderer skips
+        // ahead to stay on the timeline. Ask again only if nothing came for two seconds.
+        if let r = lastRequest, r.start.entryID == want.entryID, h - r.at < 2 * nanosPerSecond {
             return
         }
         stats.jumps += 1
@@ -401,6 +408,7 @@ public final class Renderer: @unchecked Sendable {
 
     private func startAudio() {
         if !wasAudible {
+            volumeGain = volumeTargetNow()
             // A short fade-in, unless a slower fade (a resume) is already under way.
             lock.lock()
             if !stopping && fadeGain == fadeTarget && fadeTarget > 0 {
@@ -415,6 +423,8 @@ public final class Renderer: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         return (fadeGain, fadeTarget, fadeStep, volumeTarget)
     }
+
+    private func volumeTargetNow() -> Float { lock.lock(); defer { lock.unlock() }; return volumeTarget }
 
     private func storeFade(_ g: Float) { lock.lock(); fadeGain = g; lock.unlock() }
 

@@ -9,7 +9,20 @@ import ServiceLifecycle
 /// path, restores the player, serves the control socket, tells systemd it is ready, and on
 /// SIGTERM fades out, saves and exits 0.
 public enum Daemon {
+    /// Starts everything, serves until SIGTERM/SIGINT, then fades out, saves and returns.
     public static func run(config: DaemonConfig, configProblems: [String], logger: Logger) async throws {
+        let d = try await start(config: config, configProblems: configProblems, logger: logger)
+        SystemdNotify.send("READY=1\nSTATUS=playing through \(d.renderer.outputLabel)")
+        let service = DaemonService(daemon: d)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: service)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        SystemdNotify.send("STOPPING=1")
+    }
+
+    /// Opens the store, the cache and the output, restores the player and binds the control
+    /// socket: a daemon ready to serve (`Running.serve`), also usable in-process by tests.
+    public static func start(config: DaemonConfig, configProblems: [String], logger: Logger) async throws -> Running {
         for p in configProblems { logger.error("\(p)") }
         let fm = FileManager.default
         try fm.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
@@ -58,32 +71,49 @@ public enum Daemon {
         let server = ControlServer(path: config.socket, commands: Commands(player: player, library: library, logger: logger), logger: logger)
         let channel = try await server.bind()
         logger.info("control socket \(config.socket); data in \(config.dataDir)")
-        SystemdNotify.send("READY=1\nSTATUS=playing through \(renderer.outputLabel)")
+        return Running(store: store, player: player, renderer: renderer, commands: server.commands, server: server, channel: channel)
+    }
 
-        let service = DaemonService(server: server, channel: channel, player: player)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: service)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        SystemdNotify.send("STOPPING=1")
+    /// A started daemon.
+    public struct Running: Sendable {
+        public let store: Store
+        let player: Player
+        let renderer: Renderer
+        let commands: Commands
+        let server: ControlServer
+        let channel: NIOAsyncChannelOfConnections
+
+        /// Serves the control socket and ticks the player until cancelled; then fades out and saves.
+        public func serve() async {
+            await withDiscardingTaskGroup { group in
+                group.addTask { try? await server.serve(channel) }
+                group.addTask {
+                    while !Task.isCancelled {
+                        await player.tick()
+                        try? await Task.sleep(for: .milliseconds(250))
+                    }
+                }
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                group.cancelAll()
+            }
+            await player.shutdown()
+        }
+
+        /// One control request, in-process (tests): the same path a socket line takes.
+        public func request(_ json: String) async -> String {
+            let out = await commands.handle(line: Array(json.utf8)) { _ in }
+            return String(decoding: out, as: UTF8.self)
+        }
     }
 }
 
 struct DaemonService: Service {
-    let server: ControlServer
-    let channel: NIOAsyncChannelOfConnections
-    let player: Player
+    let daemon: Daemon.Running
 
     func run() async throws {
         await withDiscardingTaskGroup { group in
-            group.addTask { try? await server.serve(channel) }
-            group.addTask {
-                while !Task.isCancelled {
-                    await player.tick()
-                    try? await Task.sleep(for: .milliseconds(250))
-                }
-            }
+            group.addTask { await daemon.serve() }
             try? await gracefulShutdown()
-            await player.shutdown()
             group.cancelAll()
         }
     }

@@ -48,7 +48,7 @@ public actor Player {
             volume = saved.volume
             if let e = saved.entryId, let item = items.first(where: { $0.entry.id == e }) {
                 let frame = min(max(0, saved.frame), max(0, item.entry.frames - 1))
-                anchor = PlayAnchor(entryID: e, frame: frame, time: renderer.earliestChange(now: clock.now()), playing: saved.playing)
+                anchor = PlayAnchor(entryID: e, frame: frame, time: renderer.earliestStart(now: clock.now()), playing: saved.playing)
                 if saved.playing {
                     volume = min(volume, config.resumeVolumeCap)
                     renderer.fade(from: 0, to: 1, over: Nanos(config.resumeFadeMs) * 1_000_000)
@@ -95,8 +95,11 @@ public actor Player {
         return Now(state: a.playing ? "playing" : "paused", index: c.index, item: items[c.index], frame: c.frame, at: t)
     }
 
-    private func cursorAtChange() -> (JamzCore.Cursor?, Nanos) {
-        let t = renderer.earliestChange(now: clock.now())
+    /// Where the music is at the earliest instant a change can be heard; `jump`: a change that
+    /// sends the decoder elsewhere (it gets time to get there, so the new music starts whole).
+    private func cursorAtChange(jump: Bool = true) -> (JamzCore.Cursor?, Nanos) {
+        let now = clock.now()
+        let t = jump ? renderer.earliestStart(now: now) : renderer.earliestChange(now: now)
         return (anchor.flatMap { Timeline.locate($0, in: entries, at: t, rate: rate) }, t)
     }
 
@@ -110,7 +113,8 @@ public actor Player {
             anchor = PlayAnchor(entryID: items[n - 1].entry.id, frame: 0, time: t, playing: true)
         } else if let c {
             if anchor?.playing == true { return "already playing \(describe(c.index))" }
-            anchor = PlayAnchor(entryID: c.entryID, frame: c.frame, time: t, playing: true)
+            // Resuming from a pause: the decoder is already there.
+            anchor = PlayAnchor(entryID: c.entryID, frame: c.frame, time: renderer.earliestChange(now: clock.now()), playing: true)
         } else {
             anchor = PlayAnchor(entryID: items[0].entry.id, frame: 0, time: t, playing: true)
         }
@@ -120,7 +124,7 @@ public actor Player {
     }
 
     func pause() async throws -> String {
-        let (c, t) = cursorAtChange()
+        let (c, t) = cursorAtChange(jump: false)
         guard let c, anchor?.playing == true else { return "already paused" }
         anchor = PlayAnchor(entryID: c.entryID, frame: c.frame, time: t, playing: false)
         try await commit()

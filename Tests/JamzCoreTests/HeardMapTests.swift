@@ -148,6 +148,23 @@ import Testing
         #expect(m.end == t0 + ms(50))
     }
 
+    @Test func theSegmentJustRecordedSurvivesTrimmingAtAnyCapacity() {
+        // capacity 2 and 3 work; capacity 1 trims by `count - capacity / 2` = everything.
+        for capacity in [2, 3] {
+            var m = HeardMap(rate: 1000, capacity: capacity)
+            for i: Int64 in 0..<5 { m.record(seg(i * 10, 10, entry: i, track: "a")) }
+            #expect(heard(m, 45)?.entryID == 4, "capacity \(capacity)")
+            #expect(m.end == t0 + ms(50), "capacity \(capacity)")
+        }
+        withKnownIssue("HeardMap.record with capacity 1 trims the segment it just appended (HeardMap.swift:36)") {
+            var m = HeardMap(rate: 1000, capacity: 1)
+            m.record(seg(0, 10, entry: 1, track: "a"))
+            m.record(seg(10, 10, entry: 2, track: "a"))
+            #expect(heard(m, 15)?.entryID == 2)
+            #expect(m.end == t0 + ms(20))
+        }
+    }
+
     @Test func longRunsStayBounded() {
         var m = HeardMap(rate: 1000, capacity: 64)
         for i: Int64 in 0..<10_000 {

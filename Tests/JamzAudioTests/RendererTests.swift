@@ -1,0 +1,137 @@
+import Foundation
+import JamzAudio
+import JamzCore
+import Logging
+import Testing
+
+/// The renderer through the real `file:` output on the real clock: what reaches the sink is
+/// exactly the track's decoded frames, started on the asked frame, gapless across tracks.
+@Suite struct RendererTests {
+    struct Rig {
+        let renderer: Renderer
+        let clock = SystemClock()
+        let out: String
+
+        init(tracks: [String: String]) async throws {
+            out = Fixtures.tempDir().appendingPathComponent("sink.raw").path
+            let output = FileOutput(path: out, clock: clock)
+            let paths = tracks
+            renderer = Renderer(settings: .init(), output: output, logger: Logger(label: "test"),
+                                trackPath: { id in paths[id.hex]! })
+            let r = renderer
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                r.start { e in if let e { c.resume(throwing: e) } else { c.resume() } }
+            }
+        }
+
+        func play(_ queue: [QueueEntry], from frame: Int64 = 0) {
+            let t = renderer.earliestStart(now: clock.now())
+            renderer.setPlan(anchor: PlayAnchor(entryID: queue[0].id, frame: frame, time: t, playing: true), queue: queue)
+        }
+
+        func stop() async -> [Int16] {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                renderer.stop(fadeOut: 0) { c.resume() }
+            }
+            return (try? Reference.samples(ofFile: out)) ?? []
+        }
+    }
+
+    static func entry(_ id: Int64, _ name: String) throws -> (QueueEntry, String, String) {
+        let p = Fixtures.path(name)
+        let (tid, _) = try TrackProbe.sha256(path: p)
+        let frames = Int64(try Reference.decode(name).count / 2)
+        return (QueueEntry(id: id, trackID: tid, frames: frames), tid.hex, p)
+    }
+
+    /// Frames after the 5 ms fade-in must be bit-exact (volume 100 is gain 1).
+    static let settle = 400
+
+    /// What the renderer writes when it starts `ref` at `frame` from silence: the 5 ms fade-in
+    /// (gain k/220 on the k-th frame, as the renderer computes it), then the samples unchanged.
+    static func expectedStart(_ ref: [Int16], from frame: Int, frames n: Int) -> [Int16] {
+        var fade: Float = 0
+        let step: Float = 1 / 220
+        var out: [Int16] = []
+        for k in 0..<n {
+            if fade != 1 { fade = min(1, fade + step) }
+            let i = (frame + k) * 2
+            out.append(Int16(clamping: Int(Float(ref[i]) * fade)))
+            out.append(Int16(clamping: Int(Float(ref[i + 1]) * fade)))
+        }
+        return out
+    }
+
+    /// The sink frame at which `expected` starts exactly (the first audible frame can come a few
+    /// frames late, where the fade-in rounds samples to zero).
+    static func exactStart(of expected: [Int16], in got: [Int16]) -> Int? {
+        guard let s = Reference.firstAudibleFrame(got) else { return nil }
+        for c in stride(from: s, through: max(0, s - 16), by: -1) where got.count >= c * 2 + expected.count {
+            if Array(got[(c * 2)..<(c * 2 + expected.count)]) == expected { return c }
+        }
+        return nil
+    }
+
+    @Test func startsOnTheFrameAskedAndPlaysBitExact() async throws {
+        let (e, hex, path) = try Self.entry(1, "cbr.mp3")
+        let rig = try await Rig(tracks: [hex: path])
+        rig.play([e], from: 30_000)
+        try await Task.sleep(for: .milliseconds(1500))
+        let got = await rig.stop()
+        let ref = try Reference.decode("cbr.mp3")
+        // Everything before the start is silence; from it, frame 30000 on, faded in, then exact.
+        let want = Self.expectedStart(ref, from: 30_000, frames: 40_000)
+        let start = Self.exactStart(of: want, in: got)
+        let s = Reference.firstAudibleFrame(got) ?? 0
+        #expect(start != nil, "no exact start; best matching frame at the first audible one: \(bestOffset(got[(s * 2)...], in: ref, around: 30_000, range: 5000))")
+    }
+
+    @Test func tracksFollowEachOtherGapless() async throws {
+        let (e1, h1, p1) = try Self.entry(1, "id3v1.mp3")   // 2 s
+        let (e2, h2, p2) = try Self.entry(2, "cbr.mp3")
+        let rig = try await Rig(tracks: [h1: p1, h2: p2])
+        rig.play([e1, e2], from: 44_100)                      // one second before the boundary
+        try await Task.sleep(for: .milliseconds(2000))
+        let got = await rig.stop()
+        let r1 = try Reference.decode("id3v1.mp3"), r2 = try Reference.decode("cbr.mp3")
+        // The rest of track 1 from frame 44100 (faded in), then track 2 from its first frame.
+        let fadeIn = Self.expectedStart(r1, from: 44_100, frames: Self.settle)
+        let want = fadeIn + Array(r1[((44_100 + Self.settle) * 2)...]) + Array(r2[0..<(30_000 * 2)])
+        let start = Self.exactStart(of: want, in: got)
+        let s = Reference.firstAudibleFrame(got) ?? 0
+        #expect(start != nil, "no exact gapless run; best match of track 1 at the first audible frame: \(bestOffset(got[(s * 2)...], in: r1, around: 44_100, range: 5000))")
+    }
+
+    @Test func heardMapMatchesWhatWasWritten() async throws {
+        let (e, hex, path) = try Self.entry(1, "vbr.mp3")
+        let rig = try await Rig(tracks: [hex: path])
+        rig.play([e])
+        try await Task.sleep(for: .milliseconds(800))
+        // The file sink releases each block when its first frame is heard: the frame heard now
+        // is at most one block ahead of what has reached the file.
+        let t = rig.clock.now()
+        let heard = try #require(rig.renderer.heard(at: t))
+        let got = try Reference.samples(ofFile: rig.out)
+        let s = try #require(Reference.firstAudibleFrame(got))
+        let written = Int64(got.count / 2 - s)
+        #expect(heard.entryID == 1)
+        #expect(heard.frame <= written && heard.frame >= written - 2 * 2048)
+        _ = await rig.stop()
+    }
+
+    @Test func volumeScalesTheSamples() async throws {
+        let (e, hex, path) = try Self.entry(1, "cbr.mp3")
+        let rig = try await Rig(tracks: [hex: path])
+        rig.renderer.setVolume(0.5)   // gain 0.25
+        rig.play([e])
+        try await Task.sleep(for: .milliseconds(800))
+        let got = await rig.stop()
+        let ref = try Reference.decode("cbr.mp3")
+        let s = try #require(Reference.firstAudibleFrame(got))
+        var worst = 0
+        for i in (Self.settle * 2)..<(10_000 * 2) {
+            worst = max(worst, abs(Int(got[s * 2 + i]) - Int(Float(ref[i]) * 0.25)))
+        }
+        #expect(worst <= 1)
+    }
+}
