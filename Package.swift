@@ -61,9 +61,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
+        .target(name: "JamzTestSupport", path: "Tests/JamzTestSupport"),
         .testTarget(name: "JamzCoreTests", dependencies: ["JamzCore"]),
         .testTarget(name: "JamzStoreTests", dependencies: ["JamzStore"]),
-        .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "CALSA"]),
-        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient"]),
+        .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "CALSA", "JamzTestSupport"]),
+        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient", "JamzTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

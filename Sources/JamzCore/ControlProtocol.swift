@@ -6,6 +6,15 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var cmd: String
     public var args: [String]
     public init(cmd: String, args: [String] = []) { self.cmd = cmd; self.args = args }
+
+    enum CodingKeys: String, CodingKey { case cmd, args }
+
+    /// `args` may be left out.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        cmd = try c.decode(String.self, forKey: .cmd)
+        args = try c.decodeIfPresent([String].self, forKey: .args) ?? []
+    }
 }
 
 /// The last line of every answer. `message` is for people; `data` is for scripts and stable.

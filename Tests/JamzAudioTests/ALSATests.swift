@@ -1,5 +1,6 @@
 import CALSA
 import Foundation
+import JamzTestSupport
 import JamzAudio
 import JamzCore
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import JamzTestSupport
 import JamzAudio
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import JamzTestSupport
 import JamzAudio
 
 /// Whole-file decodes through libmpg123, the reference the audio path is checked against.

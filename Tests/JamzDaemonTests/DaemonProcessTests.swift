@@ -1,0 +1,182 @@
+import Foundation
+import GRDB
+import JamzClient
+import JamzCore
+import JamzTestSupport
+import Testing
+
+/// jamzd as a process: signals, systemd readiness, a broken database, a bad config, the CLI.
+@Suite struct DaemonProcessTests {
+    @Test func sigtermFadesSavesAndExitsZero() throws {
+        let car = Car()
+        try car.start()
+        try car.client.call("import", try musicFolder(["long65.mp3"]))
+        try car.client.call("add", "long")
+        try car.client.call("play")
+        try car.client.call("seek", "20")
+        usleep(600_000)
+        let before = try car.client.status()
+        #expect(car.terminate() == 0)
+        #expect(car.logText.contains("stopped; state saved"))
+        let saved = try PowerLossTests.inspect(car.db)
+        #expect(saved.playing)
+        #expect(abs(Double(saved.frame) / 44_100 - before.position) < 1.0)
+    }
+
+    @Test func tellsSystemdWhenReady() throws {
+        let path = Fixtures.tempDir().appendingPathComponent("notify.sock").path
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { dst in for (i, b) in path.utf8.enumerated() { dst[i] = b } }
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        #expect(rc == 0)
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+
+        let car = Car()
+        car.environment["NOTIFY_SOCKET"] = path
+        try car.start()
+        var buf = [UInt8](repeating: 0, count: 512)
+        let n = recv(fd, &buf, buf.count, 0)
+        #expect(n > 0)
+        let msg = String(decoding: buf[0..<max(0, n)], as: UTF8.self)
+        #expect(msg.contains("READY=1"))
+        #expect(car.terminate() == 0)
+    }
+
+    @Test func brokenDatabaseIsMovedAsideAndTheCacheReindexed() throws {
+        let car = Car()
+        try car.start()
+        try car.client.call("import", try musicFolder(["cbr.mp3", "vbr.mp3", "id3v1.mp3"]))
+        #expect(car.terminate() == 0)
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: car.db + suffix) }
+        try Data((0..<50_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: URL(fileURLWithPath: car.db))
+
+        try car.start()
+        #expect(FileManager.default.fileExists(atPath: car.db + ".broken-1"))
+        #expect(car.logText.contains("moved to \(car.db).broken-1"))
+        let cache = try car.client.call("cache")
+        let data = cache["data"] as? [String: Any]
+        #expect(data?["tracks"] as? Int == 3)
+        try car.client.call("add", "only v1")
+        try car.client.call("play")
+        #expect(try car.client.status().state == "playing")
+        #expect(car.terminate() == 0)
+    }
+
+    @Test func badConfigIsReportedAndCountedAndTheDaemonRuns() throws {
+        let car = Car()
+        let conf = car.dir.appendingPathComponent("jamzd.toml").path
+        try """
+            [cache]
+            max_tracks = "many"
+            [player]
+            default_volume = 250
+            wobble = true
+            """.write(toFile: conf, atomically: true, encoding: .utf8)
+        car.extraArgs = ["--config", conf]
+        try car.start()
+        let s = try car.client.status()
+        #expect(s.counters["config.errors"] == 3)
+        #expect(s.volume == 70)
+        #expect(car.logText.contains("config cache.max_tracks: expected an integer"))
+        #expect(car.logText.contains("config player.default_volume = 250: must be in 0...100"))
+        #expect(car.terminate() == 0)
+    }
+
+    @Test func cliAnswersWithWhatItDidAndFailsClearly() throws {
+        let car = Car()
+        try car.start()
+        var (rc, out, err) = try car.jamz("play")
+        #expect(rc == 1 && err.contains("the queue is empty"))
+        (rc, out, err) = try car.jamz("import", try musicFolder(["cbr.mp3", "text.mp3"]))
+        #expect(rc == 0)
+        #expect(out.contains("added") && out.contains("skipped") && out.contains("text.mp3: not an MP3"))
+        (rc, out, _) = try car.jamz("add", "cbr")
+        #expect(rc == 0 && out.contains("added 1 track"))
+        (rc, out, _) = try car.jamz("volume", "150")
+        #expect(rc == 1)
+        (rc, out, _) = try car.jamz("volume", "35")
+        #expect(rc == 0 && out.contains("volume 35"))
+        (rc, out, _) = try car.jamz("play")
+        #expect(rc == 0 && out.contains("playing 1. \"CBR Tone\""))
+        (rc, out, _) = try car.jamz("status", "--json")
+        let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
+        #expect(json?["state"] as? String == "playing")
+        #expect((json?["track"] as? [String: Any])?["title"] as? String == "CBR Tone")
+        #expect(json?["volume"] as? Int == 35)
+        #expect(json?["queueLength"] as? Int == 1)
+        (rc, out, _) = try car.jamz("pause")
+        #expect(rc == 0 && out.contains("paused"))
+        (rc, out, _) = try car.jamz("toggle")
+        #expect(rc == 0 && out.contains("playing"))
+        (rc, out, _) = try car.jamz("seek", "1.5")
+        #expect(rc == 0 && out.contains("0:01.50"))
+        (rc, out, _) = try car.jamz("next")
+        #expect(rc == 1)
+        (rc, out, _) = try car.jamz("queue")
+        #expect(rc == 0 && out.contains("CBR Tone"))
+        (rc, out, _) = try car.jamz("cache", "--json")
+        let cache = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
+        #expect(cache?["tracks"] as? Int == 1)
+        #expect(car.terminate() == 0)
+        (rc, _, err) = try car.jamz("status")
+        #expect(rc == 2 && err.contains("cannot reach jamzd"))
+    }
+
+    @Test func forgedControlLinesAreAnsweredAndCounted() throws {
+        let car = Car()
+        try car.start()
+        let r = try car.client.send(ControlRequest(cmd: "self-destruct"))
+        #expect(r["ok"] as? Bool == false)
+        // A line that is not JSON at all, through a raw socket.
+        let reply = try rawRequest(car.socket, "this is not json\n")
+        #expect(reply.contains("\"ok\":false") && reply.contains("not a valid request"))
+        usleep(200_000)
+        #expect(try car.client.status().counters["control.bad_requests"] == 2)
+        #expect(car.terminate() == 0)
+    }
+
+    @Test func evictsLeastRecentlyPlayedButNeverAQueuedTrack() throws {
+        let car = Car()
+        let conf = car.dir.appendingPathComponent("jamzd.toml").path
+        try "[cache]\nmax_tracks = 3\n".write(toFile: conf, atomically: true, encoding: .utf8)
+        car.extraArgs = ["--config", conf]
+        try car.start()
+        try car.client.call("import", try musicFolder(["cbr.mp3", "vbr.mp3"]))
+        try car.client.call("add", "vbr tone")          // queued: must survive
+        try car.client.call("import", try musicFolder(["id3v1.mp3", "id3v24.mp3", "mono22k.mp3"]))
+        let cache = try car.client.call("cache")["data"] as? [String: Any]
+        #expect(cache?["tracks"] as? Int == 3)
+        #expect(cache?["evictions"] as? Int == 2)
+        // The queued VBR track is still cached and plays; the first imported, unqueued one is gone.
+        try car.client.call("play")
+        #expect(try car.client.status().track?.title == "VBR Tone")
+        let r = try car.client.send(ControlRequest(cmd: "add", args: ["cbr tone"]))
+        #expect(r["ok"] as? Bool == false && (r["message"] as? String ?? "").contains("no longer in the cache"))
+        #expect((try car.client.call("cache")["data"] as? [String: Any])?["misses"] as? Int == 1)
+        #expect(car.terminate() == 0)
+    }
+}
+
+/// Sends raw bytes to the control socket and returns the first line of the answer.
+func rawRequest(_ path: String, _ text: String) throws -> String {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { dst in for (i, b) in path.utf8.enumerated() { dst[i] = b } }
+    let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+    guard rc == 0 else { throw HarnessError("connect failed") }
+    _ = text.withCString { write(fd, $0, strlen($0)) }
+    var buf = [UInt8](repeating: 0, count: 4096)
+    var got = [UInt8]()
+    while !got.contains(UInt8(ascii: "\n")) {
+        let n = read(fd, &buf, buf.count)
+        if n <= 0 { break }
+        got += buf[0..<n]
+    }
+    return String(decoding: got, as: UTF8.self)
+}

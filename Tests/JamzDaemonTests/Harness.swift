@@ -1,0 +1,111 @@
+import Foundation
+import GRDB
+import JamzClient
+import JamzCore
+import JamzTestSupport
+
+/// One `jamzd` process with its own data folder, socket and `file:` sink, as a car would run it.
+final class Car: @unchecked Sendable {
+    // @unchecked: used from one test at a time; `process` is replaced only by start/kill.
+    let dir: URL
+    var dataDir: String { dir.appendingPathComponent("data").path }
+    var socket: String { dir.appendingPathComponent("jamz.sock").path }
+    var log: String { dir.appendingPathComponent("jamzd.log").path }
+    var db: String { dataDir + "/jamz.sqlite" }
+    let output: String
+    var extraArgs: [String]
+    var environment: [String: String] = [:]
+    private(set) var process: Process?
+
+    init(output: String? = nil, args: [String] = []) {
+        dir = Fixtures.tempDir()
+        self.output = output ?? "file:/dev/null"
+        extraArgs = args
+    }
+
+    var client: ControlClient { ControlClient(path: socket) }
+
+    /// Starts jamzd and waits until its control socket answers.
+    @discardableResult
+    func start() throws -> Process {
+        try? FileManager.default.removeItem(atPath: socket)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Binaries.jamzd)
+        p.arguments = ["--data-dir", dataDir, "--socket", socket, "--output", output] + extraArgs
+        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        let fh = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        fh.seekToEndOfFile()
+        p.standardError = fh
+        p.standardOutput = FileHandle.nullDevice
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "NOTIFY_SOCKET")
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        try p.run()
+        process = p
+        try waitUntil("jamzd answers on \(socket)", timeout: 20) { (try? self.client.status()) != nil || !p.isRunning }
+        if !p.isRunning { throw HarnessError("jamzd exited at start: \(logText.suffix(2000))") }
+        return p
+    }
+
+    func kill9() {
+        guard let p = process else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        process = nil
+    }
+
+    /// SIGTERM; returns the exit status.
+    func terminate() -> Int32 {
+        guard let p = process else { return -1 }
+        p.terminate()
+        p.waitUntilExit()
+        process = nil
+        return p.terminationStatus
+    }
+
+    var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    /// Runs the `jamz` CLI against this car; returns (exit status, stdout, stderr).
+    func jamz(_ args: String...) throws -> (Int32, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Binaries.jamz)
+        p.arguments = ["--socket", socket] + args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    deinit {
+        if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        try? FileManager.default.removeItem(at: dir)
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ s: String) { description = s }
+}
+
+func waitUntil(_ what: String, timeout: Double = 10, _ cond: () -> Bool) throws {
+    let end = Date().addingTimeInterval(timeout)
+    while !cond() {
+        if Date() > end { throw HarnessError("timed out waiting until \(what)") }
+        usleep(20_000)
+    }
+}
+
+/// A folder with a few valid fixtures (copied, so each test imports its own tree).
+func musicFolder(_ names: [String]) throws -> String {
+    let d = Fixtures.tempDir()
+    for n in names {
+        let src = Fixtures.path(n)
+        try FileManager.default.copyItem(atPath: src, toPath: d.appendingPathComponent((n as NSString).lastPathComponent).path)
+    }
+    return d.path
+}
