@@ -21,9 +21,10 @@ fixtures: deps
 	@bash scripts/make-fixtures.sh $(FIXTURES)
 
 # Every test: unit tests, real libmpg123/ALSA/SQLite tests and the jamzd process tests
-# (which start the built daemon, kill -9 it and restart it).
+# (which start the built daemon, kill -9 it and restart it). One test at a time: the process
+# tests play in real time and check where the music was, which a starved CPU would blur.
 test: build fixtures
-	JAMZ_FIXTURES=$(FIXTURES) swift test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	JAMZ_FIXTURES=$(FIXTURES) swift test --skip-build --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 
 demo: release
 	@bash scripts/demo.sh

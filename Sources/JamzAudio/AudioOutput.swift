@@ -61,7 +61,7 @@ public final class FileOutput: AudioOutput {
     private var pacer: SoftwarePacer?
     private let clock: any SleepingClock
 
-    public init(path: String, clock: any SleepingClock, blockFrames: Int = 1024) {
+    public init(path: String, clock: any SleepingClock, blockFrames: Int = 2048) {
         self.path = path; self.clock = clock; self.blockFrames = blockFrames
     }
 
@@ -117,7 +117,7 @@ public final class ALSAOutput: AudioOutput {
     private var writesWithoutDelay = 0
     public private(set) var underruns = 0
 
-    public init(device: String, clock: any SleepingClock, blockFrames: Int = 1024, bufferMicros: Int = 100_000) {
+    public init(device: String, clock: any SleepingClock, blockFrames: Int = 2048, bufferMicros: Int = 100_000) {
         self.device = device; self.clock = clock; self.blockFrames = blockFrames; self.bufferMicros = bufferMicros
         self.pcm = ALSAPCM(name: device)
     }
@@ -144,6 +144,7 @@ public final class ALSAOutput: AudioOutput {
         // Prefer the driver's own timestamp when it is a monotonic one close to our read.
         var stamp = (before + after) / 2
         if st.timestamp > 0 && abs(st.timestamp - stamp) < 50_000_000 { stamp = st.timestamp }
+
         return clock.fromRaw(stamp) + FrameMath.duration(ofFrames: Int64(st.delay), rate: rate)
     }
 

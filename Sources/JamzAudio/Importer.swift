@@ -66,7 +66,7 @@ public struct Importer: Sendable {
             try cache.store.pool.write { db in _ = try Catalog.insert(db, info) }
             return .added(info)
         } catch {
-            try? cache.store.pool.write { db in try Counters.add(db, "import.skipped") }
+            cache.store.counters.add("import.skipped")
             return .skipped("\(error)")
         }
     }

@@ -433,25 +433,40 @@ public final class Renderer: @unchecked Sendable {
         var need = frames
         if !wasAudible { startAudio() }
         var (fade, target, step, volTarget) = gainRamp()
+        var vol = volumeGain
         let volStep: Float = 1.0 / Float(rate / 100)   // full-scale volume change in 10 ms
         while need > 0 {
             let got: Int = decoder.withHead { c in
                 guard var chunk = c, chunk.failure == nil, chunk.remaining > 0 else { return 0 }
                 let k = min(need, chunk.remaining)
-                let start = blockFrames
-                pieces.append(HeardSegment(start: h + FrameMath.duration(ofFrames: Int64(start), rate: rate), count: k,
+                let start = block.count
+                pieces.append(HeardSegment(start: h + FrameMath.duration(ofFrames: Int64(start / 2), rate: rate), count: k,
                                            entryID: chunk.entryID, trackID: chunk.trackID, firstFrame: chunk.headFrame))
-                chunk.samples.withUnsafeBufferPointer { src in
-                    var i = chunk.consumed * 2
-                    for _ in 0..<k {
-                        if fade != target { fade = fade < target ? min(target, fade + step) : max(target, fade - step) }
-                        if volumeGain != volTarget {
-                            volumeGain = volumeGain < volTarget ? min(volTarget, volumeGain + volStep) : max(volTarget, volumeGain - volStep)
+                block.append(contentsOf: repeatElement(0, count: k * 2))
+                let from = chunk.consumed * 2
+                block.withUnsafeMutableBufferPointer { dst in
+                    chunk.samples.withUnsafeBufferPointer { src in
+                        if fade == target && vol == volTarget {
+                            // Steady gain: a plain copy at unity (bit-exact), else one multiply.
+                            let g = fade * vol
+                            if g == 1 {
+                                UnsafeMutableRawPointer(dst.baseAddress! + start)
+                                    .copyMemory(from: src.baseAddress! + from, byteCount: k * 4)
+                            } else {
+                                for i in 0..<(k * 2) { dst[start + i] = Int16(clamping: Int(Float(src[from + i]) * g)) }
+                            }
+                        } else {
+                            // A fade or a volume change in progress: ramp frame by frame.
+                            var i = 0
+                            while i < k * 2 {
+                                if fade != target { fade = fade < target ? min(target, fade + step) : max(target, fade - step) }
+                                if vol != volTarget { vol = vol < volTarget ? min(volTarget, vol + volStep) : max(volTarget, vol - volStep) }
+                                let g = fade * vol
+                                dst[start + i] = Int16(clamping: Int(Float(src[from + i]) * g))
+                                dst[start + i + 1] = Int16(clamping: Int(Float(src[from + i + 1]) * g))
+                                i += 2
+                            }
                         }
-                        let g = fade * volumeGain
-                        block.append(Int16(clamping: Int(Float(src[i]) * g)))
-                        block.append(Int16(clamping: Int(Float(src[i + 1]) * g)))
-                        i += 2
                     }
                 }
                 chunk.consumed += k
@@ -462,6 +477,7 @@ public final class Renderer: @unchecked Sendable {
             need -= got
             wasAudible = true
         }
+        volumeGain = vol
         storeFade(fade)
         if need > 0 {
             wasAudible = false
@@ -533,7 +549,12 @@ public final class Renderer: @unchecked Sendable {
         // Close the block: whatever follows starts at its end.
         stats.blocks += 1
         lock.unlock()
+        let t0 = SystemClock.raw()
         try block.withUnsafeBufferPointer { try output.write($0) }
+        let took = SystemClock.raw() - t0
+        if took > 4 * FrameMath.duration(ofFrames: Int64(blockFrames), rate: rate) {
+            logger.warning("output write blocked for \(took / 1_000_000) ms (block heard at \(h / 1_000_000) ms, \(blockFrames) frames)")
+        }
         predicted = h + FrameMath.duration(ofFrames: Int64(blockFrames), rate: rate)
     }
 }

@@ -49,7 +49,6 @@ public final class TrackCache: Sendable {
             for t in try Catalog.evictionCandidates(db) {
                 guard usage.tracks > limits.maxTracks || usage.bytes > limits.maxBytes else { break }
                 try Catalog.markEvicted(db, id: t.id)
-                try Counters.add(db, "cache.evictions")
                 usage.tracks -= 1
                 usage.bytes -= t.bytes
                 evicted.append(t)
@@ -59,6 +58,7 @@ public final class TrackCache: Sendable {
             }
             return evicted
         }
+        if !evicted.isEmpty { store.counters.add("cache.evictions", Int64(evicted.count)) }
         for t in evicted {
             try? FileManager.default.removeItem(atPath: path(for: TrackID(hex: t.id)!))
             logger.info("evicted \(t.title) (\(t.id.prefix(12))) from the cache")

@@ -33,7 +33,7 @@ public struct HeardMap: Sendable {
         // A newer segment that starts before older ones supersedes them (output restarted).
         while let last = segments.last, last.start >= s.start { segments.removeLast() }
         segments.append(s)
-        if segments.count > capacity { segments.removeFirst(segments.count - capacity / 2) }
+        if segments.count > capacity { segments.removeFirst(segments.count - max(1, capacity / 2)) }
     }
 
     public mutating func reset() { segments.removeAll(keepingCapacity: true) }

@@ -53,9 +53,13 @@ public struct RenderCorrector: Sendable {
         }
         if error == 0 {
             correcting = false
+            budgetMicroFrames = 0
             return .none
         }
-        budgetMicroFrames += Int64(blockFrames) * Int64(settings.maxPPM)
+        // The allowance accrues at maxPPM but never banks more than one block's worth, so a
+        // long correction never bursts above the rate limit (by more than a frame).
+        let perBlock = Int64(blockFrames) * Int64(settings.maxPPM)
+        budgetMicroFrames = min(budgetMicroFrames + perBlock, perBlock + 1_000_000)
         let allowed = budgetMicroFrames / 1_000_000
         guard allowed > 0 else { return .none }
         let n = min(allowed, Int64(mag))

@@ -42,7 +42,7 @@ public enum Daemon {
             logger.notice("cache re-indexed: \(rec.added) file(s) added to the catalog, \(rec.missing) missing file(s) marked")
         }
         if !configProblems.isEmpty {
-            try await store.pool.write { db in try Counters.add(db, "config.errors", Int64(configProblems.count)) }
+            store.counters.add("config.errors", Int64(configProblems.count))
         }
 
         // The audio path.
@@ -90,7 +90,7 @@ public enum Daemon {
                 group.addTask {
                     while !Task.isCancelled {
                         await player.tick()
-                        try? await Task.sleep(for: .milliseconds(250))
+                        try? await Task.sleep(for: .milliseconds(500))
                     }
                 }
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }

@@ -19,8 +19,7 @@ final class Library: Sendable {
     }
 
     func count(_ name: String, _ n: Int64 = 1) {
-        let pool = cache.store.pool
-        Task { try? await pool.write { db in try Counters.add(db, name, n) } }
+        cache.store.counters.add(name, n)
     }
 
     func importTree(_ dir: String, progress: @escaping @Sendable (Importer.Progress) async -> Void) async throws -> Importer.Summary {
@@ -39,7 +38,8 @@ final class Library: Sendable {
     }
 
     func cacheReport() async throws -> CacheReport {
-        let (usage, counters) = try await cache.store.pool.read { db in (try Catalog.usage(db), try Counters.all(db)) }
+        let usage = try await cache.store.pool.read { db in try Catalog.usage(db) }
+        let counters = cache.store.counters.all
         var r = CacheReport()
         r.tracks = usage.tracks
         r.bytes = usage.bytes

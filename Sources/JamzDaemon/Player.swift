@@ -179,7 +179,7 @@ public actor Player {
         guard !found.isEmpty else { throw CommandError("no track matches \"\(query)\": `jamz import DIR` adds music") }
         let cached = found.filter(\.cached)
         if cached.isEmpty {
-            try await store.pool.write { db in try Counters.add(db, "cache.misses", Int64(found.count)) }
+            store.counters.add("cache.misses", Int64(found.count))
             throw CommandError("\"\(found[0].title)\" is no longer in the cache (evicted): import it again")
         }
         let added = try await store.pool.write { db in try PlayQueue.append(db, cached) }
@@ -195,7 +195,7 @@ public actor Player {
 
     /// An entry could not be decoded: count it and go on with the next one.
     func entryFailed(_ entryID: Int64, reason: String) async {
-        try? await store.pool.write { db in try Counters.add(db, "decode.failures") }
+        store.counters.add("decode.failures")
         guard let i = items.firstIndex(where: { $0.entry.id == entryID }) else { return }
         logger.error("cannot play \"\(items[i].track.title)\": \(reason); skipping it")
         guard anchor?.entryID == entryID || (anchor.flatMap { Timeline.locate($0, in: entries, at: clock.now(), rate: rate) }?.entryID == entryID) else { return }
@@ -216,11 +216,15 @@ public actor Player {
     }
 
     /// Saves play state, entry, the frame heard now and the volume (skipped when unchanged).
+    /// A change that is acknowledged but not heard yet (a seek, a skip) is saved as where the
+    /// music is going, so a power cut right after the answer does not undo it.
     /// `periodic` saves (the position while playing) skip the fsync.
     func save(periodic: Bool = false) async throws {
         let n = now()
         let rec: PlayerRecord
-        if n.state == "stopped" {
+        if let a = anchor, a.time > n.at, let c = Timeline.locate(a, in: entries, at: a.time, rate: rate) {
+            rec = PlayerRecord(playing: a.playing, entryId: c.entryID, frame: c.frame, volume: volume)
+        } else if n.state == "stopped" {
             rec = PlayerRecord(playing: false, entryId: nil, frame: 0, volume: volume)
         } else {
             rec = PlayerRecord(playing: n.state == "playing", entryId: n.item?.entry.id, frame: n.frame, volume: volume)
@@ -234,7 +238,7 @@ public actor Player {
         lastSaved = rec
     }
 
-    /// Called every 250 ms: saves the position twice a second while playing, notices track
+    /// Called twice a second: saves the position while playing, notices track
     /// changes (least-recently-played order, cache hits) and the end of the queue.
     func tick() async {
         let n = now()
@@ -246,17 +250,11 @@ public actor Player {
         if n.state == "playing", let item = n.item, item.entry.id != lastHeardEntry {
             lastHeardEntry = item.entry.id
             logger.info("now playing \(describe(n.index!))")
-            try? await store.pool.write { db in
-                try Catalog.markPlayed(db, id: item.entry.trackID)
-                try Counters.add(db, "cache.hits")
-            }
+            store.counters.add("cache.hits")
+            try? await store.pool.write { db in try Catalog.markPlayed(db, id: item.entry.trackID) }
         }
-        ticks += 1
-        if ticks % 2 == 0 || n.state != "playing" {
-            do { try await save(periodic: true) } catch { logger.error("cannot save player state: \(error)") }
-        }
+        do { try await save(periodic: true) } catch { logger.error("cannot save player state: \(error)") }
     }
-    private var ticks = 0
 
     // MARK: reports
 
@@ -276,7 +274,7 @@ public actor Player {
         r.queueLength = items.count
         r.output = renderer.outputLabel
         r.sampleRate = rate
-        var counters = (try? await store.pool.read { db in try Counters.all(db) }) ?? [:]
+        var counters = store.counters.all
         let s = renderer.currentStats
         counters["renderer.jumps"] = Int64(s.jumps)
         counters["renderer.frames_repeated"] = Int64(s.framesRepeated)

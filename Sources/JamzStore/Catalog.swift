@@ -50,19 +50,20 @@ public enum Catalog {
     }
 
     /// Tracks matching a track id (or a unique prefix of at least 6 hex digits), else every
-    /// word in title/artist/album (case-insensitive), in import order.
+    /// word in title/artist/album (case-insensitive, any script; no wildcards), in import order.
     public static func search(_ db: Database, _ words: String) throws -> [TrackRecord] {
         let q = words.trimmingCharacters(in: .whitespaces).lowercased()
         if q.count >= 6, q.allSatisfy(\.isHexDigit) {
             let byID = try TrackRecord.filter(Column("id").like("\(q)%")).order(Column("importSeq")).fetchAll(db)
             if !byID.isEmpty { return byID }
         }
-        var req = TrackRecord.all()
-        for w in q.split(separator: " ") where !w.isEmpty {
-            let pattern = "%\(w)%"
-            req = req.filter(Column("title").like(pattern) || Column("artist").like(pattern) || Column("album").like(pattern))
+        // SQLite's LIKE folds ASCII only and treats % and _ as wildcards: match in Swift instead
+        // (a head unit's catalog is a few thousand rows at most).
+        let terms = q.split(separator: " ").map { $0.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil) }
+        return try all(db).filter { t in
+            let hay = "\(t.title) \(t.artist) \(t.album)".folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
+            return terms.allSatisfy { hay.contains($0) }
         }
-        return try req.order(Column("importSeq")).fetchAll(db)
     }
 
     public static func all(_ db: Database) throws -> [TrackRecord] {

@@ -70,18 +70,3 @@ public enum PlayerState {
     }
 }
 
-/// Named counters (cache hits, bad input seen, …) that survive restarts.
-public enum Counters {
-    public static func add(_ db: Database, _ name: String, _ n: Int64 = 1) throws {
-        try db.execute(sql: """
-            INSERT INTO counter (name, value) VALUES (?, ?)
-            ON CONFLICT(name) DO UPDATE SET value = value + excluded.value
-            """, arguments: [name, n])
-    }
-
-    public static func all(_ db: Database) throws -> [String: Int64] {
-        var d: [String: Int64] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT name, value FROM counter") { d[row[0]] = row[1] }
-        return d
-    }
-}

@@ -12,6 +12,7 @@ import JamzCore
 public final class Store: Sendable {
     public let pool: DatabasePool
     public let path: String
+    public let counters: Counters
 
     public struct OpenResult: Sendable {
         public let store: Store
@@ -20,8 +21,8 @@ public final class Store: Sendable {
         public let reason: String?
     }
 
-    /// Opens (creating or migrating) the database at `path`. A file that cannot be opened or
-    /// fails SQLite's quick check is renamed `<path>.broken-N` (with its -wal/-shm) and a fresh
+    /// Opens (creating or migrating) the database at `path`. A file that is not a database, is
+    /// corrupt or fails SQLite's quick check is renamed `<path>.broken-N` (with its -wal/-shm) and a fresh
     /// database takes its place.
     public static func open(path: String) throws -> OpenResult {
         do {
@@ -31,7 +32,9 @@ public final class Store: Sendable {
             try? store.pool.close()
             let aside = try moveAside(path)
             return OpenResult(store: try Store(path: path), movedAside: aside, reason: "integrity check: \(check ?? "no answer")")
-        } catch let error as DatabaseError {
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB {
+            // Only a database that is not one, or is damaged: a busy, full or failing disk is
+            // reported as it is (the file may be fine).
             let aside = try moveAside(path)
             return OpenResult(store: try Store(path: path), movedAside: aside, reason: "\(error)")
         }
@@ -58,7 +61,10 @@ public final class Store: Sendable {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         pool = try DatabasePool(path: path, configuration: config)
+        // GRDB sets NORMAL on the writer when it switches to WAL, after prepareDatabase.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Store.migrator.migrate(pool)
+        counters = try Counters(pool: pool)
     }
 
     static var migrator: DatabaseMigrator {

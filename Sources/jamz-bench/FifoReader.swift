@@ -23,8 +23,8 @@ final class FifoReader: @unchecked Sendable {
     private func run(_ path: String) {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return }
-        // One sink block (1024 frames) per read, so each stamp belongs to one block.
-        var buf = [Int16](repeating: 0, count: 2048)
+        // Up to one sink block (2048 frames) per read, so each stamp belongs to one block.
+        var buf = [Int16](repeating: 0, count: 4096)
         var carry = 0
         while true {
             let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + carry, $0.count - carry) }

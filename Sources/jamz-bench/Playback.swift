@@ -53,6 +53,7 @@ struct Playback: ParsableCommand {
         }
         let cpu = daemon.cpuSeconds - cpu0
         let rss = daemon.peakRSS
+        let anon = daemon.anonRSS
         let counters = try client.status().counters
 
         // 2. The peer: mpg123 decoding the same file (scaled to the same length of audio).
@@ -95,7 +96,8 @@ struct Playback: ParsableCommand {
                      percentile(errorsMs, 50), percentile(abs, 50), percentile(abs, 99), abs.max() ?? .nan))
         print(String(format: "CPU over %.0f s of playback: jamzd %.3f s; mpg123 -q -t for the same audio %.3f s; ratio %.2f (target <= 2)",
                      seconds, cpu, peerCPU, cpu / peerCPU))
-        print(String(format: "peak RSS: jamzd %.1f MB (target <= 20); mpg123 %.1f MB", Double(rss) / 1e6, Double(peerRSS) / 1e6))
+        print(String(format: "peak RSS: jamzd %.1f MB (target <= 20), of which its own (RssAnon) %.1f MB, the rest shared code pages; mpg123 %.1f MB",
+                     Double(rss) / 1e6, Double(anon) / 1e6, Double(peerRSS) / 1e6))
         print(String(format: "resume after kill -9, process start to first audible frame (%d rounds): median %.0f ms, p90 %.0f ms, max %.0f ms (target <= 300)",
                      resumeMs.count, percentile(resumeMs, 50), percentile(resumeMs, 90), resumeMs.max() ?? .nan))
         print(String(format: "resume position vs last heard before the kill: median %+.0f ms, max |.| %.0f ms (saved twice a second)",

@@ -5,12 +5,14 @@ import Glibc
 struct Child {
     let pid: pid_t
 
-    /// Starts `path args` with stderr to `log`; returns at once.
-    static func spawn(_ path: String, _ args: [String], log: String? = nil) throws -> Child {
+    /// Starts `path args` with stderr to `log` (stdout to `stdoutFD` if given); returns at once.
+    static func spawn(_ path: String, _ args: [String], log: String? = nil, stdoutFD: Int32? = nil) throws -> Child {
         var fa: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fa)
         defer { posix_spawn_file_actions_destroy(&fa) }
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
+        if let fd = stdoutFD { posix_spawn_file_actions_adddup2(&fa, fd, 1) } else {
+            posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
+        }
         posix_spawn_file_actions_addopen(&fa, 2, log ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
         var pid: pid_t = 0
         let argv = ([path] + args).map { strdup($0) } + [nil]
@@ -41,9 +43,14 @@ struct Child {
     }
 
     /// Peak resident set (VmHWM) in bytes.
-    var peakRSS: Int {
+    var peakRSS: Int { statusField("VmHWM:") }
+
+    /// Resident memory that is the process's own (heap, stacks), not shared code pages.
+    var anonRSS: Int { statusField("RssAnon:") }
+
+    private func statusField(_ name: String) -> Int {
         guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
-        for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        for line in s.split(separator: "\n") where line.hasPrefix(name) {
             return (Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0) * 1024
         }
         return 0

@@ -1,10 +1,150 @@
 import Foundation
+import Glibc
+import JamzClient
+import JamzCore
 
-/// Placeholder filled in below.
+/// The position error on a real-time paced ALSA device: jamzd plays through ALSA's `pulse`
+/// plugin into a PulseAudio null sink (its own server, started here); `parec` records the sink's
+/// monitor and this process stamps what arrives with the host clock. The recorded samples are
+/// matched against a decode of the same file to know which track frame was consumed when.
+/// The monitor path's own latency is included: it makes the figure an upper bound.
 struct PulseBench {
     let seconds: Double
     let fixture: String
     let jamzd: String
     let work: String
-    func run() throws {}
+
+    final class Capture: @unchecked Sendable {
+        // @unchecked: written by the reader thread, read after it ended (joined by `done`);
+        // `reads` is shared while it runs, under `lock`.
+        var samples: [Int16] = []
+        let lock = NSLock()
+        var readsSoFar = 0
+        var reads: Int { lock.lock(); defer { lock.unlock() }; return readsSoFar }
+        var stamps: [(time: Int64, endFrame: Int)] = []
+        let done = DispatchSemaphore(value: 0)
+        init(fd: Int32) {
+            Thread { [self] in
+                var buf = [Int16](repeating: 0, count: 4096)
+                var carry = [UInt8]()
+                while true {
+                    let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+                    let now = monotonicNow()
+                    if n <= 0 { break }
+                    carry += buf.withUnsafeBytes { Array($0[0..<n]) }
+                    let whole = carry.count / 4 * 4
+                    carry.withUnsafeBytes { raw in
+                        samples += raw.bindMemory(to: Int16.self)[0..<(whole / 2)]
+                    }
+                    carry.removeFirst(whole)
+                    stamps.append((now, samples.count / 2))
+                    lock.lock(); readsSoFar += 1; lock.unlock()
+                }
+                done.signal()
+            }.start()
+        }
+    }
+
+    func run() throws {
+        let pdir = work + "/pulse"
+        try FileManager.default.createDirectory(atPath: pdir, withIntermediateDirectories: true)
+        setenv("PULSE_RUNTIME_PATH", pdir, 1)
+        setenv("PULSE_SERVER", "unix:\(pdir)/native", 1)
+        setenv("PULSE_SINK", "jamzbench", 1)
+        // Start parec before the sink runs, at low latency, so the sink itself runs at low latency.
+        let pulse = try Child.spawn("/usr/bin/pulseaudio", [
+            "-n", "--daemonize=no", "--exit-idle-time=-1", "--system=false",
+            "--load=module-null-sink sink_name=jamzbench rate=44100 channels=2",
+            "--load=module-native-protocol-unix socket=\(pdir)/native auth-anonymous=1",
+        ], log: work + "/pulse.log")
+        defer { pulse.kill(SIGTERM); _ = pulse.wait() }
+        try waitFor("PulseAudio's socket") { FileManager.default.fileExists(atPath: pdir + "/native") }
+
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw BenchError("pipe failed") }
+        let parec = try Child.spawn("/usr/bin/parec", ["-d", "jamzbench.monitor", "--raw", "--format=s16le", "--rate=44100",
+                                                      "--channels=2", "--latency-msec=5"], log: work + "/parec.log", stdoutFD: fds[1])
+        close(fds[1])
+        let capture = Capture(fd: fds[0])
+        // The monitor runs (and with it the sink, at parec's 5 ms latency) before jamzd starts.
+        try waitFor("parec to deliver", timeout: 20) { capture.reads > 20 }
+
+        let sock = work + "/pulse-jamz.sock"
+        let daemon = try Child.spawn(jamzd, ["--data-dir", work + "/pulse-data", "--socket", sock, "--output", "alsa:pulse",
+                                             "--log-level", "warning"], log: work + "/jamzd-pulse.log")
+        let client = ControlClient(path: sock)
+        try waitFor("jamzd's socket") { FileManager.default.fileExists(atPath: sock) }
+        try client.call("import", fixture)
+        try client.call("add", "long sixty-five")
+        try client.call("volume", "100")
+        try client.call("play")
+        let playAt = monotonicNow()
+        var reports: [(at: Int64, frame: Int64)] = []
+        let start = monotonicNow()
+        usleep(1_000_000)
+        while Double(monotonicNow() - start) / 1e9 < min(seconds, 60) {
+            usleep(500_000)
+            let s = try client.status()
+            if s.state == "playing" { reports.append((s.sampledAt, s.positionFrames)) }
+        }
+        let output = try client.status().output
+        daemon.kill(SIGTERM); _ = daemon.wait()
+        usleep(300_000)
+        parec.kill(SIGTERM); _ = parec.wait()
+        capture.done.wait()
+        close(fds[0])
+
+        // Which track frame is each captured frame? Match a window of the capture against the
+        // reference decode near the first audible frame; playback is continuous from there.
+        let ref = try decodeReference()
+        let cap = capture.samples
+        guard let firstAudible = cap.firstIndex(where: { $0 != 0 }).map({ $0 / 2 }) else { throw BenchError("the capture is silent") }
+        let probe = firstAudible + 44_100   // a second in: past the fade-in
+        let trackFrame = bestMatch(cap, at: probe, in: ref, around: probe - firstAudible, range: 22_050)
+        let captureToTrack = trackFrame - probe
+
+        if ProcessInfo.processInfo.environment["JAMZ_BENCH_DEBUG"] != nil {
+            let span = Double(capture.stamps.last!.time - capture.stamps.first!.time) / 1e9
+            print("debug: captured \(cap.count / 2) frames over \(span) s in \(capture.stamps.count) reads; first audible \(firstAudible); probe→track \(trackFrame)")
+            for st in capture.stamps.prefix(3) { print("debug: read at \(st.time) end \(st.endFrame)") }
+            if let st = capture.stamps.first(where: { $0.endFrame > firstAudible }) { print("debug: first audible read \(Double(st.time - playAt) / 1e6) ms after play; capture began \(Double(capture.stamps[0].time - playAt) / 1e6) ms after play") }
+            for r in reports.prefix(3) { print("debug: report at \(r.at) frame \(r.frame)") }
+        }
+        var errorsMs: [Double] = []
+        for r in reports {
+            // The capture frame consumed at r.at: the read that ended just after it.
+            guard let i = capture.stamps.firstIndex(where: { $0.time >= r.at }) else { continue }
+            let st = capture.stamps[i]
+            let consumed = st.endFrame - Int(Double(st.time - r.at) * 44_100 / 1e9)
+            errorsMs.append(Double(r.frame - Int64(consumed + captureToTrack)) * 1000 / 44_100)
+        }
+        let abs = errorsMs.map { Swift.abs($0) }
+        print("")
+        print("position error, PulseAudio null sink through ALSA pulse (\(output)), \(errorsMs.count) samples,")
+        print("measured through the sink monitor (its capture latency included, an upper bound):")
+        print(String(format: "  median %+.3f ms   |err| p50 %.3f ms   p99 %.3f ms   max %.3f ms",
+                     percentile(errorsMs, 50), percentile(abs, 50), percentile(abs, 99), abs.max() ?? .nan))
+    }
+
+    func decodeReference() throws -> [Int16] {
+        let out = work + "/ref.raw"
+        let c = try Child.spawn("/bin/sh", ["-c", "mpg123 -q -r 44100 -e s16 -s \"$0\" > \"$1\"", fixture, out])
+        _ = c.wait()
+        let d = try Data(contentsOf: URL(fileURLWithPath: out))
+        return d.withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
+    }
+
+    /// The reference frame (within ±range of `around`) where capture frames at `at` match best.
+    func bestMatch(_ cap: [Int16], at: Int, in ref: [Int16], around: Int, range: Int, length: Int = 1024) -> Int {
+        var best = (Int.max, around)
+        for o in max(0, around - range)...min(ref.count / 2 - length, around + range) {
+            var err = 0
+            for i in 0..<(length * 2) {
+                err += Swift.abs(Int(cap[at * 2 + i]) - Int(ref[o * 2 + i]))
+                if err >= best.0 { break }
+            }
+            if err < best.0 { best = (err, o) }
+        }
+        return best.1
+    }
 }

@@ -17,6 +17,14 @@ import Testing
         #expect(r.args.isEmpty)
     }
 
+    @Test func argsMayBeOmitted() throws {
+        // README, control protocol: `{"cmd": "NAME", "args": ["…"]}` (`args` may be omitted).
+        let r = try JSONDecoder().decode(ControlRequest.self, from: Data(#"{"cmd":"status"}"#.utf8))
+        #expect(r == ControlRequest(cmd: "status", args: []))
+        let n = try JSONDecoder().decode(ControlRequest.self, from: Data(#"{"cmd":"next","args":null}"#.utf8))
+        #expect(n == ControlRequest(cmd: "next", args: []))
+    }
+
     @Test func decodesArguments() throws {
         let line = #"{"cmd":"add","args":["abc def","/music/x.mp3"]}"#
         let r = try JSONDecoder().decode(ControlRequest.self, from: Data(line.utf8))

@@ -42,24 +42,33 @@ import Testing
         #expect(throws: DatabaseError.self) { try self.store.pool.write { try PlayerState.save($0, other) } }
     }
 
-    // MARK: Counters
+    // MARK: savePosition
 
-    @Test func countersStartEmpty() throws {
-        #expect(try store.pool.read { try Counters.all($0) } == [:])
+    @Test func savePositionSavesAndLoads() async throws {
+        let r = PlayerRecord(playing: true, entryId: 4, frame: 441_000, volume: 55)
+        try await PlayerState.savePosition(store.pool, r)
+        #expect(try await store.pool.read { try PlayerState.load($0) } == r)
+        var later = r
+        later.frame = 882_000
+        try await PlayerState.savePosition(store.pool, later)
+        #expect(try await store.pool.read { try PlayerState.load($0) } == later)
+        #expect(try await store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM player") } == 1)
     }
 
-    @Test func countersAccumulate() throws {
-        try store.pool.write { db in
-            try Counters.add(db, "cacheHits")
-            try Counters.add(db, "cacheHits")
-            try Counters.add(db, "badFrames", 40)
-            try Counters.add(db, "cacheHits", 5)
-            try Counters.add(db, "badFrames", -15)
-            try Counters.add(db, "zero", 0)
-        }
-        #expect(try store.pool.read { try Counters.all($0) } == ["cacheHits": 7, "badFrames": 25, "zero": 0])
-        try store.pool.write { try Counters.add($0, "big", 1 << 40) }
-        try store.pool.write { try Counters.add($0, "big", 1 << 40) }
-        #expect(try store.pool.read { try Counters.all($0) }["big"] == 1 << 41)
+    @Test func savePositionLeavesTheWriterFullySynced() async throws {
+        try await PlayerState.savePosition(store.pool, PlayerRecord(playing: false, entryId: nil, frame: 0, volume: 1))
+        // Writes after a position save (queue edits, commands) are FULL again.
+        #expect(try await store.pool.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
+        #expect(try await store.pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
+    }
+
+    @Test func aFailedPositionSaveChangesNothing() async throws {
+        let good = PlayerRecord(playing: true, entryId: 1, frame: 10, volume: 5)
+        try await PlayerState.savePosition(store.pool, good)
+        var bad = good
+        bad.id = 2    // violates the one-row check
+        await #expect(throws: DatabaseError.self) { try await PlayerState.savePosition(self.store.pool, bad) }
+        #expect(try await store.pool.read { try PlayerState.load($0) } == good)
+        #expect(try await store.pool.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
     }
 }

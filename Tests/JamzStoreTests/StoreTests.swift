@@ -31,7 +31,7 @@ import Testing
         #expect(try pool.write { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
         #expect(try pool.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
         // The writer is the connection whose commits must be durable.
-        withKnownIssue("GRDB's WAL setup sets synchronous = NORMAL on the writer after prepareDatabase (Store.swift:56-60)") { () throws in
+        do {
             #expect(try pool.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
             #expect(try pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
         }
@@ -62,13 +62,14 @@ import Testing
                 let tracks = try Catalog.all(db)
                 _ = try PlayQueue.append(db, [tracks[1], tracks[0]])
                 try PlayerState.save(db, PlayerRecord(playing: true, entryId: 2, frame: 12_345, volume: 70))
-                try Counters.add(db, "hits", 3)
             }
+            store.counters.add("hits", 3)
             try store.pool.close()
         }
         let r = try Store.open(path: path)
         defer { try? r.store.pool.close() }
         #expect(r.movedAside == nil && r.reason == nil)
+        #expect(r.store.counters.all == ["hits": 3])
         try r.store.pool.read { db in
             let all = try Catalog.all(db)
             #expect(all.map(\.title) == ["First", "Second"])
@@ -76,7 +77,6 @@ import Testing
             #expect(try PlayQueue.items(db).map(\.track.title) == ["Second", "First"])
             #expect(try PlayQueue.entries(db).map(\.id) == [1, 2])
             #expect(try PlayerState.load(db) == PlayerRecord(playing: true, entryId: 2, frame: 12_345, volume: 70))
-            #expect(try Counters.all(db) == ["hits": 3])
             #expect(UsageSnapshot(try Catalog.usage(db)) == UsageSnapshot(tracks: 2, bytes: 30))
         }
     }
@@ -133,7 +133,7 @@ import Testing
                 }
             }
             // Everything into the main file, so the leftover -wal/-shm can go.
-            try store.pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+            _ = try store.pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
             try store.pool.close()
         }
         for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
@@ -163,12 +163,12 @@ import Testing
         for round in 1...3 {
             let r = try Store.open(path: path)
             #expect(r.movedAside == nil, "round \(round)")
-            try r.store.pool.write { try Counters.add($0, "opens") }
+            r.store.counters.add("opens")
             try r.store.pool.close()
         }
         let r = try Store.open(path: path)
         defer { try? r.store.pool.close() }
-        #expect(try r.store.pool.read { try Counters.all($0) } == ["opens": 3])
+        #expect(r.store.counters.all == ["opens": 3])
         #expect(!dir.contents().contains { $0.contains(".broken") })
     }
 
@@ -190,7 +190,7 @@ import Testing
                  try Int.fetchOne(db, sql: "SELECT rootpage FROM sqlite_master WHERE name = 'grdb_migrations'")!)
             }
             // Everything into the main file, so the leftover -wal/-shm can go.
-            try store.pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+            _ = try store.pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
             try store.pool.close()
         }
         for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
