@@ -62,7 +62,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         .target(name: "JamzTestSupport", path: "Tests/JamzTestSupport"),
-        .testTarget(name: "JamzCoreTests", dependencies: ["JamzCore"]),
+        .testTarget(name: "JamzCoreTests", dependencies: ["JamzCore", "JamzTestSupport"]),
         .testTarget(name: "JamzStoreTests", dependencies: ["JamzStore"]),
         .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "CALSA", "JamzTestSupport"]),
         .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient", "JamzTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -33,20 +33,9 @@ if ! [[ $COUNT =~ ^[1-9][0-9]*$ ]]; then
     exit 2
 fi
 
-for tool in sox lame; do
-    command -v "$tool" >/dev/null || { echo "error: $tool not found (apt-get install -y sox lame)" >&2; exit 1; }
-done
-PY=
-for cand in python3 /usr/bin/python3; do
-    if command -v "$cand" >/dev/null && "$cand" -c 'import mutagen' 2>/dev/null; then
-        PY=$cand
-        break
-    fi
-done
-if [[ -z $PY ]]; then
-    echo "error: python3 module 'mutagen' not found (apt-get install -y python3-mutagen, or pip install mutagen)" >&2
-    exit 1
-fi
+# shellcheck source=scripts/lib-audio-tools.sh
+source "$(dirname "$0")/lib-audio-tools.sh"
+require_tools sox lame
 
 # name | bpm | beats per bar | lead wave | arpeggio pattern (eighth notes,
 # indices into chord tones: 0 root, 1 third, 2 fifth, 3 octave, 4 third+8va)

@@ -24,23 +24,9 @@ if [[ $# -ne 1 ]]; then
 fi
 OUTDIR=$1
 
-for tool in sox lame mpg123 sha256sum; do
-    command -v "$tool" >/dev/null || { echo "error: $tool not found (apt-get install -y sox lame mpg123)" >&2; exit 1; }
-done
-
-# A python3 that can import mutagen: the one on PATH (e.g. pyenv, pip install
-# mutagen) or Debian's system python with python3-mutagen.
-PY=
-for cand in python3 /usr/bin/python3; do
-    if command -v "$cand" >/dev/null && "$cand" -c 'import mutagen' 2>/dev/null; then
-        PY=$cand
-        break
-    fi
-done
-if [[ -z $PY ]]; then
-    echo "error: python3 module 'mutagen' not found (apt-get install -y python3-mutagen, or pip install mutagen)" >&2
-    exit 1
-fi
+# shellcheck source=scripts/lib-audio-tools.sh
+source "$(dirname "$0")/lib-audio-tools.sh"
+require_tools sox lame mpg123 sha256sum
 
 FILES=(
     cbr.mp3 vbr.mp3 noxing.mp3 id3v1.mp3 id3v24.mp3 mono22k.mp3 long65.mp3

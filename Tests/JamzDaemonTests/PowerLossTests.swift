@@ -43,18 +43,18 @@ import Testing
         try car.client.call("import", music)
         try car.client.call("add", "long sixty-five")
         try car.client.call("play")
-        var rng = SplitMix(seed: 2026)
+        var rng = SplitMix64(seed: 2026)   // the kill instants are random but the same on every run
         var acknowledged = try Self.inspect(car.db).queue
         for round in 0..<30 {
             var story = ""
-            usleep(UInt32(rng.next(in: 150_000...1_200_000)))
+            usleep(UInt32(Int.random(in: 150_000...1_200_000, using: &rng)))
             // Some rounds edit the queue or seek just before the kill: an acknowledged edit must survive.
             switch round % 5 {
             case 1:
                 try car.client.call("add", "cbr tone")
                 acknowledged = try Self.inspect(car.db).queue
             case 3:
-                let target = Double(rng.next(in: 5...40))
+                let target = Double(Int.random(in: 5...40, using: &rng))
                 let was = try car.client.status()
                 let answer = try car.client.call("seek", String(target))
                 story = "seek from \(was.position) to \(target) at \(was.sampledAt): \(answer["message"] ?? "")"
@@ -69,7 +69,7 @@ import Testing
                 try waitUntil("the seek is heard", timeout: 10) { ((try? car.client.status().position) ?? 99) < 7 }
             }
             let before = try car.client.status()
-            usleep(UInt32(rng.next(in: 0...600_000)))
+            usleep(UInt32(Int.random(in: 0...600_000, using: &rng)))
             let killedAt = Self.monotonic()
             car.kill9()
 
@@ -98,18 +98,3 @@ import Testing
     }
 }
 
-/// A small seeded generator: the kill instants are random but the same on every run.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func next(in r: ClosedRange<Int>) -> Int {
-        r.lowerBound + Int(next() % UInt64(r.upperBound - r.lowerBound + 1))
-    }
-}
