@@ -84,6 +84,14 @@ public final class FileOutput: AudioOutput {
             let n = Glibc.write(fd, raw.baseAddress, raw.count)
             if n < 0 {
                 if errno == EINTR { continue }
+                if errno == EPIPE {
+                    // The FIFO's reader went away: wait for the next one (what it misses is gone).
+                    Glibc.close(fd)
+                    fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
+                    if fd < 0 { throw OutputError(message: "cannot reopen \(path): \(String(cString: strerror(errno)))") }
+                    pacer = SoftwarePacer(clock: clock, rate: pacer!.rate)
+                    return
+                }
                 throw OutputError(message: "write to \(path): \(String(cString: strerror(errno)))")
             }
             raw = UnsafeRawBufferPointer(rebasing: raw[n...])

@@ -38,7 +38,6 @@ final class DecoderThread: @unchecked Sendable {
     private var current: Start?
     private var stopping = false
     private var queuePoked = false
-    private var thread: Thread?
 
     let rate: Int
     let aheadFrames: Int
@@ -59,11 +58,7 @@ final class DecoderThread: @unchecked Sendable {
     }
 
     func start() {
-        let t = Thread { [self] in self.run() }
-        t.name = "jamz-decoder"
-        t.stackSize = 1 << 20
-        thread = t
-        t.start()
+        DeviceThread.start("jamz-decoder") { [self] in self.run() }
     }
 
     func stop() {

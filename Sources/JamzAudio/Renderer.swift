@@ -90,7 +90,7 @@ public final class Renderer: @unchecked Sendable {
     /// output is open (success) or failed to open (error).
     public func start(ready: @escaping @Sendable ((any Error)?) -> Void) {
         decoder.start()
-        let t = Thread { [self] in
+        DeviceThread.start("jamz-renderer") { [self] in
             do {
                 try output.open(format: settings.format)
             } catch {
@@ -101,9 +101,6 @@ public final class Renderer: @unchecked Sendable {
             ready(nil)
             run()
         }
-        t.name = "jamz-renderer"
-        t.stackSize = 1 << 20
-        t.start()
     }
 
     /// The new timeline and the queue it walks. Entries may be added or removed: whatever the

@@ -57,10 +57,8 @@ final class Library: Sendable {
 /// never on the Swift concurrency pool.
 func onThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { c in
-        let t = Thread {
+        DeviceThread.start(name) {
             do { c.resume(returning: try body()) } catch { c.resume(throwing: error) }
         }
-        t.name = name
-        t.start()
     }
 }

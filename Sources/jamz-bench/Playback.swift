@@ -39,6 +39,7 @@ struct Playback: ParsableCommand {
         try client.call("import", fixture)
         try client.call("add", "long sixty-five")
         let cpu0 = daemon.cpuSeconds
+        let threads0 = daemon.threadCPU
         try client.call("play")
         let start = monotonicNow()
         var errorsMs: [Double] = []
@@ -52,6 +53,9 @@ struct Playback: ParsableCommand {
             errorsMs.append(Double(s.positionFrames - actual) * 1000 / Double(rate))
         }
         let cpu = daemon.cpuSeconds - cpu0
+        let threads1 = daemon.threadCPU
+        let renderCPU = (threads1["jamz-renderer"] ?? 0) - (threads0["jamz-renderer"] ?? 0)
+        let decodeCPU = (threads1["jamz-decoder"] ?? 0) - (threads0["jamz-decoder"] ?? 0)
         let rss = daemon.peakRSS
         let anon = daemon.anonRSS
         let counters = try client.status().counters
@@ -96,6 +100,8 @@ struct Playback: ParsableCommand {
                      percentile(errorsMs, 50), percentile(abs, 50), percentile(abs, 99), abs.max() ?? .nan))
         print(String(format: "CPU over %.0f s of playback: jamzd %.3f s; mpg123 -q -t for the same audio %.3f s; ratio %.2f (target <= 2)",
                      seconds, cpu, peerCPU, cpu / peerCPU))
+        print(String(format: "  of which: decoder thread %.3f s, renderer thread %.3f s, the rest (control socket, saves, status) %.3f s",
+                     decodeCPU, renderCPU, cpu - decodeCPU - renderCPU))
         print(String(format: "peak RSS: jamzd %.1f MB (target <= 20), of which its own (RssAnon) %.1f MB, the rest shared code pages; mpg123 %.1f MB",
                      Double(rss) / 1e6, Double(anon) / 1e6, Double(peerRSS) / 1e6))
         print(String(format: "resume after kill -9, process start to first audible frame (%d rounds): median %.0f ms, p90 %.0f ms, max %.0f ms (target <= 300)",

@@ -42,6 +42,21 @@ struct Child {
         return ((Double(f[11]) ?? 0) + (Double(f[12]) ?? 0)) / ticks
     }
 
+    /// CPU seconds so far per thread name (threads of the same name added up).
+    var threadCPU: [String: Double] {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var out: [String: Double] = [:]
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        for t in tasks {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(t)/stat", encoding: .utf8),
+                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
+            let name = String(stat[stat.index(after: open)..<close])
+            let f = stat[stat.index(after: close)...].split(separator: " ")
+            out[name, default: 0] += ((Double(f[11]) ?? 0) + (Double(f[12]) ?? 0)) / ticks
+        }
+        return out
+    }
+
     /// Peak resident set (VmHWM) in bytes.
     var peakRSS: Int { statusField("VmHWM:") }
 

@@ -17,6 +17,8 @@ struct JamzD: AsyncParsableCommand {
     @Option(help: "Test hook: drift of this daemon's clock and output pacing, ppm") var clockDriftPpm: Double?
 
     func run() async throws {
+        // A FIFO sink whose reader leaves must not kill the daemon: writes fail with EPIPE instead.
+        signal(SIGPIPE, SIG_IGN)
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
