@@ -1,5 +1,6 @@
 import Glibc
 import JamzCore
+import Synchronization
 
 /// Where rendered PCM goes: the device boundary of the audio path. Implementations block in
 /// `write` (the renderer thread owns them) and say when the next frame written will be heard.
@@ -79,18 +80,22 @@ public final class FileOutput: AudioOutput {
 
     public func write(_ samples: UnsafeBufferPointer<Int16>) throws {
         _ = pacer!.waitForNext()
+        if fd < 0 {
+            // The FIFO's reader left: look for a new one without waiting; until one comes the
+            // block is paced and dropped, as a DAC with nothing connected would play it.
+            fd = Glibc.open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+            if fd < 0 { pacer!.didWrite(frames: samples.count / 2); return }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        }
         var raw = UnsafeRawBufferPointer(samples)
         while !raw.isEmpty {
             let n = Glibc.write(fd, raw.baseAddress, raw.count)
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EPIPE {
-                    // The FIFO's reader went away: wait for the next one (what it misses is gone).
                     Glibc.close(fd)
-                    fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
-                    if fd < 0 { throw OutputError(message: "cannot reopen \(path): \(String(cString: strerror(errno)))") }
-                    pacer = SoftwarePacer(clock: clock, rate: pacer!.rate)
-                    return
+                    fd = -1
+                    break
                 }
                 throw OutputError(message: "write to \(path): \(String(cString: strerror(errno)))")
             }
@@ -130,8 +135,11 @@ public final class ALSAOutput: AudioOutput {
         self.pcm = ALSAPCM(name: device)
     }
 
+    /// Read from other threads (status), so kept apart from the renderer-owned pacer.
+    private let clockPaced = Mutex(false)
+
     public var label: String {
-        softPacer == nil ? "alsa:\(device) (paced by the device, \(pcm.bufferFrames) frames buffer)"
+        !clockPaced.withLock({ $0 }) ? "alsa:\(device) (paced by the device, \(pcm.bufferFrames) frames buffer)"
                          : "alsa:\(device) (device reports no delay: paced by the daemon's clock)"
     }
 
@@ -168,7 +176,10 @@ public final class ALSAOutput: AudioOutput {
         // A device that never holds anything back cannot tell time: switch to the clock.
         if (try? pcm.status().delay) == 0 {
             writesWithoutDelay += 1
-            if writesWithoutDelay >= 8 { softPacer = SoftwarePacer(clock: clock, rate: rate) }
+            if writesWithoutDelay >= 8 {
+                softPacer = SoftwarePacer(clock: clock, rate: rate)
+                clockPaced.withLock { $0 = true }
+            }
         } else {
             writesWithoutDelay = 0
         }

@@ -46,7 +46,9 @@ final class DecoderThread: @unchecked Sendable {
     let lookup: @Sendable (_ entryID: Int64, _ after: Bool) -> QueueEntry?
     let path: @Sendable (TrackID) -> String
     let logger: Logger
-    private(set) var decodeErrors = 0
+    private var decodeErrors = 0   // guarded by cond
+
+    var decodeErrorCount: Int { cond.lock(); defer { cond.unlock() }; return decodeErrors }
 
     init(rate: Int, aheadSeconds: Double = 1.5, logger: Logger,
          lookup: @escaping @Sendable (Int64, Bool) -> QueueEntry?, path: @escaping @Sendable (TrackID) -> String) {
@@ -166,7 +168,7 @@ final class DecoderThread: @unchecked Sendable {
                 got = try scratch.withUnsafeMutableBufferPointer { try handle.read(into: $0) }
             } catch {
                 failure = "\(error)"
-                decodeErrors += 1
+                cond.lock(); decodeErrors += 1; cond.unlock()
                 logger.error("cannot decode entry \(e.id) (track \(e.trackID.short)): \(error)")
             }
             // Never hand out more than the catalog's exact length (the timeline is built on it).

@@ -71,11 +71,14 @@ public struct Importer: Sendable {
         }
     }
 
-    public func importTree(_ root: String, progress: (Progress) -> Void) throws -> Summary {
+    /// Imports the tree file by file; `stop` is asked between files (a shutdown ends an import
+    /// after the file in hand, and what was imported stays).
+    public func importTree(_ root: String, stop: () -> Bool = { false }, progress: (Progress) -> Void) throws -> Summary {
         let files = try Importer.mp3Files(under: root)
         var s = Summary()
         s.found = files.count
         for (i, f) in files.enumerated() {
+            if stop() { logger.notice("import of \(root) stopped after \(i) of \(files.count) files"); break }
             let r = importFile(f)
             switch r {
             case .added(let info):

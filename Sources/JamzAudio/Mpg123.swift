@@ -92,6 +92,15 @@ public final class Mpg123Handle {
         scanned = true
     }
 
+    /// True when the file has a LAME/Info tag (its encoder delay is known): only then is
+    /// `length` before a full decode the encoder's word rather than an estimate from the size.
+    public var hasInfoTag: Bool {
+        var v: Int = -1
+        var d: Double = 0
+        guard mpg123_getstate2(mh, Int32(MPG123_ENC_DELAY.rawValue), &v, &d) == MPG123_OK.rawValue else { return false }
+        return v >= 0
+    }
+
     /// Length in output frames, or nil when unknown.
     public var length: Int64? {
         let n = mpg123_length(mh)

@@ -69,7 +69,11 @@ public final class Renderer: @unchecked Sendable {
     private var finished = false
 
     /// Called on the renderer thread when an entry cannot be decoded (file missing, unreadable).
-    public var onEntryFailed: (@Sendable (_ entryID: Int64, _ reason: String) -> Void)?
+    public var onEntryFailed: (@Sendable (_ entryID: Int64, _ reason: String) -> Void)? {
+        get { lock.lock(); defer { lock.unlock() }; return entryFailedHandler }
+        set { lock.lock(); entryFailedHandler = newValue; lock.unlock() }
+    }
+    private var entryFailedHandler: (@Sendable (Int64, String) -> Void)?
 
     public init(settings: Settings, output: any AudioOutput, logger: Logger,
                 trackPath: @escaping @Sendable (TrackID) -> String) {
@@ -115,6 +119,8 @@ public final class Renderer: @unchecked Sendable {
         if let new, old?.entryID != new.entryID || old?.frame != new.frame {
             prefetch = DecoderThread.Start(generation: 0, entryID: new.entryID, frame: new.frame)
             previous = nil
+        } else if let current = self.anchor, let end = heardMap.end, current.time > end, previous != nil {
+            // The plan being replaced never started: what is heard until then is still the one before.
         } else {
             previous = (self.anchor, self.queue)
         }
@@ -123,6 +129,7 @@ public final class Renderer: @unchecked Sendable {
         queueBox.set(queue)
         planVersion += 1
         failedEntries = failedEntries.filter { id in queue.contains { $0.id == id } }
+        if let a = anchor { failedEntries.remove(a.entryID) }   // asked for again: try again
         lock.unlock()
         poke()
         decoder.queueChanged()
@@ -178,7 +185,7 @@ public final class Renderer: @unchecked Sendable {
     public var currentStats: Stats {
         lock.lock(); defer { lock.unlock() }
         var s = stats
-        s.decodeFailures = decoder.decodeErrors
+        s.decodeFailures = decoder.decodeErrorCount
         return s
     }
 
@@ -273,7 +280,6 @@ public final class Renderer: @unchecked Sendable {
         let fetch = prefetch
         prefetch = nil
         lock.unlock()
-        if let fetch { request(fetch, at: h) }
 
         block.removeAll(keepingCapacity: true)
         pieces.removeAll(keepingCapacity: true)
@@ -288,6 +294,8 @@ public final class Renderer: @unchecked Sendable {
         } else {
             renderSpan(plan, q, failed: failed, blockStart: h, frames: n)
         }
+        // Send the decoder to a new plan's place only now: this block faded out on what it held.
+        if let fetch { request(fetch, at: h) }
         try emit(at: h)
     }
 
@@ -337,20 +345,24 @@ public final class Renderer: @unchecked Sendable {
         case .adjust(let k):
             take(frames: n / 2, at: h)
             if k > 0 {
-                stats.framesRepeated += k
+                count { $0.framesRepeated += k }
                 repeatLastFrame(k, at: h)
             } else {
-                stats.framesDropped += -k
+                count { $0.framesDropped += -k }
                 skip(frames: -k)
             }
             take(frames: n - n / 2, at: h)
         case .jump:
             // Audible and far off: fade out over a few ms, then line up from silence.
-            stats.jumps += 1
+            count { $0.jumps += 1 }
             let fadeFrames = min(n, Int(FrameMath.frames(in: settings.jumpFade, rate: rate)))
             fadeOutThenSilence(at: h, frames: fadeFrames)
             if fadeFrames < n {
-                alignFromSilence(error: error + Int64(fadeFrames), want: want, at: h, frames: n - fadeFrames)
+                // The fade peeked at the decoded music without taking it: the timeline moved on
+                // by the fade while the decoder did not.
+                var later = want
+                later.frame += Int64(fadeFrames)
+                alignFromSilence(error: error - Int64(fadeFrames), want: later, at: h, frames: n - fadeFrames)
             }
         }
     }
@@ -374,9 +386,10 @@ public final class Renderer: @unchecked Sendable {
 
     /// Far from where we should be: fade out and ask the decoder for the right place.
     private func jump(to want: Cursor, at h: Nanos, frames n: Int) {
+        // Fade out on what the decoder still holds, then send it elsewhere (which empties it).
+        fadeOutThenSilence(at: h, frames: n)
         let leadFrames = FrameMath.frames(in: settings.decodeLead, rate: rate)
         request(DecoderThread.Start(generation: 0, entryID: want.entryID, frame: want.frame + leadFrames), at: h)
-        fadeOutThenSilence(at: h, frames: n)
     }
 
     private func request(_ s: DecoderThread.Start, at h: Nanos) {
@@ -395,7 +408,7 @@ public final class Renderer: @unchecked Sendable {
         if let r = lastRequest, r.start.entryID == want.entryID, h - r.at < 2 * nanosPerSecond {
             return
         }
-        stats.jumps += 1
+        count { $0.jumps += 1 }
         request(DecoderThread.Start(generation: 0, entryID: want.entryID, frame: want.frame + leadFrames), at: h)
     }
 
@@ -419,6 +432,10 @@ public final class Renderer: @unchecked Sendable {
     private func gainRamp() -> (fade: Float, target: Float, step: Float, volume: Float) {
         lock.lock(); defer { lock.unlock() }
         return (fadeGain, fadeTarget, fadeStep, volumeTarget)
+    }
+
+    private func count(_ change: (inout Stats) -> Void) {
+        lock.lock(); change(&stats); lock.unlock()
     }
 
     private func volumeTargetNow() -> Float { lock.lock(); defer { lock.unlock() }; return volumeTarget }

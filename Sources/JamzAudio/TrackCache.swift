@@ -32,10 +32,18 @@ public final class TrackCache: Sendable {
         if FileManager.default.fileExists(atPath: dest) { return }
         let tmp = dest + ".part"
         try? FileManager.default.removeItem(atPath: tmp)
-        try FileManager.default.copyItem(atPath: source, toPath: tmp)
+        do {
+            try FileManager.default.copyItem(atPath: source, toPath: tmp)
+        } catch {
+            try? FileManager.default.removeItem(atPath: tmp)   // a full disk leaves no half file
+            throw ImportRejection(reason: "cannot store in the cache: \(error.localizedDescription)")
+        }
         let fd = open(tmp, O_RDONLY)
         if fd >= 0 { fsync(fd); close(fd) }
-        if rename(tmp, dest) != 0 { throw ImportRejection(reason: "cannot store in cache: \(String(cString: strerror(errno)))") }
+        if rename(tmp, dest) != 0 {
+            try? FileManager.default.removeItem(atPath: tmp)
+            throw ImportRejection(reason: "cannot store in the cache: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Evicts until the cache is within its limits; returns the evicted tracks. Blocking (SQLite

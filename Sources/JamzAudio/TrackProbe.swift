@@ -53,8 +53,9 @@ public enum TrackProbe {
         if let failure {
             throw ImportRejection(reason: "corrupt: decoding stopped after \(seconds) s: \(failure.message)")
         }
-        // A Xing/LAME tag (or the CBR size estimate) says how long the file should be.
-        if let declared, declared > 0, frames * 100 < declared * 97 {
+        // A LAME/Info tag says how long the file should be (without one, libmpg123's length is
+        // an estimate from the file size that ignores tags: no basis to call the file short).
+        if h.hasInfoTag, let declared, declared > 0, frames * 100 < declared * 97 {
             let want = String(format: "%.1f", Double(declared) / Double(rate))
             throw ImportRejection(reason: "truncated: only \(seconds) s of the \(want) s its header announces")
         }

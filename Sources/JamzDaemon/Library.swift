@@ -3,6 +3,7 @@ import JamzAudio
 import JamzCore
 import JamzStore
 import Logging
+import Synchronization
 
 /// The music library side of the daemon: imports (one at a time, on their own thread, while
 /// playback goes on), the cache report and counters.
@@ -26,15 +27,20 @@ final class Library: Sendable {
         let (events, cont) = AsyncStream<Importer.Progress>.makeStream(bufferingPolicy: .unbounded)
         let importer = self.importer
         let lock = importLock
+        let cancelled = Mutex(false)
         let result: Task<Importer.Summary, any Error> = Task {
             try await onThread("jamz-import") {
                 lock.lock()
                 defer { lock.unlock(); cont.finish() }
-                return try importer.importTree(dir) { cont.yield($0) }
+                return try importer.importTree(dir, stop: { cancelled.withLock { $0 } }) { cont.yield($0) }
             }
         }
-        for await p in events { await progress(p) }
-        return try await result.value
+        return try await withTaskCancellationHandler {
+            for await p in events { await progress(p) }
+            return try await result.value
+        } onCancel: {
+            cancelled.withLock { $0 = true }
+        }
     }
 
     func cacheReport() async throws -> CacheReport {

@@ -28,6 +28,7 @@ public actor Player {
     private(set) var volume: Int
     private var lastHeardEntry: Int64?
     private var lastSaved: PlayerRecord?
+    private var periodicSaves = 0
 
     init(store: Store, cache: TrackCache, renderer: Renderer, clock: SystemClock, config: DaemonConfig, logger: Logger) {
         self.store = store; self.cache = cache; self.renderer = renderer; self.clock = clock
@@ -58,7 +59,8 @@ public actor Player {
         }
         renderer.setVolume(Double(volume) / 100)
         publish()
-        try await save()
+        // Best effort: a full disk must not keep the music from starting.
+        do { try await save() } catch { logger.error("cannot save player state: \(error)") }
     }
 
     /// SIGTERM: save where we are, fade out, stop the output.
@@ -159,7 +161,9 @@ public actor Player {
         guard let c else { throw CommandError("nothing is playing: `jamz play` starts the queue") }
         guard s.isFinite, s >= 0 else { throw CommandError("seek wants seconds ≥ 0, got \(s)") }
         let len = items[c.index].entry.frames
-        let frame = min(Int64((s * Double(rate)).rounded()), max(0, len - 1))
+        // Clamp in seconds first: a huge number must not overflow the frame count.
+        let last = Double(max(0, len - 1)) / Double(rate)
+        let frame = min(Int64((min(s, last) * Double(rate)).rounded()), max(0, len - 1))
         anchor = PlayAnchor(entryID: c.entryID, frame: frame, time: t, playing: anchor!.playing)
         try await commit()
         return "at \(seconds(frame)) of \(describe(c.index))"
@@ -193,14 +197,25 @@ public actor Player {
         publish()
     }
 
-    /// An entry could not be decoded: count it and go on with the next one.
+    /// An entry could not be decoded: count it and go on with the next one. The renderer finds
+    /// out while it writes ahead, so the failed entry may be the current one or one still to come.
     func entryFailed(_ entryID: Int64, reason: String) async {
         store.counters.add("decode.failures")
         guard let i = items.firstIndex(where: { $0.entry.id == entryID }) else { return }
         logger.error("cannot play \"\(items[i].track.title)\": \(reason); skipping it")
-        guard anchor?.entryID == entryID || (anchor.flatMap { Timeline.locate($0, in: entries, at: clock.now(), rate: rate) }?.entryID == entryID) else { return }
-        let t = renderer.earliestChange(now: clock.now())
-        anchor = i + 1 < items.count ? PlayAnchor(entryID: items[i + 1].entry.id, frame: 0, time: t, playing: anchor?.playing ?? true) : nil
+        guard let a = anchor, a.playing else { return }
+        let now = clock.now()
+        let current = Timeline.locate(a, in: entries, at: now, rate: rate)?.index ?? i
+        guard i >= current else { return }
+        // Skip from where the failed entry would have started (or as soon as possible).
+        var startsAt = now
+        if let c = Timeline.locate(a, in: entries, at: now, rate: rate), c.index < i {
+            var frames = entries[c.index].frames - c.frame
+            for k in (c.index + 1)..<i { frames += entries[k].frames }
+            startsAt = now + FrameMath.duration(ofFrames: frames, rate: rate)
+        }
+        let t = max(startsAt, renderer.earliestStart(now: now))
+        anchor = i + 1 < items.count ? PlayAnchor(entryID: items[i + 1].entry.id, frame: 0, time: t, playing: true) : nil
         try? await commit()
     }
 
@@ -230,9 +245,13 @@ public actor Player {
             rec = PlayerRecord(playing: n.state == "playing", entryId: n.item?.entry.id, frame: n.frame, volume: volume)
         }
         guard rec != lastSaved else { return }
-        if periodic {
+        if periodic && periodicSaves % 2 == 1 {
+            // Every other periodic save skips the fsync: a process crash loses nothing, a power
+            // cut at most the last second.
+            periodicSaves += 1
             try await PlayerState.savePosition(store.pool, rec)
         } else {
+            if periodic { periodicSaves += 1 }
             try await store.pool.write { db in try PlayerState.save(db, rec) }
         }
         lastSaved = rec

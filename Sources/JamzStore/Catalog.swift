@@ -36,17 +36,27 @@ public enum Catalog {
     }
 
     /// Adds a track (or marks a known one cached again). Returns false when it was already cached.
+    /// An import counts as a use for eviction: a track just brought in is the most recently
+    /// used, not the first to go.
     @discardableResult
     public static func insert(_ db: Database, _ info: TrackInfo) throws -> Bool {
+        let use = try nextPlaySeq(db)
         if var existing = try TrackRecord.fetchOne(db, key: info.id.hex) {
             if existing.cached { return false }
             existing.cached = true
+            existing.playSeq = use
             try existing.update(db)
             return true
         }
         let seq = (try Int64.fetchOne(db, sql: "SELECT MAX(importSeq) FROM track") ?? 0) + 1
-        try TrackRecord(info, importSeq: seq).insert(db)
+        var record = TrackRecord(info, importSeq: seq)
+        record.playSeq = use
+        try record.insert(db)
         return true
+    }
+
+    private static func nextPlaySeq(_ db: Database) throws -> Int64 {
+        (try Int64.fetchOne(db, sql: "SELECT MAX(playSeq) FROM track") ?? 0) + 1
     }
 
     /// Tracks matching a track id (or a unique prefix of at least 6 hex digits), else every
@@ -72,7 +82,7 @@ public enum Catalog {
 
     /// Marks a track played now (for least-recently-played eviction).
     public static func markPlayed(_ db: Database, id: TrackID) throws {
-        let seq = (try Int64.fetchOne(db, sql: "SELECT MAX(playSeq) FROM track") ?? 0) + 1
+        let seq = try nextPlaySeq(db)
         try db.execute(sql: "UPDATE track SET playSeq = ?, playCount = playCount + 1 WHERE id = ?", arguments: [seq, id.hex])
     }
 
@@ -86,7 +96,8 @@ public enum Catalog {
         return Usage(tracks: row[0], bytes: row[1])
     }
 
-    /// Cached tracks that may be evicted, least recently played first: never one in the queue.
+    /// Cached tracks that may be evicted, least recently used (played or imported) first: never
+    /// one in the queue.
     public static func evictionCandidates(_ db: Database) throws -> [TrackRecord] {
         try TrackRecord.fetchAll(db, sql: """
             SELECT * FROM track WHERE cached AND id NOT IN (SELECT trackId FROM queueEntry)

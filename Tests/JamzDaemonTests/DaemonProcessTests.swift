@@ -116,6 +116,9 @@ import Testing
         #expect(rc == 0 && out.contains("0:01.50"))
         (rc, out, _) = try car.jamz("next")
         #expect(rc == 1)
+        (rc, out, _) = try car.jamz("seek", "1e15")     // clamped to the end of the track, no overflow
+        #expect(rc == 0 && out.contains("at 0:0"))
+        (rc, out, _) = try car.jamz("seek", "0")
         (rc, out, _) = try car.jamz("queue")
         #expect(rc == 0 && out.contains("CBR Tone"))
         (rc, out, _) = try car.jamz("cache", "--json")
@@ -157,6 +160,29 @@ import Testing
         let r = try car.client.send(ControlRequest(cmd: "add", args: ["cbr tone"]))
         #expect(r["ok"] as? Bool == false && (r["message"] as? String ?? "").contains("no longer in the cache"))
         #expect((try car.client.call("cache")["data"] as? [String: Any])?["misses"] as? Int == 1)
+        #expect(car.terminate() == 0)
+    }
+}
+
+extension DaemonProcessTests {
+    /// A queued track whose file cannot be decoded when its turn comes is skipped, counted, and
+    /// the music goes on with the next entry.
+    @Test func anUndecodableEntryIsSkipped() throws {
+        let car = Car()
+        try car.start()
+        try car.client.call("import", try musicFolder(["id3v1.mp3", "vbr.mp3", "cbr.mp3"]))
+        try car.client.call("add", "only v1")   // 2 s
+        try car.client.call("add", "vbr tone")  // its file will be gone
+        try car.client.call("add", "cbr tone")
+        let queue = try car.client.call("queue")["data"] as? [[String: Any]] ?? []
+        let vbrID = try #require(queue.first { $0["title"] as? String == "VBR Tone" }?["id"] as? String)
+        try FileManager.default.removeItem(atPath: "\(car.dataDir)/cache/\(vbrID).mp3")
+        try car.client.call("play")
+        try waitUntil("the third entry plays", timeout: 15) { (try? car.client.status().track?.title) == "CBR Tone" }
+        let s = try car.client.status()
+        #expect(s.queueIndex == 3 && s.state == "playing")
+        #expect(s.counters["decode.failures"] == 1)
+        #expect(car.logText.contains("cannot play \"VBR Tone\""))
         #expect(car.terminate() == 0)
     }
 }

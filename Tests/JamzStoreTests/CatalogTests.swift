@@ -29,7 +29,7 @@ import Testing
         #expect(rec.id == String(repeating: "a", count: 64))
         #expect(rec.cached)
         #expect(rec.importSeq == 1)
-        #expect(rec.playSeq == 0 && rec.playCount == 0)
+        #expect(rec.playSeq == 1 && rec.playCount == 0)   // an import counts as a use, not a play
         #expect(try store.pool.read { try Catalog.track($0, id: tid("b")) } == nil)
     }
 
@@ -208,12 +208,12 @@ import Testing
                 try Catalog.insert(db, track(tid(Character(name.lowercased())), name))
             }
         }
-        #expect(try candidates() == ["A", "B", "C", "D"])            // never played: import order
+        #expect(try candidates() == ["A", "B", "C", "D"])            // never played: import order (each import a use)
         try write { db in
             try Catalog.markPlayed(db, id: tid("c"))
             try Catalog.markPlayed(db, id: tid("a"))
         }
-        #expect(try candidates() == ["B", "D", "C", "A"])            // unplayed first, then oldest play
+        #expect(try candidates() == ["B", "D", "C", "A"])            // least recently used first
         try write { try Catalog.markPlayed($0, id: tid("c")) }
         #expect(try candidates() == ["B", "D", "A", "C"])
         try write { db in
@@ -221,6 +221,10 @@ import Testing
             try Catalog.markPlayed(db, id: tid("d"))
         }
         #expect(try candidates() == ["A", "C", "B", "D"])
+        // A track imported after all the others were played is the most recently used, not the
+        // first to be evicted.
+        try write { try Catalog.insert($0, track(tid("e"), "E")) }
+        #expect(try candidates() == ["A", "C", "B", "D", "E"])
     }
 
     @Test func evictionCandidatesAreCachedAndNotQueued() throws {
