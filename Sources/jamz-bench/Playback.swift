@@ -71,6 +71,7 @@ struct Playback: ParsableCommand {
         // 3. Resume after kill -9: process start to first audible frame at the sink.
         var resumeMs: [Double] = []
         var resumeErrMs: [Double] = []
+        try client.call("seek", "5")   // room for the rounds before the track ends
         for _ in 0..<resumes {
             usleep(1_200_000)   // let it save a position (it saves twice a second)
             let before = try client.status()
