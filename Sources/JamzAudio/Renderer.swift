@@ -111,12 +111,12 @@ public final class Renderer: @unchecked Sendable {
     /// renderer already holds that no longer fits is corrected on the next block.
     public func setPlan(anchor: PlayAnchor?, queue: [QueueEntry]) {
         lock.lock()
-        // Until the new anchor's time comes, the old plan still holds, unless the music jumps
-        // (a seek, a skip, a start): then the decoder is sent to the new place at once and the
-        // moments until the anchor time are silent, so the new music starts on its exact frame.
+        // Until the new anchor's time comes, the old plan still holds, unless the music jumps or
+        // starts (a seek, a skip, a start, a resume): then the decoder is sent to the new place at
+        // once and the moments until the anchor time are silent, so the music starts on its frame.
         let old = self.anchor.flatMap { a in anchor.flatMap { Timeline.locate(a, in: self.queue, at: $0.time, rate: rate) } }
         let new = anchor.flatMap { a in a.playing ? Timeline.locate(a, in: queue, at: a.time, rate: rate) : nil }
-        if let new, old?.entryID != new.entryID || old?.frame != new.frame {
+        if let new, self.anchor?.playing != true || old?.entryID != new.entryID || old?.frame != new.frame {
             prefetch = DecoderThread.Start(generation: 0, entryID: new.entryID, frame: new.frame)
             previous = nil
         } else if let current = self.anchor, let end = heardMap.end, current.time > end, previous != nil {
@@ -306,13 +306,13 @@ public final class Renderer: @unchecked Sendable {
         var want = plan.flatMap { $0.playing ? Timeline.locate($0, in: q, at: t, rate: rate) : nil }
         if let w = want, failed.contains(w.entryID) { want = nil }
         if let w = want {
-            renderPlaying(want: w, at: h, frames: n)
+            renderPlaying(want: w, in: q, at: h, frames: n)
         } else {
             fadeOutThenSilence(at: h, frames: n)
         }
     }
 
-    private func renderPlaying(want: Cursor, at h: Nanos, frames n: Int) {
+    private func renderPlaying(want: Cursor, in q: [QueueEntry], at h: Nanos, frames n: Int) {
         // What does the decoder hold for us?
         let head: (entryID: Int64, frame: Int64, failure: String?)? = decoder.withHead { c in
             c.map { ($0.entryID, $0.headFrame, $0.failure) }
@@ -329,11 +329,19 @@ public final class Renderer: @unchecked Sendable {
             fadeOutThenSilence(at: h, frames: n)
             return
         }
-        guard head.entryID == want.entryID else {
+        // The error in frames, also when the decoder and the timeline stand on either side of a
+        // track boundary (the decoder's stream runs gapless from one entry into the next).
+        var error: Int64
+        if head.entryID == want.entryID {
+            error = head.frame - want.frame
+        } else if want.index > 0, q[want.index - 1].id == head.entryID {
+            error = head.frame - q[want.index - 1].frames - want.frame
+        } else if want.index + 1 < q.count, q[want.index + 1].id == head.entryID {
+            error = head.frame + q[want.index].frames - want.frame
+        } else {
             jump(to: want, at: h, frames: n)
             return
         }
-        let error = head.frame - want.frame
         if !wasAudible {
             // Starting from silence: line up exactly, by waiting in silence or skipping ahead.
             alignFromSilence(error: error, want: want, at: h, frames: n)

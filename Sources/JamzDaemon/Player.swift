@@ -115,8 +115,7 @@ public actor Player {
             anchor = PlayAnchor(entryID: items[n - 1].entry.id, frame: 0, time: t, playing: true)
         } else if let c {
             if anchor?.playing == true { return "already playing \(describe(c.index))" }
-            // Resuming from a pause: the decoder is already there.
-            anchor = PlayAnchor(entryID: c.entryID, frame: c.frame, time: renderer.earliestChange(now: clock.now()), playing: true)
+            anchor = PlayAnchor(entryID: c.entryID, frame: c.frame, time: t, playing: true)
         } else {
             anchor = PlayAnchor(entryID: items[0].entry.id, frame: 0, time: t, playing: true)
         }

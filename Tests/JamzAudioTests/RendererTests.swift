@@ -136,6 +136,32 @@ import Testing
         _ = await rig.stop()
     }
 
+    /// Paused, moved further than the decoder holds, resumed: the music comes back on the new
+    /// frame exactly (the decoder is sent there before the resume is heard).
+    @Test func resumeAfterAPausedSeekStartsOnTheFrame() async throws {
+        let (e, hex, path) = try Self.entry(1, "cbr.mp3")
+        let rig = try await Rig(tracks: [hex: path])
+        rig.play([e], from: 10_000)
+        try await Task.sleep(for: .milliseconds(500))
+        let r = rig.renderer
+        r.setPlan(anchor: PlayAnchor(entryID: 1, frame: 20_000, time: r.earliestChange(now: rig.clock.now()), playing: false), queue: [e])
+        try await Task.sleep(for: .milliseconds(300))
+        r.setPlan(anchor: PlayAnchor(entryID: 1, frame: 120_000, time: r.earliestChange(now: rig.clock.now()), playing: false), queue: [e])
+        try await Task.sleep(for: .milliseconds(200))
+        r.setPlan(anchor: PlayAnchor(entryID: 1, frame: 120_000, time: r.earliestStart(now: rig.clock.now()), playing: true), queue: [e])
+        try await Task.sleep(for: .milliseconds(600))
+        let got = await rig.stop()
+        let want = Self.expectedStart(try Reference.decode("cbr.mp3"), from: 120_000, frames: 10_000)
+        var found = false
+        var c = 0
+        while !found && (c + 1) * 2 + want.count <= got.count {
+            // Candidates: a silent frame followed by the first expected sample's neighbourhood.
+            if got[c * 2] == 0 && got[c * 2 + 1] == 0, Array(got[((c + 1) * 2)..<((c + 1) * 2 + want.count)]) == want { found = true }
+            c += 1
+        }
+        #expect(found)
+    }
+
     @Test func volumeScalesTheSamples() async throws {
         let (e, hex, path) = try Self.entry(1, "cbr.mp3")
         let rig = try await Rig(tracks: [hex: path])
