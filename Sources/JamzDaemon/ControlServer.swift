@@ -15,7 +15,9 @@ struct ControlServer: Sendable {
     /// Binds the socket (mode 0660, replacing a stale one) and serves until cancelled.
     func bind() async throws -> NIOAsyncChannelOfConnections {
         let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        if !dir.isEmpty {
+            try await onThread("jamz-mkdir") { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        }
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
                 channel.eventLoop.makeCompletedFuture {

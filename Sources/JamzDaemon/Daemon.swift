@@ -24,20 +24,21 @@ public enum Daemon {
     /// socket: a daemon ready to serve (`Running.serve`), also usable in-process by tests.
     public static func start(config: DaemonConfig, configProblems: [String], logger: Logger) async throws -> Running {
         for p in configProblems { logger.error("\(p)") }
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
         let clock = SystemClock(offset: Nanos(config.clockOffsetMs * 1e6), driftPPM: config.clockDriftPPM)
 
-        // The store, and the cache it indexes. Both are blocking: do them on a thread.
+        // The store, and the cache it indexes: file system and SQLite work, done on a thread.
         let dbPath = (config.dataDir as NSString).appendingPathComponent("jamz.sqlite")
-        let opened = try await onThread("jamz-open") { try Store.open(path: dbPath) }
+        let (opened, cache, rec) = try await onThread("jamz-open") {
+            try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
+            let opened = try Store.open(path: dbPath)
+            let cache = try TrackCache(dir: URL(fileURLWithPath: config.dataDir).appendingPathComponent("cache"), store: opened.store,
+                                       limits: .init(maxTracks: config.maxTracks, maxBytes: config.maxBytes), logger: logger)
+            return (opened, cache, try cache.reconcile(rate: config.sampleRate))
+        }
         let store = opened.store
         if let aside = opened.movedAside {
             logger.critical("database \(dbPath) could not be used (\(opened.reason ?? "?")): moved to \(aside); starting a fresh one and re-indexing the cache")
         }
-        let cache = try TrackCache(dir: URL(fileURLWithPath: config.dataDir).appendingPathComponent("cache"), store: store,
-                                   limits: .init(maxTracks: config.maxTracks, maxBytes: config.maxBytes), logger: logger)
-        let rec = try await onThread("jamz-reconcile") { try cache.reconcile(rate: config.sampleRate) }
         if rec.added > 0 || rec.missing > 0 {
             logger.notice("cache re-indexed: \(rec.added) file(s) added to the catalog, \(rec.missing) missing file(s) marked")
         }
