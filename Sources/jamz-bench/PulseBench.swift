@@ -120,6 +120,13 @@ struct PulseBench {
             errorsMs.append(Double(r.frame - Int64(consumed + captureToTrack)) * 1000 / 44_100)
         }
         let abs = errorsMs.map { Swift.abs($0) }
+        if ProcessInfo.processInfo.environment["JAMZ_BENCH_DEBUG"] != nil {
+            let q = max(1, errorsMs.count / 4)
+            for k in 0..<4 {
+                let part = Array(errorsMs[(k * q)..<min(errorsMs.count, (k + 1) * q)])
+                print(String(format: "debug: quarter %d raw median %+.3f ms", k + 1, percentile(part, 50)))
+            }
+        }
         print("")
         print("position error, PulseAudio null sink through ALSA pulse (\(output)), \(errorsMs.count) samples,")
         print("reported − consumed, where consumed is what reached the sink's monitor by then (parec, 5 ms fragments):")
