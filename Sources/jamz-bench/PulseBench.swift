@@ -111,16 +111,32 @@ struct PulseBench {
             if let st = capture.stamps.first(where: { $0.endFrame > firstAudible }) { print("debug: first audible read \(Double(st.time - playAt) / 1e6) ms after play; capture began \(Double(capture.stamps[0].time - playAt) / 1e6) ms after play") }
             for r in reports.prefix(3) { print("debug: report at \(r.at) frame \(r.frame)") }
         }
+        // The renderer repeats or drops single frames to keep the music on the timeline when the
+        // device's clock runs off (this sink runs ~200 ppm fast): so which track frame a captured
+        // frame holds is found by matching around each measurement, not by one fixed offset.
         var errorsMs: [Double] = []
+        let half = 512
         for r in reports {
             // The capture frame consumed at r.at: the read that ended just after it.
             guard let i = capture.stamps.firstIndex(where: { $0.time >= r.at }) else { continue }
             let st = capture.stamps[i]
             let consumed = st.endFrame - Int(Double(st.time - r.at) * 44_100 / 1e9)
-            errorsMs.append(Double(r.frame - Int64(consumed + captureToTrack)) * 1000 / 44_100)
+            guard consumed - half >= 0, (consumed + half) * 2 <= cap.count else { continue }
+            let guess = consumed + captureToTrack
+            let track = bestMatch(cap, at: consumed - half, in: ref, around: guess - half, range: 2_205, length: 2 * half) + half
+            errorsMs.append(Double(r.frame - Int64(track)) * 1000 / 44_100)
         }
         let abs = errorsMs.map { Swift.abs($0) }
         if ProcessInfo.processInfo.environment["JAMZ_BENCH_DEBUG"] != nil {
+            if let a = capture.stamps.first, let b = capture.stamps.last {
+                let rate = Double(b.endFrame - a.endFrame) / (Double(b.time - a.time) / 1e9)
+                print(String(format: "debug: capture rate %.2f Hz (%+.0f ppm vs 44100)", rate, (rate / 44_100 - 1) * 1e6))
+            }
+            if reports.count > 2 {
+                let a = reports.first!, b = reports.last!
+                let rate = Double(b.frame - a.frame) / (Double(b.at - a.at) / 1e9)
+                print(String(format: "debug: reported position rate %.2f Hz (%+.0f ppm)", rate, (rate / 44_100 - 1) * 1e6))
+            }
             let q = max(1, errorsMs.count / 4)
             for k in 0..<4 {
                 let part = Array(errorsMs[(k * q)..<min(errorsMs.count, (k + 1) * q)])
