@@ -108,9 +108,6 @@ public final class ALSAPCM {
         return xrun
     }
 
-    /// Stops at once, discarding what is queued.
-    public func drop() { if let pcm { snd_pcm_drop(pcm); snd_pcm_prepare(pcm) } }
-
     /// Plays out what is queued, then stops.
     public func drain() { if let pcm { snd_pcm_drain(pcm) } }
 

@@ -4,7 +4,6 @@ import Logging
 
 /// Decoded PCM for frames `firstFrame ..< firstFrame + frames` of one queue entry.
 struct PCMChunk {
-    var generation: Int
     var entryID: Int64
     var trackID: TrackID
     var firstFrame: Int64
@@ -21,12 +20,11 @@ struct PCMChunk {
 
 /// Decodes the queue ahead of the renderer on its own thread (libmpg123 blocks), gapless from one
 /// entry into the next, into a bounded buffer. The renderer asks it to start somewhere; every
-/// request has a generation so stale PCM is recognised and thrown away.
+/// request empties the buffer, and what was being decoded for an older request is thrown away.
 final class DecoderThread: @unchecked Sendable {
     // @unchecked: all mutable state is guarded by `cond`; the mpg123 handle is touched only by
     // the decoder thread itself.
     struct Start: Equatable {
-        var generation: Int
         var entryID: Int64
         var frame: Int64
     }
@@ -82,7 +80,7 @@ final class DecoderThread: @unchecked Sendable {
         cond.lock(); queuePoked = true; cond.broadcast(); cond.unlock()
     }
 
-    /// What the renderer sees: the head chunk of the current generation, if decoded yet.
+    /// What the renderer sees: the head chunk of the latest request, if decoded yet.
     func withHead<R>(_ body: (inout PCMChunk?) -> R) -> R {
         cond.lock()
         defer { cond.unlock() }
@@ -103,11 +101,6 @@ final class DecoderThread: @unchecked Sendable {
         return r
     }
 
-    var requested: Start? {
-        cond.lock(); defer { cond.unlock() }
-        return pending ?? current
-    }
-
     var buffered: Int {
         cond.lock(); defer { cond.unlock() }
         return bufferedFrames
@@ -121,7 +114,6 @@ final class DecoderThread: @unchecked Sendable {
         }
         var scratch = [Int16](repeating: 0, count: chunkFrames * 2)
         var entry: QueueEntry? = nil
-        var generation = 0
         var frame: Int64 = 0
         var refilling = true
 
@@ -138,7 +130,7 @@ final class DecoderThread: @unchecked Sendable {
                     // We ran off the end of the queue: is there a next entry now?
                     if let next = lookup(c.entryID, true) {
                         entry = next; frame = 0
-                        current = Start(generation: c.generation, entryID: next.id, frame: 0)
+                        current = Start(entryID: next.id, frame: 0)
                         break
                     }
                     continue
@@ -149,7 +141,6 @@ final class DecoderThread: @unchecked Sendable {
             if let p = pending {
                 pending = nil
                 current = p
-                generation = p.generation
                 entry = lookup(p.entryID, false)
                 frame = p.frame
                 handle.close()
@@ -175,16 +166,16 @@ final class DecoderThread: @unchecked Sendable {
             got = min(got, Int(max(0, e.frames - frame)))
 
             cond.lock()
-            if pending == nil && generation == current?.generation {
+            if pending == nil {   // no newer request came while this chunk was decoded
                 if got > 0 {
-                    chunks.append(PCMChunk(generation: generation, entryID: e.id, trackID: e.trackID,
+                    chunks.append(PCMChunk(entryID: e.id, trackID: e.trackID,
                                            firstFrame: frame, samples: Array(scratch[0..<(got * 2)])))
                     bufferedFrames += got
                     frame += Int64(got)
                     cond.broadcast()
                 }
                 if failure != nil {
-                    chunks.append(PCMChunk(generation: generation, entryID: e.id, trackID: e.trackID,
+                    chunks.append(PCMChunk(entryID: e.id, trackID: e.trackID,
                                            firstFrame: frame, samples: [], failure: failure))
                 }
                 if got == 0 || failure != nil || frame >= e.frames {
@@ -193,14 +184,14 @@ final class DecoderThread: @unchecked Sendable {
                     if failure == nil && frame < e.frames {
                         // The file ended early: pad with silence to the catalog length.
                         let pad = Int(e.frames - frame)
-                        chunks.append(PCMChunk(generation: generation, entryID: e.id, trackID: e.trackID,
+                        chunks.append(PCMChunk(entryID: e.id, trackID: e.trackID,
                                                firstFrame: frame, samples: [Int16](repeating: 0, count: pad * 2)))
                         bufferedFrames += pad
                     }
                     let next = lookup(e.id, true)
                     entry = next
                     frame = 0
-                    if let next { current = Start(generation: generation, entryID: next.id, frame: 0) }
+                    if let next { current = Start(entryID: next.id, frame: 0) }
                     queuePoked = false
                 }
             }

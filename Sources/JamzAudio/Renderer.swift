@@ -117,7 +117,7 @@ public final class Renderer: @unchecked Sendable {
         let old = self.anchor.flatMap { a in anchor.flatMap { Timeline.locate(a, in: self.queue, at: $0.time, rate: rate) } }
         let new = anchor.flatMap { a in a.playing ? Timeline.locate(a, in: queue, at: a.time, rate: rate) : nil }
         if let new, self.anchor?.playing != true || old?.entryID != new.entryID || old?.frame != new.frame {
-            prefetch = DecoderThread.Start(generation: 0, entryID: new.entryID, frame: new.frame)
+            prefetch = DecoderThread.Start(entryID: new.entryID, frame: new.frame)
             previous = nil
         } else if let current = self.anchor, let end = heardMap.end, current.time > end, previous != nil {
             // The plan being replaced never started: what is heard until then is still the one before.
@@ -198,7 +198,6 @@ public final class Renderer: @unchecked Sendable {
     private var seenVersion = -1
     private var predicted: Nanos?
     private var lastRequest: (start: DecoderThread.Start, at: Nanos)?
-    private var generation = 0
     private var block: [Int16] = []
     private var pieces: [HeardSegment] = []
 
@@ -397,13 +396,10 @@ public final class Renderer: @unchecked Sendable {
         // Fade out on what the decoder still holds, then send it elsewhere (which empties it).
         fadeOutThenSilence(at: h, frames: n)
         let leadFrames = FrameMath.frames(in: settings.decodeLead, rate: rate)
-        request(DecoderThread.Start(generation: 0, entryID: want.entryID, frame: want.frame + leadFrames), at: h)
+        request(DecoderThread.Start(entryID: want.entryID, frame: want.frame + leadFrames), at: h)
     }
 
     private func request(_ s: DecoderThread.Start, at h: Nanos) {
-        generation += 1
-        var s = s
-        s.generation = generation
         decoder.request(s)
         lastRequest = (s, h)
     }
@@ -417,7 +413,7 @@ public final class Renderer: @unchecked Sendable {
             return
         }
         count { $0.jumps += 1 }
-        request(DecoderThread.Start(generation: 0, entryID: want.entryID, frame: want.frame + leadFrames), at: h)
+        request(DecoderThread.Start(entryID: want.entryID, frame: want.frame + leadFrames), at: h)
     }
 
     // MARK: building the block

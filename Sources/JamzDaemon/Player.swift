@@ -126,8 +126,8 @@ public actor Player {
 
     func pause() async throws -> String {
         let (c, t) = cursorAtChange(jump: false)
-        guard let c, anchor?.playing == true else { return "already paused" }
-        anchor = PlayAnchor(entryID: c.entryID, frame: c.frame, time: t, playing: false)
+        guard let c, let a = anchor, a.playing else { return "already paused" }
+        anchor = Timeline.reanchor(a, in: entries, at: t, rate: rate, playing: false)
         try await commit()
         return "paused \(describe(c.index)) at \(seconds(c.frame))"
     }
