@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "jamzd", targets: ["jamzd"]),
         .executable(name: "jamz", targets: ["jamz"]),
         .executable(name: "jamz-bench", targets: ["jamz-bench"]),
+        .library(name: "JamzSim", targets: ["JamzSim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -28,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "CMPG123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
 
         .target(name: "JamzCore", swiftSettings: strict),
+        .target(name: "JamzSim", dependencies: ["JamzCore"], swiftSettings: strict),
         .target(name: "JamzStore", dependencies: [
             "JamzCore",
             .product(name: "GRDB", package: "GRDB.swift"),
@@ -57,12 +59,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "jamz-bench", dependencies: [
-            "JamzCore", "JamzClient",
+            "JamzCore", "JamzClient", "JamzSim",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
         .target(name: "JamzTestSupport", path: "Tests/JamzTestSupport"),
         .testTarget(name: "JamzCoreTests", dependencies: ["JamzCore", "JamzTestSupport"]),
+        .testTarget(name: "JamzSimTests", dependencies: ["JamzSim", "JamzCore"]),
         .testTarget(name: "JamzStoreTests", dependencies: ["JamzStore"]),
         .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "CALSA", "JamzTestSupport"]),
         .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient", "JamzTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

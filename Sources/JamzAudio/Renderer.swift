@@ -15,7 +15,8 @@ public final class Renderer: @unchecked Sendable {
         public var format: AudioFormat
         /// Fixed DAC/amplifier latency of the board, added to what the output reports.
         public var boardLatency: Nanos
-        public var corrector: RenderCorrector.Settings
+        /// The core's render controller: dead band, jump threshold, rate limit.
+        public var corrector: RenderController.Settings
         /// How far ahead of "now" the decoder is asked to start after a jump.
         public var decodeLead: Nanos
         /// Length of the fade-out before a jump or a stop, and of the fade-in after it.
@@ -25,7 +26,9 @@ public final class Renderer: @unchecked Sendable {
                     decodeLead: Nanos = 80_000_000, jumpFade: Nanos = 5_000_000) {
             self.format = format
             self.boardLatency = boardLatency
-            self.corrector = .defaults(rate: format.sampleRate)
+            // 0.5 ms dead band: ALSA's delay and timestamps are that noisy on real devices; the
+            // integral term still learns the DAC's drift inside it.
+            self.corrector = RenderController.Settings(rate: format.sampleRate, deadbandFrames: Double(format.sampleRate) / 2000)
             self.decodeLead = decodeLead
             self.jumpFade = jumpFade
         }
@@ -56,7 +59,6 @@ public final class Renderer: @unchecked Sendable {
     private var previous: (anchor: PlayAnchor?, queue: [QueueEntry])?
     /// The queue as the decoder thread sees it (it looks entries up without the renderer's lock).
     private let queueBox = QueueBox()
-    private var planVersion = 0
     private var heardMap: HeardMap
     private var lastHeard: Nanos?
     private var volumeTarget: Float = 1
@@ -127,7 +129,6 @@ public final class Renderer: @unchecked Sendable {
         self.anchor = anchor
         self.queue = queue
         queueBox.set(queue)
-        planVersion += 1
         failedEntries = failedEntries.filter { id in queue.contains { $0.id == id } }
         if let a = anchor { failedEntries.remove(a.entryID) }   // asked for again: try again
         lock.unlock()
@@ -194,8 +195,7 @@ public final class Renderer: @unchecked Sendable {
     private var fadeGain: Float = 1        // guarded by lock for writers, read by the thread under lock
     private var volumeGain: Float = 1      // renderer thread only
     private var wasAudible = false         // renderer thread only
-    private var corrector: RenderCorrector!
-    private var seenVersion = -1
+    private var corrector: RenderController!
     private var predicted: Nanos?
     private var lastRequest: (start: DecoderThread.Start, at: Nanos)?
     private var block: [Int16] = []
@@ -212,7 +212,7 @@ public final class Renderer: @unchecked Sendable {
     }
 
     private func run() {
-        corrector = RenderCorrector(settings: settings.corrector)
+        corrector = RenderController(settings: settings.corrector)
         block.reserveCapacity(output.blockFrames * 4)
         while true {
             lock.lock()
@@ -274,7 +274,6 @@ public final class Renderer: @unchecked Sendable {
         let plan = anchor
         let q = queue
         let before = previous
-        if planVersion != seenVersion { seenVersion = planVersion; corrector.reset() }
         let failed = failedEntries
         let fetch = prefetch
         prefetch = nil
@@ -346,7 +345,7 @@ public final class Renderer: @unchecked Sendable {
             alignFromSilence(error: error, want: want, at: h, frames: n)
             return
         }
-        switch corrector.decide(error: error, blockFrames: n) {
+        switch corrector.decide(error: Double(error), blockFrames: n) {
         case .none:
             take(frames: n, at: h)
         case .adjust(let k):

@@ -102,6 +102,70 @@ public final class Store: Sendable {
                 t.column("value", .integer).notNull()
             }
         }
+        // The convoy's playlist op log and session (`ConvoyLog`). UInt64 values (member ids, seqs,
+        // lamports, term numbers, versions) are stored as their Int64 bit pattern.
+        m.registerMigration("v2-convoy") { db in
+            // One row per op, named (origin, seq). The edit is spread over real columns so the
+            // log can be read with sqlite3; the CHECKs pin which columns each kind uses.
+            try db.execute(sql: """
+                CREATE TABLE playlist_op (
+                    origin       INTEGER NOT NULL,
+                    seq          INTEGER NOT NULL,
+                    lamport      INTEGER NOT NULL,
+                    term_number  INTEGER NOT NULL,
+                    term_dj      INTEGER NOT NULL,
+                    kind         TEXT    NOT NULL CHECK (kind IN ('add', 'remove', 'move')),
+                    track        TEXT    CHECK (track IS NULL OR length(track) = 64),
+                    frames       INTEGER,
+                    after_origin INTEGER,
+                    after_seq    INTEGER,
+                    entry_origin INTEGER,
+                    entry_seq    INTEGER,
+                    PRIMARY KEY (origin, seq),
+                    CHECK ((after_origin IS NULL) = (after_seq IS NULL)),
+                    CHECK ((entry_origin IS NULL) = (entry_seq IS NULL)),
+                    CHECK (CASE kind
+                        WHEN 'add'    THEN track IS NOT NULL AND frames IS NOT NULL AND entry_origin IS NULL
+                        WHEN 'remove' THEN track IS NULL AND frames IS NULL AND entry_origin IS NOT NULL AND after_origin IS NULL
+                        WHEN 'move'   THEN track IS NULL AND frames IS NULL AND entry_origin IS NOT NULL
+                        ELSE 0 END)
+                ) WITHOUT ROWID
+                """)
+            // One row: this car's identity and the timeline it follows. Anchor columns are all
+            // NULL (no anchor) or all set; so are the timeline's own.
+            try db.execute(sql: """
+                CREATE TABLE convoy_session (
+                    id                  INTEGER PRIMARY KEY CHECK (id = 1),
+                    member_id           INTEGER,
+                    term_number         INTEGER,
+                    term_dj             INTEGER,
+                    version             INTEGER,
+                    anchor_entry_origin INTEGER,
+                    anchor_entry_seq    INTEGER,
+                    anchor_track        TEXT,
+                    anchor_frame        INTEGER,
+                    anchor_time         INTEGER,
+                    anchor_rate         INTEGER,
+                    previous_entry_origin INTEGER,
+                    previous_entry_seq    INTEGER,
+                    previous_track        TEXT,
+                    previous_frame        INTEGER,
+                    previous_time         INTEGER,
+                    previous_rate         INTEGER,
+                    CHECK ((term_number IS NULL) = (term_dj IS NULL) AND (term_number IS NULL) = (version IS NULL)),
+                    CHECK (CASE WHEN anchor_entry_origin IS NULL
+                        THEN anchor_entry_seq IS NULL AND anchor_track IS NULL AND anchor_frame IS NULL
+                             AND anchor_time IS NULL AND anchor_rate IS NULL
+                        ELSE term_number IS NOT NULL AND anchor_entry_seq IS NOT NULL AND anchor_track IS NOT NULL
+                             AND anchor_frame IS NOT NULL AND anchor_time IS NOT NULL AND anchor_rate IS NOT NULL END),
+                    CHECK (CASE WHEN previous_entry_origin IS NULL
+                        THEN previous_entry_seq IS NULL AND previous_track IS NULL AND previous_frame IS NULL
+                             AND previous_time IS NULL AND previous_rate IS NULL
+                        ELSE term_number IS NOT NULL AND previous_entry_seq IS NOT NULL AND previous_track IS NOT NULL
+                             AND previous_frame IS NOT NULL AND previous_time IS NOT NULL AND previous_rate IS NOT NULL END)
+                )
+                """)
+        }
         return m
     }
 }

@@ -1,0 +1,220 @@
+/// One four-timestamp exchange with a peer, as NTP: `t1` we sent (our clock), `t2` the peer
+/// received and `t3` it answered (its clock), `t4` the answer arrived (our clock).
+public struct ClockSample: Sendable, Equatable, Codable {
+    public var t1: Nanos, t2: Nanos, t3: Nanos, t4: Nanos
+    public init(t1: Nanos, t2: Nanos, t3: Nanos, t4: Nanos) {
+        self.t1 = t1; self.t2 = t2; self.t3 = t3; self.t4 = t4
+    }
+    /// Peer clock − our clock, exact when both directions took equally long.
+    public var offset: Nanos { ((t2 - t1) + (t3 - t4)) / 2 }
+    /// Time on the wire, both ways (excludes the peer's turnaround).
+    public var delay: Nanos { (t4 - t1) - (t3 - t2) }
+    /// Our clock at the middle of the exchange: the instant `offset` describes.
+    public var midpoint: Nanos { t1 + (t4 - t1) / 2 }
+}
+
+/// How far to trust an offset estimate.
+public enum ClockQuality: Int, Sendable, Codable, Comparable {
+    /// No usable sample yet.
+    case none
+    /// A few samples: the offset is usable, the frequency is not known yet.
+    case coarse
+    /// Enough samples over enough time that offset and frequency are both tracked.
+    case locked
+    public static func < (a: ClockQuality, b: ClockQuality) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// What a clock filter knows about `peer clock − our clock`.
+public struct ClockEstimate: Sendable, Equatable, Codable {
+    /// Offset (peer − ours, ns) at our time `reference`, and how it changes: `ppm` is the peer's
+    /// frequency relative to ours (parts per million), so the offset grows by `ppm`·1e-6 per ns.
+    public var reference: Nanos
+    public var offsetAtReference: Double
+    public var ppm: Double
+    /// Hard bound (ns): no path asymmetry can put the true offset further than half the smallest
+    /// round trip away from what that round trip measured. This is the honest "± x ms" of status.
+    public var bound: Nanos
+    /// Statistical spread (ns) of the kept samples around the fit: how noisy the estimate is, not
+    /// how biased it may be (a constant asymmetry is invisible to any exchange-based filter).
+    public var spread: Nanos
+    public var quality: ClockQuality
+    public var samples: Int
+
+    public init(reference: Nanos, offsetAtReference: Double, ppm: Double, bound: Nanos, spread: Nanos, quality: ClockQuality, samples: Int) {
+        self.reference = reference; self.offsetAtReference = offsetAtReference; self.ppm = ppm
+        self.bound = bound; self.spread = spread; self.quality = quality; self.samples = samples
+    }
+
+    /// Peer clock − our clock at our time `t`.
+    public func offset(at t: Nanos) -> Double {
+        offsetAtReference + ppm * 1e-6 * Double(t - reference)
+    }
+    /// The peer's clock reading at our time `t`.
+    public func peerTime(at t: Nanos) -> Nanos { t + Nanos(offset(at: t).rounded()) }
+    /// Our clock reading at the peer's time `p` (inverse of `peerTime`): solves
+    /// `t + offset(t) = p` in closed form, relative to the reference so doubles stay exact.
+    public func localTime(atPeer p: Nanos) -> Nanos {
+        let k = ppm * 1e-6
+        let d = (Double(p - reference) - offsetAtReference) / (1 + k)
+        return reference + Nanos(d.rounded())
+    }
+}
+
+/// Estimates a peer's clock offset and frequency from four-timestamp exchanges.
+///
+/// Queueing only ever adds delay, so the exchanges that took least time are the ones whose
+/// two directions were most nearly equal. The window is cut into time slots; each slot keeps its
+/// lowest-delay samples only, so one burst of congestion cannot fill the window, and the kept
+/// samples span enough time to measure the frequency. A weighted straight-line fit through the
+/// kept samples (weight falling with the delay above the window's minimum) gives the offset and
+/// the ppm, so the estimate holds between exchanges and through packet loss.
+public struct ClockFilter: Sendable {
+    public struct Settings: Sendable, Equatable {
+        /// Length of one slot of the window, and how many slots the window holds.
+        public var slotLength: Nanos = 4 * nanosPerSecond
+        public var slots: Int = 64
+        /// Lowest-delay samples kept per slot.
+        public var keepPerSlot: Int = 8
+        /// Samples needed before the estimate is `.locked` and the span they must cover.
+        public var lockSamples: Int = 8
+        public var lockSpan: Nanos = 10 * nanosPerSecond
+        /// A frequency error larger than this is not a clock: clamp the fit.
+        public var maxPPM: Double = 500
+        public init() {}
+    }
+
+    public let settings: Settings
+    private var kept: [ClockSample] = []
+    private var total = 0
+    private var recent: [Nanos] = []   // the last raw round trips, for the pacer
+    public private(set) var estimate: ClockEstimate?
+
+    public init(settings: Settings = Settings()) { self.settings = settings }
+
+    /// Samples received so far (kept or not).
+    public var received: Int { total }
+    /// Spread (p90 − p10, ns) of the last 32 round trips: how jittery the link is.
+    public var delaySpread: Nanos {
+        guard recent.count >= 4 else { return 0 }
+        let d = recent.sorted()
+        return d[d.count * 9 / 10] - d[d.count / 10]
+    }
+    /// The worst of the last 32 round trips (ns).
+    public var recentMaxDelay: Nanos { recent.max() ?? 0 }
+
+    /// The samples the fit currently uses, oldest first.
+    public var keptSamples: [ClockSample] { kept }
+
+    /// Add an exchange. Samples with an impossible (negative) delay are ignored: they come from a
+    /// peer whose clock stepped mid-exchange or a forged answer. Returns whether it was used.
+    @discardableResult
+    public mutating func add(_ s: ClockSample) -> Bool {
+        guard s.delay >= 0, s.t4 >= s.t1 else { return false }
+        total += 1
+        recent.append(s.delay)
+        if recent.count > 32 { recent.removeFirst() }
+        let slot = s.midpoint / settings.slotLength
+        // Drop slots that fell out of the window; keep only the best samples of this slot.
+        let oldest = slot - Int64(settings.slots) + 1
+        kept.removeAll { $0.midpoint / settings.slotLength < oldest }
+        let same = kept.indices.filter { kept[$0].midpoint / settings.slotLength == slot }
+        if same.count >= settings.keepPerSlot {
+            guard let worst = same.max(by: { kept[$0].delay < kept[$1].delay }), kept[worst].delay > s.delay else {
+                refit(now: s.t4)
+                return true
+            }
+            kept.remove(at: worst)
+        }
+        let at = kept.firstIndex { $0.midpoint > s.midpoint } ?? kept.endIndex
+        kept.insert(s, at: at)
+        refit(now: s.t4)
+        return true
+    }
+
+    /// Forget everything (the peer restarted, so its clock is a new one).
+    public mutating func reset() {
+        kept.removeAll(); recent.removeAll(); total = 0; estimate = nil
+    }
+
+    private struct Fit {
+        var x0: Double, intercept: Double, slope: Double
+        var spread: Double        // weighted residual rms
+        var predictionVar: Double // sandwich variance of the offset predicted at the newest sample
+    }
+
+    /// Weighted straight-line fit with weights 1/(excess delay + floor)².
+    private func fit(floor: Double, minDelay: Nanos, previousSlope: Double?) -> Fit {
+        let x0 = Double(kept[kept.count / 2].midpoint)
+        let ws = kept.map { s -> Double in let e = Double(s.delay - minDelay) + floor; return 1 / (e * e) }
+        var sw = 0.0, sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0
+        for (s, w) in zip(kept, ws) {
+            let x = Double(s.midpoint) - x0, y = Double(s.offset)
+            sw += w; sx += w * x; sy += w * y; sxx += w * x * x; sxy += w * x * y
+        }
+        let mx = sx / sw, my = sy / sw
+        let vx = sxx / sw - mx * mx
+        let span = kept.last!.midpoint - kept.first!.midpoint
+        var slope = previousSlope ?? 0  // keep the frequency we had while the window refills
+        let canFit = kept.count >= 3 && span >= settings.lockSpan / 4 && vx > 0
+        if canFit {
+            slope = (sxy / sw - mx * my) / vx
+            slope = min(max(slope, -settings.maxPPM * 1e-6), settings.maxPPM * 1e-6)
+        }
+        let intercept = my - slope * mx
+        // Influence of each sample on the value predicted at the newest sample, times its residual:
+        // an estimate of that prediction's variance that assumes nothing about the delay law.
+        let xs = Double(kept.last!.midpoint) - x0 - mx
+        var r2 = 0.0, pv = 0.0
+        for (s, w) in zip(kept, ws) {
+            let x = Double(s.midpoint) - x0
+            let r = Double(s.offset) - (intercept + slope * x)
+            r2 += w * r * r
+            let c = w / sw + (canFit ? xs * w * (x - mx) / (vx * sw) : 0)
+            pv += c * c * r * r
+        }
+        return Fit(x0: x0, intercept: intercept, slope: slope, spread: (r2 / sw).squareRoot(), predictionVar: pv)
+    }
+
+    private mutating func refit(now: Nanos) {
+        guard let minDelay = kept.map(\.delay).min() else { estimate = nil; return }
+        // Weights fall with the delay above the window's minimum. How steeply depends on the link:
+        // where the offset error grows with the delay (queueing), lean on the few quietest
+        // exchanges; where it does not (plain jitter), use them all. Try a few floors, keep the fit
+        // whose prediction varies least.
+        let excess = kept.map { Double($0.delay - minDelay) }.sorted()
+        let candidates = [excess.count / 20, excess.count / 10, excess.count / 4, excess.count / 2, excess.count - 1]
+            .map { max(excess[$0], 1_000) }  // ≥ 1 µs: timestamp noise
+        let previousSlope = estimate.map { $0.ppm * 1e-6 }
+        var best: Fit?
+        for floor in Set(candidates).sorted() {
+            let f = fit(floor: floor, minDelay: minDelay, previousSlope: previousSlope)
+            if best == nil || f.predictionVar < best!.predictionVar { best = f }
+        }
+        let f = best!
+        let span = kept.last!.midpoint - kept.first!.midpoint
+        let quality: ClockQuality = kept.count >= settings.lockSamples && span >= settings.lockSpan ? .locked : .coarse
+        estimate = ClockEstimate(
+            reference: Nanos(f.x0), offsetAtReference: f.intercept, ppm: f.slope * 1e6,
+            bound: minDelay / 2, spread: Nanos(f.spread), quality: quality,
+            samples: kept.count)
+    }
+}
+
+/// When to run the next exchange with a peer: a burst at start, then slower as the estimate
+/// locks; a noisy link keeps a faster pace because only its rare quiet exchanges count.
+public struct ExchangePacer: Sendable {
+    public var burstInterval: Nanos = 50 * 1_000_000
+    public var burstCount = 16
+    /// Interval once locked on a quiet link, and on a jittery one (delay spread ≫ `quietSpread`).
+    public var steadyInterval: Nanos = 500_000_000
+    public var noisyInterval: Nanos = 100 * 1_000_000
+    public var quietSpread: Nanos = 1_000_000
+    public init() {}
+
+    /// `sent`: exchanges started so far; `delaySpread`: spread of recent round trips.
+    public func interval(sent: Int, quality: ClockQuality, delaySpread: Nanos) -> Nanos {
+        if sent < burstCount || quality == .none { return burstInterval }
+        let target = delaySpread > quietSpread ? noisyInterval : steadyInterval
+        return quality == .locked ? target : min(target, 250 * 1_000_000)
+    }
+}

@@ -1,0 +1,469 @@
+import JamzCore
+
+/// A deterministic convoy: N cars with their own clocks and DACs on a simulated network, run in
+/// virtual time. Same config and seed, same run, bit for bit. It measures from outside the cars
+/// what matters: at true time t, which frame each car's DAC is emitting.
+public final class Simulation {
+    public struct Config: Sendable {
+        public var cars = 5
+        public var link: LinkProfile
+        public var policy: SyncPolicy = .jamz
+        /// Every car's wall clock is GPS-PPS disciplined to this stated accuracy (nil: no GPS).
+        public var gpsAccuracy: Nanos? = nil
+        public var seed: UInt64 = 1
+        public var sampleRate = 44_100
+        public var blockFrames = 1024
+        public var bufferBlocks = 4
+        public var maxClockOrigin: Nanos = 3_600 * nanosPerSecond
+        public var maxClockPPM = 100.0
+        public var clockWanderPPM = 0.2
+        public var maxDacPPM = 100.0
+        /// Noise (sd, ns) on every timestamp a car takes (kernel receive stamps, DAC status).
+        public var stampNoise: Nanos = 2_000
+        public var partitions: [Partition] = []
+        /// Run the renderers (off: only sessions and playlists, for fast merge tests).
+        public var render = true
+        /// Run clock exchanges (off: only sessions and playlists; take-overs then assume equal clocks).
+        public var exchanges = true
+        public var sampleEvery: Nanos = 10_000_000
+        public var beaconEvery: Nanos = nanosPerSecond
+        /// Playlist: track lengths in frames (added by car 0 before the run).
+        public var tracks: [Int64] = (0..<40).map { 44_100 * Int64(150 + ($0 * 37) % 150) }
+        public init(link: LinkProfile) { self.link = link }
+    }
+
+    /// Things a scenario makes happen at a true time.
+    public enum Action: Sendable {
+        /// Car `car` takes control (the DJ button).
+        case takeOver(car: Int)
+        /// The current DJ (in car `car`'s view) schedules a change.
+        case change(car: Int, TimelineChange)
+        /// Car `car`'s DJ skips to the next entry.
+        case next(car: Int)
+        /// Car `car` seeks to `seconds` into the playing track.
+        case seek(car: Int, seconds: Double)
+        /// Car `car` makes a playlist edit.
+        case edit(car: Int, PlaylistEdit)
+        /// The DJ starts the playlist from its first entry.
+        case start(car: Int)
+        /// Car `car` makes an edit chosen when it happens (from its own list): an add, or, when it
+        /// is DJ in its own view, a remove or a move too.
+        case randomEdit(car: Int, seed: UInt64)
+    }
+
+    public struct Jump: Sendable { public var car: Int; public var time: Nanos; public var frames: Int64 }
+    public struct Switch: Sendable { public var car: Int; public var term: Term; public var version: UInt64; public var heard: Nanos }
+
+    enum Event {
+        case deliver(Message)
+        case tick(Int)
+        case exchange(Int, Int)
+        case beacon(Int)
+        case wall(Int)
+        case seedPosition
+        case sample
+        case action(Action)
+    }
+
+    public let config: Config
+    public private(set) var now: Nanos = 0
+    var cars: [Car] = []
+    var queue = EventQueue<Event>()
+    var net: Network
+    var rng: SplitMix64
+    let epoch: Nanos = 1_800_000_000 * nanosPerSecond
+
+    /// Inter-car spread (max − min heard position, ns) at each sample time while all cars play.
+    public private(set) var spreads: [(time: Nanos, spread: Double)] = []
+    public private(set) var notPlayingSamples = 0
+    public private(set) var jumps: [Jump] = []
+    public private(set) var switches: [Switch] = []
+    /// Edits refused by a car's log (not DJ, entry gone).
+    public private(set) var refusedEdits = 0
+    /// Every op made anywhere in the run.
+    public private(set) var madeOps: Set<OpID> = []
+    private var measureFrom: Nanos = 0
+
+    public init(_ config: Config) {
+        self.config = config
+        rng = SplitMix64(seed: config.seed)
+        net = Network(profile: config.link, partitions: config.partitions, cars: config.cars, rng: SplitMix64(seed: config.seed ^ 0x5EED))
+        var r = rng
+        // Car 0 built the playlist before the run; every car starts with it (the convoy formed earlier).
+        let ids = (0..<config.cars).map { i in MemberID(UInt64(i + 1) << 32 | (r.next() & 0xFFFF_FFFF)) }
+        var seedLog = PlaylistLog(me: ids[0])
+        for (n, frames) in config.tracks.enumerated() {
+            let hex = String(repeating: String(n % 16, radix: 16), count: 52) + String(repeating: "0", count: 12 - String(n, radix: 16).count) + String(n, radix: 16)
+            _ = try? seedLog.make(.add(track: TrackID(hex: hex)!, frames: frames, after: nil), term: Term(number: 0, dj: ids[0]))
+        }
+        for i in 0..<config.cars {
+            let clock = SimClock(origin: i == 0 ? 0 : Nanos((r.unit() * 2 - 1) * Double(config.maxClockOrigin)),
+                                 ppm: (r.unit() * 2 - 1) * config.maxClockPPM,
+                                 wanderPPM: config.clockWanderPPM, wanderPeriod: (600 + r.unit() * 1200) * 1e9)
+            let boot = Nanos(r.unit() * 2e9)
+            let dac = SimDAC(rate: config.sampleRate, ppm: (r.unit() * 2 - 1) * config.maxDacPPM,
+                             start: boot + 100_000_000, latency: Nanos(r.unit() * 5e6))
+            let car = Car(index: i, id: ids[i], cars: config.cars, clock: clock, dac: dac, policy: config.policy,
+                          rate: config.sampleRate, ops: seedLog.ops)
+            car.wallBias = Nanos((r.unit() * 2 - 1) * Double(config.gpsAccuracy ?? 0) / 2)
+            // Everyone starts in term 0 of car 0 (car 0 made the group and is DJ).
+            car.session = Session(me: ids[i], timeline: ConvoyTimeline(term: Term(number: 0, dj: ids[0])))
+            cars.append(car)
+            if config.render { queue.push(dac.start, .tick(i)) }
+            if config.exchanges {
+                for j in 0..<config.cars where j != i { queue.push(boot + Nanos(r.unit() * 5e7), .exchange(i, j)) }
+            }
+            queue.push(boot + Nanos(r.unit() * Double(config.beaconEvery)), .beacon(i))
+            if config.gpsAccuracy != nil { queue.push(boot, .wall(i)) }
+        }
+        rng = r
+        if config.policy == .seed { queue.push(nanosPerSecond, .seedPosition) }
+    }
+
+    public var memberIDs: [MemberID] { cars.map(\.id) }
+    public var carCount: Int { cars.count }
+
+    public func at(_ t: Nanos, _ action: Action) { queue.push(t, .action(action)) }
+
+    /// Record the inter-car spread every `sampleEvery` from `from` on.
+    public func measure(from: Nanos) {
+        measureFrom = from
+        queue.push(from, .sample)
+    }
+
+    public func run(until end: Nanos) {
+        while let t = queue.nextTime, t <= end {
+            let (time, event) = queue.pop()!
+            now = time
+            handle(event)
+        }
+        now = end
+    }
+
+    // MARK: - What each car knows
+
+    public func term(of car: Int) -> Term { cars[car].session.term }
+    public func timeline(of car: Int) -> ConvoyTimeline { cars[car].session.timeline }
+    public func playlist(of car: Int) -> [PlaylistEntry] { cars[car].log.entries }
+    public func ops(of car: Int) -> [PlaylistOp] { cars[car].log.ops }
+    public func bytesSent(by car: Int) -> Int { cars[car].bytesSent }
+    public func clockEstimate(car: Int, peer: Int) -> ClockEstimate? { cars[car].filters[peer].estimate }
+    public var datagrams: (sent: Int, lost: Int, duplicated: Int) { (net.sent, net.lost, net.duplicated) }
+
+    /// The car's estimate of `peer − car` clock offset minus the truth, now (ns), and its bound.
+    public func offsetError(car: Int, peer: Int) -> (error: Double, bound: Nanos)? {
+        let c = cars[car], p = cars[peer]
+        let local = c.clock.local(now)
+        guard let est = c.offset(to: peer, at: local) else { return nil }
+        let truth = Double(p.clock.local(now) - local)
+        return (est.offset - truth, est.bound)
+    }
+
+    /// The content frame car `car` is emitting at true time `t` (nil: silence). Only for `t` at or
+    /// after earlier queries (the output log is walked forward).
+    public func heard(car: Int, at t: Nanos) -> Double? {
+        let c = cars[car]
+        guard let (k, phase) = c.dac.slot(at: t), k < c.written else { return nil }
+        return c.output.content(atSlot: k, phase: phase)
+    }
+
+    // MARK: - Events
+
+    private func handle(_ e: Event) {
+        switch e {
+        case .deliver(let m): receive(m)
+        case .tick(let i): tick(cars[i])
+        case .exchange(let i, let j): exchange(from: cars[i], to: j)
+        case .beacon(let i): beacon(cars[i])
+        case .wall(let i): wallReading(cars[i])
+        case .seedPosition: seedPosition()
+        case .sample: sample()
+        case .action(let a): perform(a)
+        }
+    }
+
+    private func noise() -> Nanos {
+        config.stampNoise == 0 ? 0 : Nanos((Double(config.stampNoise) * rng.gaussian()).rounded())
+    }
+
+    private func send(_ from: Car, to: Int, _ p: Payload, at t: Nanos? = nil) {
+        let sendTime = t ?? now
+        from.bytesSent += p.bytes
+        for d in net.fate(from: from.index, to: to, at: sendTime) {
+            queue.push(sendTime + d, .deliver(Message(from: from.index, to: to, payload: p)))
+        }
+    }
+
+    private func broadcast(_ from: Car, _ p: Payload) {
+        for j in 0..<cars.count where j != from.index { send(from, to: j, p) }
+    }
+
+    private func receive(_ m: Message) {
+        let car = cars[m.to]
+        switch m.payload {
+        case let .timeRequest(t1, wall):
+            if let wall { car.peerWall[m.from].add(wall) }
+            let t2 = car.clock.local(now) + noise()
+            let turnaround: Nanos = 20_000
+            let t3 = car.clock.local(now + turnaround) + noise()
+            send(car, to: m.from, .timeReply(t1: t1, t2: t2, t3: t3, wall: ownWallSample(car)), at: now + turnaround)
+        case let .timeReply(t1, t2, t3, wall):
+            if let wall { car.peerWall[m.from].add(wall) }
+            let t4 = car.clock.local(now) + noise()
+            let s = ClockSample(t1: t1, t2: t2, t3: t3, t4: t4)
+            car.lastRTT[m.from] = s.delay
+            switch car.policy {
+            case .snapcast: car.medians[m.from].add(s)
+            case .jamz, .seed: car.filters[m.from].add(s)
+            }
+            car.lead.observe(delay: s.delay, at: t4)
+        case let .beacon(timeline, hw, wall):
+            if let wall { car.peerWall[m.from].add(wall) }
+            adopt(car, timeline)
+            let missing = car.log.missing(for: hw, limit: 64)
+            if !missing.isEmpty { send(car, to: m.from, .ops(missing)) }
+        case .timeline(let t):
+            adopt(car, t)
+        case .ops(let ops):
+            _ = car.log.receive(contentsOf: ops)
+        case .position(let frame):
+            guard car.policy == .seed else { return }
+            let delay = Double(car.lastRTT[m.from]) / 2
+            car.seedRef = (frame + delay * Double(config.sampleRate) / 1e9, car.clock.local(now))
+        }
+    }
+
+    private func adopt(_ car: Car, _ t: ConvoyTimeline) {
+        if car.session.receive(t) { car.agreedAt = now }
+    }
+
+    private func ownWallSample(_ car: Car) -> WallClockSample? {
+        guard let acc = config.gpsAccuracy else { return nil }
+        return car.ownWall.latest.map { _ in
+            WallClockSample(mono: car.clock.local(now), wall: now + epoch + car.wallBias + noise() / 2, accuracy: acc, ppsDisciplined: true)
+        }
+    }
+
+    private func wallReading(_ car: Car) {
+        guard let acc = config.gpsAccuracy else { return }
+        car.ownWall.add(WallClockSample(mono: car.clock.local(now), wall: now + epoch + car.wallBias + noise() / 2, accuracy: acc, ppsDisciplined: true))
+        queue.push(now + nanosPerSecond, .wall(car.index))
+    }
+
+    private func exchange(from car: Car, to peer: Int) {
+        car.exchangesSent[peer] += 1
+        send(car, to: peer, .timeRequest(t1: car.clock.local(now) + noise(), wall: ownWallSample(car)))
+        let f = car.filters[peer]
+        var interval: Nanos
+        switch car.policy {
+        case .jamz:
+            var pacer = ExchangePacer()
+            // Only the DJ's offset matters for playback; the others are kept warm at a slower pace
+            // so a take-over finds an estimate ready.
+            if cars[peer].id != car.session.term.dj { pacer.steadyInterval *= 2; pacer.noisyInterval *= 4 }
+            interval = pacer.interval(sent: car.exchangesSent[peer], quality: f.estimate?.quality ?? .none, delaySpread: f.delaySpread)
+        case .snapcast, .seed:
+            interval = car.exchangesSent[peer] < 16 ? 50_000_000 : nanosPerSecond
+        }
+        queue.push(now + interval, .exchange(car.index, peer))
+    }
+
+    private func beacon(_ car: Car) {
+        broadcast(car, .beacon(timeline: car.session.timeline, highWater: car.log.highWater, wall: ownWallSample(car)))
+        queue.push(now + config.beaconEvery, .beacon(car.index))
+    }
+
+    private func seedPosition() {
+        let dj = cars[0]
+        if let k = dj.dac.slot(at: now), k.0 < dj.written, let c = dj.output.content(atSlot: k.0, phase: k.1) {
+            broadcast(dj, .position(frame: c))
+        }
+        queue.push(now + nanosPerSecond, .seedPosition)
+    }
+
+    private func sample() {
+        var lo = Double.infinity, hi = -Double.infinity
+        var all = true
+        for i in cars.indices {
+            guard let c = heard(car: i, at: now) else { all = false; break }
+            lo = min(lo, c); hi = max(hi, c)
+        }
+        if all { spreads.append((now, (hi - lo) * 1e9 / Double(config.sampleRate))) } else { notPlayingSamples += 1 }
+        for c in cars { c.output.trim() }
+        queue.push(now + config.sampleEvery, .sample)
+    }
+
+    // MARK: - Actions
+
+    private func perform(_ a: Action) {
+        switch a {
+        case .takeOver(let i):
+            let car = cars[i]
+            guard let dj = cars.firstIndex(where: { $0.id == car.session.term.dj }) else { return }
+            let t = car.session.takeOver { djTime in
+                guard let o = car.offset(to: dj, at: car.clock.local(self.now)) else { return djTime }
+                return djTime - Nanos(o.offset.rounded())
+            }
+            car.agreedAt = now
+            broadcast(car, .timeline(t))
+        case .change(let i, let change):
+            schedule(change, by: cars[i])
+        case .next(let i):
+            let car = cars[i]
+            let list = car.log.entries
+            let at = car.clock.local(now) + car.lead.lead(now: car.clock.local(now), renderAhead: renderAhead)
+            guard let here = car.session.timeline.position(at: at, in: list, sampleRate: config.sampleRate),
+                  here.index + 1 < list.count else { return }
+            schedule(.start(entry: list[here.index + 1].id), by: car)
+        case .seek(let i, let seconds):
+            schedule(.seek(frame: Int64(seconds * Double(config.sampleRate))), by: cars[i])
+        case .start(let i):
+            guard let first = cars[i].log.entries.first else { return }
+            schedule(.start(entry: first.id), by: cars[i])
+        case .randomEdit(let i, let seed):
+            var r = SplitMix64(seed: seed)
+            let car = cars[i]
+            let list = car.log.entries
+            let track = TrackID(hex: String(repeating: "f", count: 48) + String(repeating: "0", count: 16 - String(seed & 0xFFFF_FFFF, radix: 16).count) + String(seed & 0xFFFF_FFFF, radix: 16))!
+            var edit = PlaylistEdit.add(track: track, frames: 44_100 * 60, after: list.isEmpty || r.unit() < 0.5 ? nil : list[Int(r.next() % UInt64(list.count))].id)
+            if car.session.isDJ, !list.isEmpty {
+                let pick = list[Int(r.next() % UInt64(list.count))].id
+                switch r.next() % 3 {
+                case 0: edit = .remove(entry: pick)
+                case 1: edit = .move(entry: pick, after: r.unit() < 0.3 ? nil : list[Int(r.next() % UInt64(list.count))].id)
+                default: break
+                }
+                if case .move(let e, let a) = edit, e == a { edit = .move(entry: e, after: nil) }
+            }
+            perform(.edit(car: i, edit))
+        case .edit(let i, let edit):
+            let car = cars[i]
+            do {
+                let op = try car.log.make(edit, term: car.session.term)
+                madeOps.insert(op.id)
+                broadcast(car, .ops([op]))
+            } catch {
+                refusedEdits += 1
+            }
+        }
+    }
+
+    /// How far ahead of the DAC the renderers write: the buffer plus the block being written.
+    var renderAhead: Nanos {
+        Nanos(Double((config.bufferBlocks + 1) * config.blockFrames) * 1e9 / Double(config.sampleRate))
+    }
+
+    private func schedule(_ change: TimelineChange, by car: Car) {
+        let local = car.clock.local(now)
+        let at = local + car.lead.lead(now: local, renderAhead: renderAhead)
+        if let t = car.session.schedule(change, at: at, playlist: car.log.entries, sampleRate: config.sampleRate) {
+            // Sent twice, 10 ms apart: one lost datagram must not make a car apply it late.
+            broadcast(car, .timeline(t))
+            for j in 0..<cars.count where j != car.index { send(car, to: j, .timeline(t), at: now + 10_000_000) }
+        }
+    }
+
+    // MARK: - Rendering
+
+    private func tick(_ car: Car) {
+        let B = config.blockFrames
+        let consumed = car.dac.consumed(at: now)
+        let delay = car.written - consumed
+        // What the renderer can know: its clock, the DAC's delay, the board's output latency.
+        let heardLocal = car.clock.local(now) + noise() + Nanos((Double(delay) * 1e9 / Double(config.sampleRate)).rounded()) + car.dac.latency
+        render(car, slot: car.written, count: B, heardLocal: heardLocal)
+        car.written += Int64(B)
+        let next = car.dac.time(whenConsumed: car.written - Int64(B * config.bufferBlocks))
+        queue.push(max(next, now), .tick(car.index))
+    }
+
+    /// Fill output slots [slot, slot+count) whose first is heard at our time `heardLocal`.
+    private func render(_ car: Car, slot: Int64, count: Int, heardLocal: Nanos) {
+        if car.policy == .seed && !car.session.isDJ {
+            renderSeed(car, slot: slot, count: count, heardLocal: heardLocal)
+            return
+        }
+        guard let djIndex = cars.firstIndex(where: { $0.id == car.session.term.dj }),
+              let o = car.offset(to: djIndex, at: heardLocal) else {
+            silence(car, slot: slot)
+            return
+        }
+        let djStart = heardLocal + Nanos(o.offset.rounded())
+        let tl = car.session.timeline
+        // A change scheduled inside this block switches at its exact frame.
+        var split = count
+        if let a = tl.anchor, a.time > djStart {
+            let k = Int(((Double(a.time - djStart) * Double(config.sampleRate)) / 1e9).rounded(.up))
+            if k < count { split = max(k, 0) }
+        }
+        let slotNs = 1e9 / Double(config.sampleRate)
+        if split > 0 { piece(car, slot: slot, count: split, djTime: djStart) }
+        if split < count {
+            piece(car, slot: slot + Int64(split), count: count - split, djTime: djStart + Nanos((Double(split) * slotNs).rounded()))
+        }
+    }
+
+    private func wanted(_ car: Car, at djTime: Nanos) -> (Double, TimelineAnchor)? {
+        let tl = car.session.timeline
+        guard let a = tl.anchor(at: djTime), a.rate != 0,
+              let p = tl.precisePosition(at: djTime, in: car.log.entries, sampleRate: config.sampleRate) else { return nil }
+        return (Double(p.position.globalFrame) + p.fraction, a)
+    }
+
+    private func piece(_ car: Car, slot: Int64, count: Int, djTime: Nanos) {
+        guard let (w, anchor) = wanted(car, at: djTime) else {
+            silence(car, slot: slot)
+            return
+        }
+        if anchor != car.renderedAnchor {
+            car.renderedAnchor = anchor
+            switches.append(Switch(car: car.index, term: car.session.term, version: car.session.timeline.version,
+                                   heard: car.dac.heardTime(ofSlot: slot)))
+        }
+        guard let c = car.content else {
+            let start = Int64(w.rounded())
+            write(car, slot: slot, count: count, from: start, adjust: 0)
+            return
+        }
+        let action = car.policy == .snapcast
+            ? car.inserter.decide(error: Double(c) - w, blockFrames: count)
+            : car.controller.decide(error: Double(c) - w, blockFrames: count)
+        switch action {
+        case .none: write(car, slot: slot, count: count, from: c, adjust: 0)
+        case .adjust(let n): write(car, slot: slot, count: count, from: c, adjust: n)
+        case .jump(let n):
+            jumps.append(Jump(car: car.index, time: car.dac.heardTime(ofSlot: slot), frames: n))
+            write(car, slot: slot, count: count, from: c + n, adjust: 0)
+        }
+    }
+
+    private func renderSeed(_ car: Car, slot: Int64, count: Int, heardLocal: Nanos) {
+        guard let ref = car.seedRef else { silence(car, slot: slot); return }
+        let w = ref.frame + Double(heardLocal - ref.local) * Double(config.sampleRate) / 1e9
+        guard let c = car.content else { write(car, slot: slot, count: count, from: Int64(w.rounded()), adjust: 0); return }
+        if abs(Double(c) - w) > 2 * Double(config.sampleRate) {
+            jumps.append(Jump(car: car.index, time: car.dac.heardTime(ofSlot: slot), frames: Int64(w.rounded()) - c))
+            write(car, slot: slot, count: count, from: Int64(w.rounded()), adjust: 0)
+        } else {
+            write(car, slot: slot, count: count, from: c, adjust: 0)
+        }
+    }
+
+    private func silence(_ car: Car, slot: Int64) {
+        car.content = nil
+        car.renderedAnchor = nil
+        car.output.append(slot: slot, content: nil)
+    }
+
+    /// Write `count` slots starting with content `from`, repeating (`adjust > 0`) or dropping
+    /// (`< 0`) |adjust| single frames spread evenly through the block.
+    private func write(_ car: Car, slot: Int64, count: Int, from: Int64, adjust: Int) {
+        let m = abs(adjust)
+        let seg = count / (m + 1)
+        for j in 0...m {
+            let shift = Int64(j) * (adjust > 0 ? -1 : 1)
+            car.output.append(slot: slot + Int64(j * seg), content: from + Int64(j * seg) + (m == 0 ? 0 : shift))
+        }
+        car.content = from + Int64(count - adjust)
+    }
+}
