@@ -6,7 +6,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 FIXTURES := $(CURDIR)/.build/fixtures
 DEMO := $(CURDIR)/demo-data
 
-.PHONY: deps build release test fixtures demo bench clean
+.PHONY: deps build release test fixtures demo bench bench-sync clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -32,6 +32,9 @@ demo: release
 # Figures for the issue notes (not part of `make test`).
 bench: release fixtures
 	JAMZ_FIXTURES=$(FIXTURES) .build/release/jamz-bench playback
+
+bench-sync: release
+	.build/release/jamz-bench sync
 
 clean:
 	rm -rf .build $(DEMO)

@@ -30,6 +30,13 @@ let package = Package(
 
         .target(name: "JamzCore", swiftSettings: strict),
         .target(name: "JamzSim", dependencies: ["JamzCore"], swiftSettings: strict),
+        .target(name: "JamzNet", dependencies: [
+            "JamzCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .target(name: "JamzStore", dependencies: [
             "JamzCore",
             .product(name: "GRDB", package: "GRDB.swift"),
@@ -66,6 +73,7 @@ let package = Package(
         .target(name: "JamzTestSupport", path: "Tests/JamzTestSupport"),
         .testTarget(name: "JamzCoreTests", dependencies: ["JamzCore", "JamzTestSupport"]),
         .testTarget(name: "JamzSimTests", dependencies: ["JamzSim", "JamzCore"]),
+        .testTarget(name: "JamzNetTests", dependencies: ["JamzNet", "JamzCore", "JamzTestSupport"]),
         .testTarget(name: "JamzStoreTests", dependencies: ["JamzStore"]),
         .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "CALSA", "JamzTestSupport"]),
         .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient", "JamzTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -207,7 +207,7 @@ public struct ExchangePacer: Sendable {
     public var burstCount = 16
     /// Interval once locked on a quiet link, and on a jittery one (delay spread ≫ `quietSpread`).
     public var steadyInterval: Nanos = 500_000_000
-    public var noisyInterval: Nanos = 100 * 1_000_000
+    public var noisyInterval: Nanos = 50 * 1_000_000
     public var quietSpread: Nanos = 1_000_000
     public init() {}
 

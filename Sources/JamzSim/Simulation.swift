@@ -49,6 +49,8 @@ public final class Simulation {
         /// Car `car` makes an edit chosen when it happens (from its own list): an add, or, when it
         /// is DJ in its own view, a remove or a move too.
         case randomEdit(car: Int, seed: UInt64)
+        /// Car `car` multicasts its timeline again.
+        case announce(car: Int)
     }
 
     public struct Jump: Sendable { public var car: Int; public var time: Nanos; public var frames: Int64 }
@@ -147,6 +149,8 @@ public final class Simulation {
     public func playlist(of car: Int) -> [PlaylistEntry] { cars[car].log.entries }
     public func ops(of car: Int) -> [PlaylistOp] { cars[car].log.ops }
     public func bytesSent(by car: Int) -> Int { cars[car].bytesSent }
+    /// When car `car` last adopted a timeline from a higher term or version (or took over).
+    public func agreedAt(car: Int) -> Nanos? { cars[car].agreedAt }
     public func clockEstimate(car: Int, peer: Int) -> ClockEstimate? { cars[car].filters[peer].estimate }
     public var datagrams: (sent: Int, lost: Int, duplicated: Int) { (net.sent, net.lost, net.duplicated) }
 
@@ -194,8 +198,14 @@ public final class Simulation {
         }
     }
 
+    /// One multicast datagram (counted once) that every other car may receive.
     private func broadcast(_ from: Car, _ p: Payload) {
-        for j in 0..<cars.count where j != from.index { send(from, to: j, p) }
+        from.bytesSent += p.bytes
+        for j in 0..<cars.count where j != from.index {
+            for d in net.fate(from: from.index, to: j, at: now) {
+                queue.push(now + d, .deliver(Message(from: from.index, to: j, payload: p)))
+            }
+        }
     }
 
     private func receive(_ m: Message) {
@@ -260,7 +270,7 @@ public final class Simulation {
             var pacer = ExchangePacer()
             // Only the DJ's offset matters for playback; the others are kept warm at a slower pace
             // so a take-over finds an estimate ready.
-            if cars[peer].id != car.session.term.dj { pacer.steadyInterval *= 2; pacer.noisyInterval *= 4 }
+            if cars[peer].id != car.session.term.dj { pacer.steadyInterval *= 4; pacer.noisyInterval *= 10 }
             interval = pacer.interval(sent: car.exchangesSent[peer], quality: f.estimate?.quality ?? .none, delaySpread: f.delaySpread)
         case .snapcast, .seed:
             interval = car.exchangesSent[peer] < 16 ? 50_000_000 : nanosPerSecond
@@ -320,6 +330,8 @@ public final class Simulation {
         case .start(let i):
             guard let first = cars[i].log.entries.first else { return }
             schedule(.start(entry: first.id), by: cars[i])
+        case .announce(let i):
+            broadcast(cars[i], .timeline(cars[i].session.timeline))
         case .randomEdit(let i, let seed):
             var r = SplitMix64(seed: seed)
             let car = cars[i]
@@ -359,7 +371,7 @@ public final class Simulation {
         if let t = car.session.schedule(change, at: at, playlist: car.log.entries, sampleRate: config.sampleRate) {
             // Sent twice, 10 ms apart: one lost datagram must not make a car apply it late.
             broadcast(car, .timeline(t))
-            for j in 0..<cars.count where j != car.index { send(car, to: j, .timeline(t), at: now + 10_000_000) }
+            queue.push(now + 10_000_000, .action(.announce(car: car.index)))
         }
     }
 

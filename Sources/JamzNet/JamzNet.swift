@@ -1,0 +1,2 @@
+// JamzNet: transports (LAN UDP multicast/unicast; later Bluetooth LE and an internet relay),
+// sealed envelopes, the peer table and track transfer. See DESIGN.md, "Networking".

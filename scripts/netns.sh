@@ -1,0 +1,33 @@
+#!/bin/bash
+# Separate hosts on one machine: N network namespaces jamz-carI on a bridge (root only).
+#   scripts/netns.sh up N     create jamz-car1..N (10.77.0.I/24, default route and multicast via the bridge)
+#   scripts/netns.sh down     remove them
+#   scripts/netns.sh cut I    take car I's link down;  scripts/netns.sh restore I  bring it back
+set -euo pipefail
+BR=br-jamz
+cmd=${1:-}
+case "$cmd" in
+  up)
+    n=${2:?how many cars}
+    "$0" down >/dev/null 2>&1 || true
+    ip link add $BR type bridge
+    ip link set $BR up
+    for i in $(seq 1 "$n"); do
+      ns=jamz-car$i
+      ip netns add $ns
+      ip link add veth$i type veth peer name eth0 netns $ns
+      ip link set veth$i master $BR up
+      ip -n $ns addr add 10.77.0.$i/24 dev eth0
+      ip -n $ns link set lo up
+      ip -n $ns link set eth0 up multicast on
+      ip -n $ns route add default dev eth0
+    done
+    ;;
+  down)
+    for ns in $(ip netns list | awk '/^jamz-car/ {print $1}'); do ip netns del "$ns"; done
+    ip link del $BR 2>/dev/null || true
+    ;;
+  cut) ip link set veth"${2:?car}" down ;;
+  restore) ip link set veth"${2:?car}" up ;;
+  *) echo "usage: $0 up N | down | cut I | restore I" >&2; exit 2 ;;
+esac
