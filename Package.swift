@@ -47,7 +47,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .target(name: "JamzDaemon", dependencies: [
-            "JamzCore", "JamzStore", "JamzAudio",
+            "JamzCore", "JamzStore", "JamzAudio", "JamzNet",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -76,6 +76,6 @@ let package = Package(
         .testTarget(name: "JamzNetTests", dependencies: ["JamzNet", "JamzCore", "JamzTestSupport"]),
         .testTarget(name: "JamzStoreTests", dependencies: ["JamzStore"]),
         .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "CALSA", "JamzTestSupport"]),
-        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient", "JamzTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient", "JamzNet", "JamzTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

@@ -8,6 +8,7 @@ PACKAGES=(
   libasound2-plugins pulseaudio alsa-utils                 # ALSA pulse plugin + a real-time paced null sink
   mpg123 lame sox libsox-fmt-mp3 python3-mutagen           # fixtures, demo music, benchmark peer
   procps psmisc                                            # ps/pkill/killall for the process tests
+  iproute2                                                 # network namespaces: the convoy tests run cars as separate hosts
 )
 
 missing=()

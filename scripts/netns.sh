@@ -11,6 +11,7 @@ case "$cmd" in
     n=${2:?how many cars}
     "$0" down >/dev/null 2>&1 || true
     ip link add $BR type bridge
+    ip addr add 10.77.0.254/24 dev $BR   # the host itself, for tests that send from outside
     ip link set $BR up
     for i in $(seq 1 "$n"); do
       ns=jamz-car$i

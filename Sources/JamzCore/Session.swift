@@ -140,6 +140,15 @@ public struct Session: Sendable {
         return timeline
     }
 
+    /// DJ only: the music restarts from `anchor` (a new version, nothing before it): after the
+    /// DJ's own restart, when its monotonic clock began again and the old anchor times mean
+    /// nothing, it re-anchors where its player resumes.
+    public mutating func restart(from anchor: TimelineAnchor) -> ConvoyTimeline? {
+        guard isDJ else { return nil }
+        timeline = ConvoyTimeline(term: timeline.term, version: timeline.version + 1, anchor: anchor, previous: nil)
+        return timeline
+    }
+
     /// DJ only: the change takes effect at `at` (our clock, = the DJ clock); until then the current
     /// anchor stays in force. Returns the new timeline to announce, or nil when not DJ or when the
     /// change names nothing playable.

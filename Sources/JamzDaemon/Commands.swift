@@ -8,6 +8,7 @@ import Logging
 struct Commands: Sendable {
     let player: Player
     let library: Library
+    var convoy: Convoy? = nil
     let logger: Logger
 
     static let encoder: JSONEncoder = {
@@ -52,9 +53,11 @@ struct Commands: Sendable {
     }
 
     private func run(_ req: ControlRequest, progress: @escaping @Sendable ([UInt8]) async -> Void) async throws -> [UInt8] {
+        if let convoy, let answer = try await runConvoy(req, convoy) { return answer }
         switch req.cmd {
         case "status":
-            let s = await player.status()
+            var s = await player.status()
+            if let convoy { s.counters.merge(await convoy.counters) { $1 } }
             return Commands.success(Commands.describe(s), s)
         case "queue":
             let q = await player.queueReport()
@@ -107,7 +110,75 @@ struct Commands: Sendable {
                 """, summary)
         default:
             library.count("control.bad_requests")
-            throw Player.CommandError("unknown command \"\(req.cmd)\"; try: status, queue, add, play, pause, toggle, next, prev, seek, volume, import, cache")
+            throw Player.CommandError("unknown command \"\(req.cmd)\"; try: status, queue, add, play, pause, toggle, next, prev, seek, volume, import, cache, group, peers, take-control")
+        }
+    }
+
+    /// Convoy commands, and playback commands while in a convoy (the DJ's rules apply).
+    /// nil: not a convoy matter, the local player answers.
+    private func runConvoy(_ req: ControlRequest, _ convoy: Convoy) async throws -> [UInt8]? {
+        switch req.cmd {
+        case "group":
+            switch req.args.first ?? "show" {
+            case "create":
+                let (code, name) = try await convoy.create(name: req.args.dropFirst().joined(separator: " "))
+                return Commands.success("created convoy \"\(name)\"; this car is the DJ. Join code (type it on the other cars: jamz group join CODE):\n\(code)", ["code": code, "name": name])
+            case "join":
+                guard req.args.count >= 2 else { throw Player.CommandError("usage: group join CODE") }
+                return Commands.success(try await convoy.join(code: req.args.dropFirst().joined()))
+            case "leave":
+                return Commands.success(try await convoy.leave())
+            case "show":
+                let r = await convoy.report()
+                let text = r.inGroup
+                    ? "convoy \"\(r.name ?? "")\" (\(r.group ?? "")), this car \(r.member)\(r.isDJ ? " is the DJ" : ", DJ \(r.dj)") (term \(r.term))\njoin code: \(r.joinCode ?? "")\naccepted \(r.accepted) datagrams, dropped \(r.drops.total)"
+                    : "not in a convoy: `jamz group create [NAME]` or `jamz group join CODE`"
+                return Commands.success(text, r)
+            default:
+                throw Player.CommandError("usage: group create [NAME] | group join CODE | group show | group leave")
+            }
+        case "peers":
+            let ps = await convoy.peersReport()
+            let text = ps.isEmpty ? "no peers heard (yet)" : ps.map { p in
+                let off = p.offsetMs.map { String(format: "offset %+.3f ms ± %.3f (spread %.3f, %@)", $0, p.boundMs ?? 0, p.spreadMs ?? 0, p.quality) } ?? "offset: measuring"
+                return "\(p.isDJ ? "DJ " : "   ")\(p.name) \(p.member) \(p.address) \(p.link) heard \(String(format: "%.1f", p.lastHeardSeconds)) s ago, \(off)"
+            }.joined(separator: "\n")
+            return Commands.success(text, ps)
+        case "take-control":
+            return Commands.success(try await convoy.takeControl())
+        default:
+            break
+        }
+        guard await convoy.inGroup else { return nil }
+        let lead = await player.convoyLead(convoy: convoy)
+        switch req.cmd {
+        case "add":
+            let q = req.args.joined(separator: " ")
+            guard !q.trimmingCharacters(in: .whitespaces).isEmpty else { throw Player.CommandError("usage: add TRACK-ID|WORDS") }
+            return Commands.success(try await convoy.add(try await player.findCached(q)))
+        case "play":
+            if let a = req.args.first {
+                let list = await convoy.playlist
+                guard let n = Int(a), n >= 1, n <= list.count else { throw Player.CommandError("usage: play [N] (N = place in the convoy playlist, 1…\(list.count))") }
+                return Commands.success(try await convoy.change(.start(entry: list[n - 1].id), lead: lead))
+            }
+            return Commands.success(try await convoy.change(.play, lead: lead))
+        case "pause": return Commands.success(try await convoy.change(.pause, lead: lead))
+        case "toggle":
+            let playing = await convoy.timeline.anchor?.rate == 1
+            return Commands.success(try await convoy.change(playing ? .pause : .play, lead: lead))
+        case "next", "prev":
+            let list = await convoy.playlist
+            let here = await player.convoyIndex(at: lead, convoy: convoy)
+            let target = (here ?? -1) + (req.cmd == "next" ? 1 : -1)
+            guard target >= 0, target < list.count else { throw Player.CommandError(req.cmd == "next" ? "no next entry" : "no previous entry") }
+            return Commands.success(try await convoy.change(.start(entry: list[target].id), lead: lead))
+        case "seek":
+            guard let s = Double(try arg(req, "seek SECONDS")) else { throw Player.CommandError("usage: seek SECONDS") }
+            let rate = await player.rate
+            return Commands.success(try await convoy.change(.seek(frame: Int64(s * Double(rate))), lead: lead))
+        default:
+            return nil
         }
     }
 

@@ -3,6 +3,7 @@ import JamzAudio
 import JamzCore
 import JamzStore
 import Logging
+import NIOPosix
 import ServiceLifecycle
 
 /// `jamzd`: opens the store (moving a broken one aside), reconciles the cache, starts the audio
@@ -69,10 +70,14 @@ public enum Daemon {
         try await player.restore()
 
         let library = Library(cache: cache, rate: config.sampleRate, logger: logger)
-        let server = ControlServer(path: config.socket, commands: Commands(player: player, library: library, logger: logger), logger: logger)
+        let convoy = try await Convoy.load(store: store, clock: clock, player: player, config: config, logger: logger)
+        await convoy.resumeAsDJ()
+        await convoy.start(group: MultiThreadedEventLoopGroup.singleton)
+        await convoy.follow()
+        let server = ControlServer(path: config.socket, commands: Commands(player: player, library: library, convoy: convoy, logger: logger), logger: logger)
         let channel = try await server.bind()
         logger.info("control socket \(config.socket); data in \(config.dataDir)")
-        return Running(store: store, player: player, renderer: renderer, commands: server.commands, server: server, channel: channel)
+        return Running(store: store, player: player, renderer: renderer, convoy: convoy, commands: server.commands, server: server, channel: channel)
     }
 
     /// A started daemon.
@@ -80,6 +85,7 @@ public enum Daemon {
         public let store: Store
         let player: Player
         let renderer: Renderer
+        let convoy: Convoy
         let commands: Commands
         let server: ControlServer
         let channel: NIOAsyncChannelOfConnections
@@ -92,6 +98,12 @@ public enum Daemon {
                     while !Task.isCancelled {
                         await player.tick()
                         try? await Task.sleep(for: .milliseconds(500))
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        await convoy.tick()
+                        try? await Task.sleep(for: .milliseconds(20))
                     }
                 }
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }

@@ -27,6 +27,13 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Test hooks: skew this daemon's clock as a car's own crystal would be.
     public var clockOffsetMs = 0.0
     public var clockDriftPPM = 0.0
+    /// The car's name as the other cars see it (default: the host name).
+    public var carName: String = {
+        var buf = [CChar](repeating: 0, count: 256)
+        return gethostname(&buf, buf.count) == 0 ? String(cString: buf) : "car"
+    }()
+    /// UDP port of the convoy link (the same in every car; 0 disables the link).
+    public var convoyPort = 47_800
 
     public init() {}
 
@@ -81,6 +88,8 @@ public struct DaemonConfig: Sendable, Equatable {
         case "player.stop_fade_ms": return int(0...10_000) { $0.stopFadeMs = $1 }
         case "resume.volume_cap": return int(0...100) { $0.resumeVolumeCap = $1 }
         case "resume.fade_in_ms": return int(0...30_000) { $0.resumeFadeMs = $1 }
+        case "convoy.car_name": return str({ $0.isEmpty || $0.utf8.count > 64 ? "1 to 64 bytes" : nil }) { $0.carName = $1 }
+        case "convoy.port": return int(0...65_535) { $0.convoyPort = $1 }
         default: return "config \(key): unknown setting (ignored)"
         }
     }

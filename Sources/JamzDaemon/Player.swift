@@ -23,8 +23,11 @@ public actor Player {
     let logger: Logger
     var rate: Int { config.sampleRate }
 
-    private(set) var items: [PlayQueue.Item] = []
-    private(set) var anchor: PlayAnchor?
+    // Set here and by convoy mode (Player+Convoy.swift).
+    var items: [PlayQueue.Item] = []
+    var anchor: PlayAnchor?
+    /// The convoy's timeline drives the player (the LAN issue); local queue edits are off.
+    var convoyMode = false
     private(set) var volume: Int
     private var lastHeardEntry: Int64?
     private var lastSaved: PlayerRecord?

@@ -6,6 +6,7 @@ public enum PlayQueue {
     public struct Item: Sendable, Equatable {
         public var entry: QueueEntry
         public var track: TrackRecord
+        public init(entry: QueueEntry, track: TrackRecord) { self.entry = entry; self.track = track }
     }
 
     public static func items(_ db: Database) throws -> [Item] {

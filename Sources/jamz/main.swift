@@ -9,7 +9,7 @@ struct Jamz: ParsableCommand {
         commandName: "jamz",
         abstract: "Control the TrafficJamz head unit (jamzd).",
         subcommands: [Status.self, Import.self, Queue.self, Add.self, Play.self, Pause.self, Toggle.self,
-                      Next.self, Prev.self, Seek.self, Volume.self, Cache.self])
+                      Next.self, Prev.self, Seek.self, Volume.self, Cache.self, Group.self, Peers.self, TakeControl.self])
 }
 
 struct Common: ParsableArguments {
@@ -128,6 +128,50 @@ extension Jamz {
         @OptionGroup var common: Common
         @Argument(help: "0-100") var level: Int
         func run() throws { try common.run("volume", [String(level)]) }
+    }
+
+    struct Group: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The convoy: create one (prints the join code), join one, show it, leave it.",
+            subcommands: [Create.self, Join.self, Show.self, Leave.self], defaultSubcommand: Show.self)
+
+        struct Create: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Make a new convoy; this car is its DJ. Prints the join code.")
+            @OptionGroup var common: Common
+            @Argument(help: "Convoy name") var name: [String] = []
+            @Flag(help: "Machine-readable output") var json = false
+            func run() throws { try common.run("group", ["create"] + name, json: json) }
+        }
+        struct Join: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Join the convoy whose code another car printed.")
+            @OptionGroup var common: Common
+            @Argument(help: "The join code (dashes and case do not matter)") var code: [String]
+            func run() throws { try common.run("group", ["join", code.joined()]) }
+        }
+        struct Show: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "The convoy, this car's part in it, the join code, packet counters.")
+            @OptionGroup var common: Common
+            @Flag(help: "Machine-readable output (stable; see README)") var json = false
+            func run() throws { try common.run("group", ["show"], json: json) }
+        }
+        struct Leave: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Leave the convoy and play alone.")
+            @OptionGroup var common: Common
+            func run() throws { try common.run("group", ["leave"]) }
+        }
+    }
+
+    struct Peers: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The other cars heard: name, address, link, last heard, clock offset and its bound, who is DJ.")
+        @OptionGroup var common: Common
+        @Flag(help: "Machine-readable output (stable; see README)") var json = false
+        func run() throws { try common.run("peers", json: json) }
+    }
+
+    struct TakeControl: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "take-control", abstract: "Make this car the convoy's DJ.")
+        @OptionGroup var common: Common
+        func run() throws { try common.run("take-control") }
     }
 
     struct Cache: ParsableCommand {

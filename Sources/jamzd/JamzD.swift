@@ -15,6 +15,8 @@ struct JamzD: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical") var logLevel: String = "info"
     @Option(help: "Test hook: offset of this daemon's clock, ms") var clockOffsetMs: Double?
     @Option(help: "Test hook: drift of this daemon's clock and output pacing, ppm") var clockDriftPpm: Double?
+    @Option(help: "The car's name as other cars see it (default: host name)") var carName: String?
+    @Option(help: "UDP port of the convoy link, the same in every car (0: no convoy link)") var convoyPort: Int?
 
     func run() async throws {
         // A FIFO sink whose reader leaves must not kill the daemon: writes fail with EPIPE instead.
@@ -41,6 +43,11 @@ struct JamzD: AsyncParsableCommand {
         }
         if let v = clockOffsetMs { cfg.clockOffsetMs = v }
         if let v = clockDriftPpm { cfg.clockDriftPPM = v }
+        if let v = carName { cfg.carName = v }
+        if let v = convoyPort {
+            guard (0...65_535).contains(v) else { throw ValidationError("--convoy-port \(v): must be 0...65535") }
+            cfg.convoyPort = v
+        }
         try await Daemon.run(config: cfg, configProblems: problems, logger: logger)
     }
 }

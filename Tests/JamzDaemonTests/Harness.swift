@@ -15,12 +15,15 @@ final class Car: @unchecked Sendable {
     let output: String
     var extraArgs: [String]
     var environment: [String: String] = [:]
+    /// Run in this network namespace (a separate host; see scripts/netns.sh).
+    let netns: String?
     private(set) var process: Process?
 
-    init(output: String? = nil, args: [String] = []) {
+    init(output: String? = nil, args: [String] = [], netns: String? = nil) {
         dir = Fixtures.tempDir()
         self.output = output ?? "file:/dev/null"
         extraArgs = args
+        self.netns = netns
     }
 
     var client: ControlClient { ControlClient(path: socket) }
@@ -30,8 +33,15 @@ final class Car: @unchecked Sendable {
     func start() throws -> Process {
         try? FileManager.default.removeItem(atPath: socket)
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Binaries.jamzd)
-        p.arguments = ["--data-dir", dataDir, "--socket", socket, "--output", output] + extraArgs
+        let args = ["--data-dir", dataDir, "--socket", socket, "--output", output] + extraArgs
+        if let netns {
+            // `ip netns exec` execs jamzd itself: the process is jamzd, so kill and wait work as usual.
+            p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            p.arguments = ["netns", "exec", netns, Binaries.jamzd] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: Binaries.jamzd)
+            p.arguments = args
+        }
         if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
         let fh = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         fh.seekToEndOfFile()

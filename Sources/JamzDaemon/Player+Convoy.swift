@@ -1,0 +1,68 @@
+import JamzCore
+import JamzStore
+
+extension Player {
+    /// The renderer's entry id for a convoy playlist entry: the entry is named by its OpID in
+    /// every car; the renderer and the heard map key on an Int64, so mix the OpID into one
+    /// (SplitMix64's finalizer: distinct OpIDs collide with probability ~2⁻⁶⁴ per pair).
+    nonisolated static func entryID(_ op: OpID) -> Int64 {
+        var z = op.origin.raw &+ 0x9E37_79B9_7F4A_7C15 &* (op.seq &+ 1)
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int64(bitPattern: z ^ (z >> 31))
+    }
+
+    /// Convoy mode: the convoy's playlist and its timeline (already in this car's clock) replace
+    /// the local queue and anchor. Entries whose track this car does not have stay in the list
+    /// (they keep the timeline's arithmetic right) and play as silence in this car only.
+    func follow(playlist: [PlaylistEntry], anchor convoyAnchor: TimelineAnchor?, toLocal: Nanos?) async {
+        let ids = playlist.map(\.track)
+        let records = (try? await store.pool.read { db in
+            try ids.map { try Catalog.track(db, id: $0) }
+        }) ?? Array(repeating: nil, count: ids.count)
+        items = zip(playlist, records).map { e, rec in
+            let record = rec ?? TrackRecord(TrackInfo(id: e.track, title: "(not in this car: \(e.track.short))", artist: "", album: "",
+                                                      frames: e.frames, sourceRate: rate, sourceChannels: 2, bytes: 0), importSeq: 0)
+            return PlayQueue.Item(entry: QueueEntry(id: Player.entryID(e.id), trackID: e.track, frames: e.frames), track: record)
+        }
+        if let a = convoyAnchor, let t = toLocal {
+            anchor = PlayAnchor(entryID: Player.entryID(a.entry), frame: a.frame, time: t, playing: a.rate != 0)
+        } else {
+            anchor = nil
+        }
+        convoyMode = true
+        renderer.setPlan(anchor: anchor, queue: entries)
+    }
+
+    /// Cached tracks matching a query (for a convoy add).
+    func findCached(_ query: String) async throws -> [TrackRecord] {
+        let found = try await store.pool.read { db in try Catalog.search(db, query) }
+        guard !found.isEmpty else { throw CommandError("no track matches \"\(query)\": `jamz import DIR` adds music") }
+        let cached = found.filter(\.cached)
+        guard !cached.isEmpty else { throw CommandError("\"\(found[0].title)\" is no longer in the cache (evicted): import it again") }
+        return cached
+    }
+
+    /// How far ahead the DJ schedules a change: the worst recent round trip to a peer, plus how
+    /// far ahead of the DAC this renderer writes, plus a margin (50–500 ms).
+    func convoyLead(convoy: Convoy) async -> Nanos {
+        let now = clock.now()
+        var l = LeadEstimator()
+        for d in await convoy.recentMaxDelays { l.observe(delay: d, at: now) }
+        return l.lead(now: now, renderAhead: max(0, renderer.earliestStart(now: now) - now))
+    }
+
+    /// The playlist index the convoy plays `ahead` from now (this car's view).
+    func convoyIndex(at ahead: Nanos, convoy: Convoy) async -> Int? {
+        guard let a = anchor else { return nil }
+        return Timeline.locate(a, in: entries, at: clock.now() + ahead, rate: rate)?.index
+    }
+
+    /// Where the player stands now (entry id, frame, playing): what a DJ re-anchors the convoy
+    /// on after its own restart.
+    func standing() -> (entryID: Int64, frame: Int64, playing: Bool)? {
+        let n = now()
+        guard let item = n.item else { return nil }
+        return (item.entry.id, n.frame, n.state == "playing")
+    }
+}

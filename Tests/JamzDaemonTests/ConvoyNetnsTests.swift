@@ -1,0 +1,150 @@
+import Foundation
+import JamzClient
+import JamzCore
+import JamzNet
+import JamzTestSupport
+import Testing
+
+/// Separate hosts on one machine: network namespaces on a bridge (scripts/netns.sh), one jamzd
+/// each, with its own skewed clock. Needs root (CI is root); skipped otherwise.
+enum NetnsLab {
+    static let available: Bool = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+    static let script = Fixtures.repo.appendingPathComponent("scripts/netns.sh").path
+
+    static func run(_ args: String...) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script] + args
+        try p.run()
+        p.waitUntilExit()
+        if p.terminationStatus != 0 { throw HarnessError("netns.sh \(args.joined(separator: " ")) failed") }
+    }
+}
+
+/// One JSON answer of `jamz … --json` (the stable `data` of the reply).
+private func json(_ car: Car, _ args: String...) throws -> Any {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: Binaries.jamz)
+    p.arguments = ["--socket", car.socket] + args + ["--json"]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    let d = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { throw HarnessError("jamz \(args.joined(separator: " ")) failed") }
+    return try JSONSerialization.jsonObject(with: d, options: [.fragmentsAllowed])
+}
+
+private func group(_ car: Car) -> [String: Any] { ((try? json(car, "group", "show")) as? [String: Any]) ?? [:] }
+private func peers(_ car: Car) -> [[String: Any]] { ((try? json(car, "peers")) as? [[String: Any]]) ?? [] }
+private func queueIDs(_ car: Car) -> [String] { (((try? json(car, "queue")) as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String } }
+private func status(_ car: Car) -> [String: Any] { ((try? json(car, "status")) as? [String: Any]) ?? [:] }
+
+/// Sends UDP datagrams from the host (10.77.0.254 on the bridge) to a car's convoy port.
+private func sendUDP(_ datagrams: [[UInt8]], to ip: String, port: UInt16 = 47_800) {
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = port.bigEndian
+    inet_pton(AF_INET, ip, &addr.sin_addr)
+    for d in datagrams {
+        _ = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                d.withUnsafeBytes { sendto(fd, $0.baseAddress, d.count, 0, sa, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+        usleep(200)
+    }
+}
+
+@Suite(.serialized, .enabled(if: NetnsLab.available, "needs root and iproute2 (network namespaces)"))
+struct ConvoyNetnsTests {
+    @Test func threeHostsFindEachOtherShareOnePlaylistAndHandOverControlAcrossASplit() throws {
+        try NetnsLab.run("up", "3")
+        defer { try? NetnsLab.run("down") }
+        // Three cars with their own clocks: 1.5 s apart, −40 / 0 / +40 ppm.
+        let cars = (1...3).map { i in
+            Car(args: ["--car-name", "car\(i)", "--clock-offset-ms=\(i * 1500)", "--clock-drift-ppm=\((i - 2) * 40)"], netns: "jamz-car\(i)")
+        }
+        for c in cars {
+            try c.start()
+            let music = try musicFolder(["long65.mp3", "cbr.mp3", "id3v24.mp3"])
+            #expect(try c.jamz("import", music).0 == 0)
+        }
+        let created = try json(cars[0], "group", "create", "Test", "convoy") as? [String: Any]
+        let code = try #require(created?["code"] as? String)
+        for c in cars.dropFirst() { #expect(try c.jamz("group", "join", code).0 == 0) }
+        let ids = cars.map { group($0)["member"] as? String ?? "?" }
+
+        // Discovery with no configuration: every car hears the two others, with a clock estimate.
+        try waitUntil("every car hears the two others", timeout: 15) {
+            cars.allSatisfy { c in let p = peers(c); return p.count == 2 && p.allSatisfy { $0["offsetMs"] != nil } }
+        }
+        // The estimates see the skewed clocks: car 2 − car 1 ≈ +1500 ms, within its bound + 1 ms.
+        let p12 = try #require(peers(cars[0]).first { $0["member"] as? String == ids[1] })
+        let off = try #require(p12["offsetMs"] as? Double), bound = try #require(p12["boundMs"] as? Double)
+        #expect(abs(off - 1500) < bound + 1, "offset \(off) ms ± \(bound)")
+
+        // Anyone adds; every car ends with the same list.
+        #expect(try cars[0].jamz("add", "long").0 == 0)
+        #expect(try cars[2].jamz("add", "cbr").0 == 0)
+        try waitUntil("the same two entries everywhere", timeout: 10) {
+            let q = cars.map(queueIDs)
+            return q[0].count == 2 && q.allSatisfy { $0 == q[0] }
+        }
+        // Only the DJ plays, pauses and skips.
+        #expect(try cars[1].jamz("play").0 != 0)
+        #expect(try cars[0].jamz("play").0 == 0)
+        try waitUntil("every car plays the same track", timeout: 10) {
+            let s = cars.map(status)
+            let tracks = s.map { (($0["track"] as? [String: Any])?["id"] as? String) ?? "" }
+            return s.allSatisfy { $0["state"] as? String == "playing" } && Set(tracks).count == 1
+        }
+
+        // Take-over: car 3 presses; every car agrees.
+        #expect(try cars[2].jamz("take-control").0 == 0)
+        try waitUntil("every car sees car 3 as DJ", timeout: 5) { cars.allSatisfy { group($0)["dj"] as? String == ids[2] } }
+
+        // The DJ's link is cut: the others keep playing the timeline.
+        try NetnsLab.run("cut", "3")
+        sleep(3)
+        #expect(cars.allSatisfy { status($0)["state"] as? String == "playing" })
+        // While apart: car 2 takes control of its half, car 3 (DJ in its own view) adds a track.
+        #expect(try cars[1].jamz("take-control").0 == 0)
+        #expect(try cars[2].jamz("add", "cafe unicode").0 == 0)
+        try NetnsLab.run("restore", "3")
+        try waitUntil("one DJ (car 2) and the same three entries everywhere", timeout: 20) {
+            let q = cars.map(queueIDs)
+            return cars.allSatisfy { group($0)["dj"] as? String == ids[1] } && q[0].count == 3 && q.allSatisfy { $0 == q[0] }
+        }
+
+        // Forged, replayed, tampered and foreign datagrams from the host: none is accepted.
+        let secret = try JoinCode.parse(code)
+        let genuine = Envelope.seal(payload: WireCodec.encode(.opsRequest(highWater: [:])), sender: MemberID(42), seq: 1, key: secret.key)
+        var tampered = genuine; tampered[tampered.count - 1] ^= 1
+        let foreign = Envelope.seal(payload: WireCodec.encode(.timeline(ConvoyTimeline(term: Term(number: 99, dj: MemberID(7))))),
+                                    sender: MemberID(7), seq: 1, key: ConvoySecret.random().key)
+        var rng = SplitMix64(seed: 9)
+        var bad: [[UInt8]] = []
+        for i in 0..<400 {
+            switch i % 4 {
+            case 0: bad.append(tampered)
+            case 1: bad.append(foreign)
+            case 2: bad.append((0..<(Int(rng.next() % 200))).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+            default: var t = genuine; t[26 + Int(rng.next() % UInt64(t.count - 26))] ^= 0x40; bad.append(t)
+            }
+        }
+        let termBefore = group(cars[0])["term"] as? Int
+        let before = ((status(cars[0])["counters"] as? [String: Any]) ?? [:]).filter { $0.key.hasPrefix("convoy.dropped.") }.values.compactMap { $0 as? Int }.reduce(0, +)
+        sendUDP(bad, to: "10.77.0.1")
+        try waitUntil("car 1 counted the 400 bad datagrams", timeout: 10) {
+            let after = ((status(cars[0])["counters"] as? [String: Any]) ?? [:]).filter { $0.key.hasPrefix("convoy.dropped.") }.values.compactMap { $0 as? Int }.reduce(0, +)
+            return after - before >= 400
+        }
+        #expect(group(cars[0])["term"] as? Int == termBefore)
+        #expect(group(cars[0])["dj"] as? String == ids[1])
+        for c in cars { #expect(c.terminate() == 0) }
+    }
+}
