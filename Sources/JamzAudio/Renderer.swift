@@ -118,7 +118,10 @@ public final class Renderer: @unchecked Sendable {
         // once and the moments until the anchor time are silent, so the music starts on its frame.
         let old = self.anchor.flatMap { a in anchor.flatMap { Timeline.locate(a, in: self.queue, at: $0.time, rate: rate) } }
         let new = anchor.flatMap { a in a.playing ? Timeline.locate(a, in: queue, at: a.time, rate: rate) : nil }
-        if let new, self.anchor?.playing != true || old?.entryID != new.entryID || old?.frame != new.frame {
+        // A plan that moves the music by less than the jump threshold (a convoy timeline whose
+        // clock conversion was refined) is the same music: the corrector closes the gap softly.
+        let small = old.map { o in new.map { $0.entryID == o.entryID && Double(abs($0.frame - o.frame)) <= settings.corrector.jumpFrames } ?? false } ?? false
+        if let new, self.anchor?.playing != true || !small {
             prefetch = DecoderThread.Start(entryID: new.entryID, frame: new.frame)
             previous = nil
         } else if let current = self.anchor, let end = heardMap.end, current.time > end, previous != nil {

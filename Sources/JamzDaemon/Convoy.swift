@@ -51,6 +51,8 @@ public actor Convoy {
     var transport: LANTransport?
     var lastBeacon: Nanos = 0
     var decodeErrors: UInt64 = 0
+    var bytesSent: Int64 = 0
+    var datagramsSent: Int64 = 0
     var followedAt: Nanos = 0
 
     static func load(store: Store, clock: SystemClock, player: Player, config: DaemonConfig, logger: Logger) async throws -> Convoy {
@@ -196,13 +198,15 @@ public actor Convoy {
             send(.timeRequest(t1: clock.now(), wall: nil), to: p.address)
         }
         _ = transport
-        if now - followedAt >= 200_000_000 { await follow() }
+        if now - followedAt >= 100_000_000 { await follow() }
     }
 
     private func send(_ m: WireMessage, to address: SocketAddress?) {
         guard var s = sealer, let transport else { return }
         let bytes = s.seal(WireCodec.encode(m))
         sealer = s
+        bytesSent += Int64(bytes.count) + 28   // + IPv4 and UDP headers
+        datagramsSent += 1
         if let address { transport.send(bytes, to: address) } else { transport.multicast(bytes) }
     }
 
@@ -269,16 +273,39 @@ public actor Convoy {
         session.isDJ ? nil : peers[session.term.dj]?.filter.estimate
     }
 
-    /// Hands the playlist and the anchor, converted to our clock, to the player.
+    /// Hands the playlist and the timeline, in our clock, to the player. The DJ's own timeline
+    /// is already in our clock. A follower's is re-anchored at our "now" every time (every
+    /// 200 ms): converting only the anchor time would play the DJ's timeline at our clock's rate,
+    /// off by the frequency difference (100 ppm is 3 ms after 30 s). A change scheduled for
+    /// later is handed over as it is (converted), so the renderer switches on its exact frame.
     func follow() async {
         guard inGroup else { return }
-        followedAt = clock.now()
-        let anchor = session.timeline.anchor
-        var local: Nanos?
-        if let a = anchor {
-            if session.isDJ { local = a.time } else { local = djEstimate?.localTime(atPeer: a.time) }
+        let now = clock.now()
+        followedAt = now
+        let tl = session.timeline
+        let list = log.entries
+        if session.isDJ {
+            await player.follow(playlist: list, anchor: tl.anchor, toLocal: tl.anchor?.time)
+            return
         }
-        await player.follow(playlist: log.entries, anchor: local == nil ? nil : anchor, toLocal: local)
+        guard let est = djEstimate else {
+            await player.follow(playlist: list, anchor: nil, toLocal: nil)
+            return
+        }
+        let djNow = est.peerTime(at: now)
+        if let a = tl.anchor, a.time > djNow {
+            await player.follow(playlist: list, anchor: a, toLocal: est.localTime(atPeer: a.time))
+            return
+        }
+        guard let inForce = tl.anchor(at: djNow), inForce.rate != 0,
+              let (p, fraction) = tl.precisePosition(at: djNow, in: list, sampleRate: sampleRate) else {
+            await player.follow(playlist: list, anchor: tl.anchor(at: djNow), toLocal: now)
+            return
+        }
+        // Frame p.frame was heard `fraction` of a frame period before now.
+        let at = now - Nanos((fraction * 1e9 / Double(sampleRate)).rounded())
+        let here = TimelineAnchor(entry: p.entry, track: list[p.index].track, frame: p.frame, time: djNow, rate: 1)
+        await player.follow(playlist: list, anchor: here, toLocal: at)
     }
 
     // MARK: commands (DJ rules)
@@ -332,6 +359,8 @@ public actor Convoy {
         var c: [String: Int64] = ["convoy.accepted": Int64(clamping: receiver.accepted), "convoy.undecodable": Int64(clamping: decodeErrors)]
         for r in EnvelopeDrop.allCases { c["convoy.dropped.\(r.rawValue)"] = Int64(clamping: receiver.drops[r]) }
         c["convoy.ops.rejected"] = Int64(log.counters.rejected)
+        c["convoy.bytes_sent"] = bytesSent
+        c["convoy.datagrams_sent"] = datagramsSent
         return c
     }
 

@@ -56,6 +56,11 @@ public enum Daemon {
         }
         var settings = Renderer.Settings(format: config.format)
         settings.boardLatency = Nanos(config.boardLatencyMs * 1e6)
+        if config.output.hasPrefix("file:") {
+            // The file sink's timing is exact (it releases each block at its own instant): no
+            // measurement noise to ride out, so the controller's sub-frame dead band applies.
+            settings.corrector.deadbandFrames = RenderController.Settings(rate: config.sampleRate).deadbandFrames
+        }
         let renderer = Renderer(settings: settings, output: output, logger: logger,
                                 trackPath: { [cache] id in cache.path(for: id) })
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in

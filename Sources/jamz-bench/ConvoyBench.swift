@@ -1,0 +1,156 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import JamzClient
+import JamzCore
+
+/// `jamz-bench convoy`: real `jamzd` processes as separate hosts (network namespaces on a bridge,
+/// scripts/netns.sh; needs root), each with its own skewed clock and a `file:` FIFO sink read by
+/// this process, which stamps every block with the host's monotonic clock. Which track frame
+/// each car emits at a host instant comes from matching the captured samples against a decode
+/// of the file, so the figure does not trust anything the daemons say.
+struct ConvoyBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "convoy",
+        abstract: "Inter-car offset, discovery, take-over and bytes of real jamzd processes in network namespaces (root).")
+
+    @Option(help: "Convoy sizes, comma separated") var cars: String = "3,5"
+    @Option(help: "Seconds measured per convoy, after it settled") var seconds: Double = 30
+    @Option(help: "Seconds to settle before measuring") var settle: Double = 15
+    @Option(help: "Fixture to play (default: $JAMZ_FIXTURES/long65.mp3)") var file: String?
+
+    func run() throws {
+        guard getuid() == 0 else { throw BenchError("jamz-bench convoy needs root (network namespaces)") }
+        let bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let fixture = file ?? ((ProcessInfo.processInfo.environment["JAMZ_FIXTURES"] ?? ".build/fixtures") + "/long65.mp3")
+        guard FileManager.default.fileExists(atPath: fixture) else { throw BenchError("no fixture at \(fixture): run `make fixtures`") }
+        let work = NSTemporaryDirectory() + "jamz-convoy-bench-\(getpid())"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let ref = try decodeReference(fixture, work: work)
+        print("jamz-bench convoy: \(fixture), real jamzd processes in network namespaces, clocks 1 s apart and ±50 ppm")
+        print("inter-car offset = max − min over cars of the track frame each sink emits at a host instant (sample-matched), every 100 ms\n")
+        for n in cars.split(separator: ",").compactMap({ Int($0) }) {
+            try measure(n: n, bin: bin, script: repo + "/scripts/netns.sh", fixture: fixture, ref: ref, work: work + "/n\(n)")
+        }
+        print("\nnot measured yet: the jittered profile (needs the link impairer), track transfer throughput (not built yet)")
+    }
+
+    func netns(_ script: String, _ args: String...) throws {
+        let c = try Child.spawn("/bin/bash", [script] + args)
+        guard c.wait().status == 0 else { throw BenchError("netns.sh \(args.joined(separator: " ")) failed") }
+    }
+
+    func measure(n: Int, bin: String, script: String, fixture: String, ref: [Int16], work: String) throws {
+        try netns(script, "up", "\(n)")
+        defer { try? netns(script, "down") }
+        let rate = 44_100
+        var daemons: [Child] = []
+        var readers: [FifoReader] = []
+        var clients: [ControlClient] = []
+        defer { for d in daemons { d.kill(SIGKILL); _ = d.wait() } }
+        for i in 1...n {
+            let dir = work + "/car\(i)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let fifo = dir + "/sink.fifo"
+            guard mkfifo(fifo, 0o600) == 0 else { throw BenchError("mkfifo: \(String(cString: strerror(errno)))") }
+            readers.append(FifoReader(path: fifo, keepSamples: true))
+            let ppm = i == 1 ? 0 : (i % 2 == 0 ? 50 : -50)
+            let args = ["netns", "exec", "jamz-car\(i)", bin + "/jamzd", "--data-dir", dir + "/data", "--socket", dir + "/jamz.sock",
+                        "--output", "file:" + fifo, "--log-level", "warning", "--car-name", "car\(i)",
+                        "--clock-offset-ms=\(i * 1000)", "--clock-drift-ppm=\(ppm)"]
+            daemons.append(try Child.spawn("/usr/sbin/ip", args, log: dir + "/jamzd.log"))
+            clients.append(ControlClient(path: dir + "/jamz.sock"))
+        }
+        for c in clients {
+            try waitFor("jamzd's socket", timeout: 30) { (try? c.status()) != nil }
+            try c.call("import", fixture)
+            try c.call("volume", "100")   // the sinks must carry the samples of the file unscaled
+        }
+        let created = try clients[0].call("group", "create", "bench")
+        guard let code = (created["data"] as? [String: Any])?["code"] as? String else { throw BenchError("no join code") }
+        let joinedAt = monotonicNow()
+        for c in clients.dropFirst() { try c.call("group", "join", code) }
+        try waitFor("every car hears every other", timeout: 30) {
+            clients.allSatisfy { c in ((try? c.call("peers"))?["data"] as? [Any])?.count == n - 1 }
+        }
+        let discovery = Double(monotonicNow() - joinedAt) / 1e6
+        // Idle traffic (in a convoy, nothing playing).
+        let idle = try bytesPerCar(clients, over: 5)
+        try clients[0].call("add", "long sixty-five")
+        try waitFor("the playlist everywhere", timeout: 20) {
+            clients.allSatisfy { c in ((try? c.call("queue"))?["data"] as? [Any])?.count == 1 }
+        }
+        try clients[0].call("play")
+        Thread.sleep(forTimeInterval: settle)
+
+        // Measure: every 100 ms, which track frame each sink emits now.
+        let bytesBefore = clients.map { counter($0, "convoy.bytes_sent") }
+        let start = monotonicNow()
+        Thread.sleep(forTimeInterval: seconds)
+        let bytesAfter = clients.map { counter($0, "convoy.bytes_sent") }
+        let playing = zip(bytesBefore, bytesAfter).map { Double($1 - $0) / seconds }
+        var guess = [Int?](repeating: nil, count: n)
+        var spreads: [Double] = []
+        let samples = readers.map(\.allSamples)
+        var t = start
+        while t < start + Int64(seconds * 1e9) - 500_000_000 {
+            var frames: [Int] = []
+            for (i, r) in readers.enumerated() {
+                guard let sf = r.frame(at: t, rate: rate), Int(sf) + 1024 < samples[i].count / 2 else { break }
+                let at = Int(sf)
+                // Track frame − stream frame changes only when the car inserts, drops or jumps:
+                // predict from the last match, search ±10 ms around it.
+                let g = guess[i].map { at + $0 }
+                let f = bestMatch(samples[i], at: at, in: ref, around: g ?? at, range: g == nil ? 2 * rate : 441)
+                guess[i] = f - at
+                frames.append(f)
+            }
+            if frames.count == n { spreads.append(Double(frames.max()! - frames.min()!) * 1000 / Double(rate)) }
+            if ProcessInfo.processInfo.environment["JAMZ_BENCH_DEBUG"] != nil, Int((t - start) / 100_000_000) % 20 == 0 {
+                print("  t+\(Double(t - start) / 1e9) s: track frames \(frames)")
+            }
+            t += 100_000_000
+        }
+        spreads.sort()
+        if ProcessInfo.processInfo.environment["JAMZ_BENCH_DEBUG"] != nil {
+            for c in clients {
+                if let st = try? c.status() {
+                    print("  \(st.state) pos \(st.position) counters \(st.counters.filter { $0.key.hasPrefix("renderer") || $0.key.hasPrefix("decode") })")
+                }
+            }
+        }
+
+        // Take-over by the last car: effective everywhere when every car names it DJ.
+        let member = ((try clients[n - 1].call("group", "show"))["data"] as? [String: Any])?["member"] as? String
+        let pressed = monotonicNow()
+        try clients[n - 1].call("take-control")
+        try waitFor("every car sees the new DJ", timeout: 10) {
+            clients.allSatisfy { c in ((try? c.call("group", "show"))?["data"] as? [String: Any])?["dj"] as? String == member }
+        }
+        let takeover = Double(monotonicNow() - pressed) / 1e6
+
+        func f(_ v: Double) -> String { String(format: "%.3f", v) }
+        print("\(n) cars, clean bridge:")
+        if spreads.isEmpty {
+            print("  inter-car offset: no sample matched (see the jamzd logs)")
+        } else {
+            print("  inter-car offset (\(spreads.count) samples): p50 \(f(percentile(spreads, 50))) ms, p99 \(f(percentile(spreads, 99))) ms, max \(f(spreads.last!)) ms (target p99 <= 0.1 ms)")
+        }
+        print("  discovery after join: \(f(discovery)) ms (every car lists every other, polled over the control socket)")
+        print("  take-over effective everywhere: \(f(takeover)) ms (polled; target <= 300 ms)")
+        print("  bytes/s per car: idle \(f(idle.reduce(0, +) / Double(n))) (max \(f(idle.max() ?? 0))), playing \(f(playing.reduce(0, +) / Double(n))) (target idle <= 2000)")
+    }
+
+    func counter(_ c: ControlClient, _ name: String) -> Int64 {
+        guard let s = try? c.status() else { return 0 }
+        return s.counters[name] ?? 0
+    }
+
+    func bytesPerCar(_ clients: [ControlClient], over s: Double) throws -> [Double] {
+        let a = clients.map { counter($0, "convoy.bytes_sent") }
+        Thread.sleep(forTimeInterval: s)
+        let b = clients.map { counter($0, "convoy.bytes_sent") }
+        return zip(a, b).map { Double($1 - $0) / s }
+    }
+}
