@@ -25,7 +25,11 @@ case "$cmd" in
     done
     ;;
   down)
-    for ns in $(ip netns list | awk '/^jamz-car/ {print $1}'); do ip netns del "$ns"; done
+    for ns in $(ip netns list | awk '/^jamz-car/ {print $1}'); do
+      ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+      ip netns del "$ns"
+    done
+    for v in $(ip -o link show | awk -F': ' '{print $2}' | grep -o '^veth[0-9]*' || true); do ip link del "$v" 2>/dev/null || true; done
     ip link del $BR 2>/dev/null || true
     ;;
   cut) ip link set veth"${2:?car}" down ;;
