@@ -124,8 +124,9 @@ public final class Renderer: @unchecked Sendable {
         if let new, self.anchor?.playing != true || !small {
             prefetch = DecoderThread.Start(entryID: new.entryID, frame: new.frame)
             previous = nil
-        } else if let current = self.anchor, let end = heardMap.end, current.time > end, previous != nil {
-            // The plan being replaced never started: what is heard until then is still the one before.
+        } else if let current = self.anchor, let end = heardMap.end, current.time > end {
+            // The plan being replaced never started: what is heard until then is still the one
+            // before it (or silence).
         } else {
             previous = (self.anchor, self.queue)
         }
@@ -133,7 +134,9 @@ public final class Renderer: @unchecked Sendable {
         self.queue = queue
         queueBox.set(queue)
         failedEntries = failedEntries.filter { id in queue.contains { $0.id == id } }
-        if let a = anchor { failedEntries.remove(a.entryID) }   // asked for again: try again
+        // Asked for a new place in an entry that failed: try again (not when the same plan is
+        // merely handed over again, as a convoy follower does every 100 ms).
+        if let a = anchor, let n = new, n.entryID == a.entryID, !small { failedEntries.remove(a.entryID) }
         lock.unlock()
         poke()
         decoder.queueChanged()

@@ -174,7 +174,9 @@ struct Commands: Sendable {
             guard target >= 0, target < list.count else { throw Player.CommandError(req.cmd == "next" ? "no next entry" : "no previous entry") }
             return Commands.success(try await convoy.change(.start(entry: list[target].id), lead: lead))
         case "seek":
-            guard let s = Double(try arg(req, "seek SECONDS")) else { throw Player.CommandError("usage: seek SECONDS") }
+            guard let s = Double(try arg(req, "seek SECONDS")), s.isFinite, s >= 0, s < 86_400 else {
+                throw Player.CommandError("usage: seek SECONDS (0 or more)")
+            }
             let rate = await player.rate
             return Commands.success(try await convoy.change(.seek(frame: Int64(s * Double(rate))), lead: lead))
         default:

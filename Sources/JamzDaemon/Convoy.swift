@@ -51,9 +51,14 @@ public actor Convoy {
     var transport: LANTransport?
     var lastBeacon: Nanos = 0
     var decodeErrors: UInt64 = 0
+    var rejected: Int64 = 0
     var bytesSent: Int64 = 0
     var datagramsSent: Int64 = 0
     var followedAt: Nanos = 0
+    var peerBoots: [MemberID: UInt32] = [:]
+    var followSeq = 0
+    var editing = false
+    var beaconCount = 0
 
     static func load(store: Store, clock: SystemClock, player: Player, config: DaemonConfig, logger: Logger) async throws -> Convoy {
         let (id, ops, timeline) = try await store.pool.write { db -> (MemberID, [PlaylistOp], ConvoyTimeline?) in
@@ -88,26 +93,40 @@ public actor Convoy {
 
     private func loadMembership() async throws {
         guard let data = FileManager.default.contents(atPath: membershipPath) else { return }
-        guard var m = try? JSONDecoder().decode(Membership.self, from: data), let bytes = Self.unhex(m.secret),
+        guard let m = try? JSONDecoder().decode(Membership.self, from: data), let bytes = Self.unhex(m.secret),
               let s = ConvoySecret(bytes: bytes, name: m.name) else {
             logger.error("\(membershipPath) is unreadable: not in a convoy until `jamz group join` again")
             return
         }
-        // A new boot count before anything is sealed: sequence numbers never repeat.
-        m.boots &+= 1
-        try saveMembership(m)
-        adopt(s, boots: m.boots)
+        adopt(s, boots: try nextBoot())
+    }
+
+    /// The envelope boot counter: increased and made durable before anything is sealed, never
+    /// reset (not by a join, a leave or a new convoy), so (key, sequence number) never repeats.
+    private func nextBoot() throws -> UInt32 {
+        let path = (membershipPath as NSString).deletingLastPathComponent + "/convoy.boot"
+        let last = FileManager.default.contents(atPath: path).flatMap { UInt32(String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+        guard last < UInt32.max else { throw Player.CommandError("convoy boot counter exhausted: make a new member identity") }
+        try writeDurably(Array("\(last + 1)\n".utf8), to: path)
+        return last + 1
+    }
+
+    /// Write a small file so that a power cut leaves either the old or the new content: a
+    /// root-only temporary file, fsync, rename, fsync of the folder.
+    private func writeDurably(_ bytes: [UInt8], to path: String) throws {
+        let tmp = path + ".tmp"
+        unlink(tmp)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw Player.CommandError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
+        let ok = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count && fsync(fd) == 0
+        close(fd)
+        guard ok, rename(tmp, path) == 0 else { throw Player.CommandError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        let dir = open((path as NSString).deletingLastPathComponent, O_RDONLY)
+        if dir >= 0 { fsync(dir); close(dir) }
     }
 
     private func saveMembership(_ m: Membership) throws {
-        let data = try JSONEncoder().encode(m)
-        let tmp = membershipPath + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw Player.CommandError("cannot write \(tmp)")
-        }
-        let fd = open(tmp, O_RDONLY)
-        if fd >= 0 { fsync(fd); close(fd) }
-        if rename(tmp, membershipPath) != 0 { throw Player.CommandError("cannot write \(membershipPath): \(String(cString: strerror(errno)))") }
+        try writeDurably(Array(try JSONEncoder().encode(m)), to: membershipPath)
     }
 
     private func adopt(_ s: ConvoySecret, boots: UInt32) {
@@ -119,8 +138,8 @@ public actor Convoy {
 
     func create(name: String) async throws -> (String, String) {
         let s = ConvoySecret.random(name: name.isEmpty ? "\(carName)'s convoy" : name)
-        try saveMembership(Membership(secret: Self.hex(s.bytes), name: s.name, boots: 1))
-        adopt(s, boots: 1)
+        try saveMembership(Membership(secret: Self.hex(s.bytes), name: s.name, boots: 0))
+        adopt(s, boots: try nextBoot())
         // The creator is DJ of the convoy's first term; the music it plays is the convoy's.
         let t = session.timeline
         _ = session.receive(ConvoyTimeline(term: Term(number: max(1, t.term.number + 1), dj: me), version: 0, anchor: t.anchor, previous: t.previous))
@@ -132,9 +151,15 @@ public actor Convoy {
     func join(code: String) async throws -> String {
         let s: ConvoySecret
         do { s = try JoinCode.parse(code) } catch { throw Player.CommandError("\(error)") }
-        try saveMembership(Membership(secret: Self.hex(s.bytes), name: s.name, boots: 1))
-        adopt(s, boots: 1)
+        try saveMembership(Membership(secret: Self.hex(s.bytes), name: s.name, boots: 0))
+        adopt(s, boots: try nextBoot())
         peers.removeAll()
+        // Another convoy: its DJ, timeline and playlist come from it, not from what we held.
+        session = Session(me: me)
+        log = PlaylistLog(me: me)
+        try await store.pool.write { db in try ConvoyLog.clearOps(db) }
+        try await persistTimeline()
+        await follow()
         return "joined convoy \(s.groupID); waiting for the others (beacons every second)"
     }
 
@@ -153,11 +178,12 @@ public actor Convoy {
     func resumeAsDJ() async {
         guard inGroup, session.isDJ else { return }
         let list = log.entries
-        guard let s = await player.standing(), let e = list.first(where: { Player.entryID($0.id) == s.entryID }) else { return }
+        guard let rec = try? await store.pool.read({ db in try PlayerState.load(db) }), let id = rec.entryId,
+              let e = list.first(where: { Player.entryID($0.id) == id }) else { return }
         let at = clock.now() + 300_000_000
-        let frame = s.frame + (s.playing ? FrameMath.frames(in: 300_000_000, rate: sampleRate) : 0)
-        guard session.restart(from: TimelineAnchor(entry: e.id, track: e.track, frame: frame, time: at, rate: s.playing ? 1 : 0)) != nil else { return }
-        try? await persistTimeline()
+        let frame = min(max(0, rec.frame), max(0, e.frames - 1))
+        guard let t = session.restart(from: TimelineAnchor(entry: e.id, track: e.track, frame: frame, time: at, rate: rec.playing ? 1 : 0)) else { return }
+        try? await store.pool.write { db in try ConvoyLog.saveTimeline(db, t) }
         logger.info("resuming the convoy as its DJ at \(e.track.short) frame \(frame)")
     }
 
@@ -183,7 +209,8 @@ public actor Convoy {
         let now = clock.now()
         if now - lastBeacon >= nanosPerSecond {
             lastBeacon = now
-            let b = Beacon(member: me, name: carName, timeline: session.timeline, highWater: log.highWater,
+            beaconCount += 1
+            let b = Beacon(member: me, name: carName, timeline: session.timeline, highWater: beaconHighWater(),
                            clockQuality: UInt8(djEstimate?.quality.rawValue ?? 0), wall: nil, position: nil, tracks: 0,
                            dataPort: 0)
             send(.beacon(b), to: nil)
@@ -201,6 +228,17 @@ public actor Convoy {
         if now - followedAt >= 100_000_000 { await follow() }
     }
 
+    /// The op-log high-water marks a beacon carries: all of them, or a rotating window of
+    /// `WireLimits.origins` when the convoy has seen more origins than one beacon holds.
+    private func beaconHighWater() -> [MemberID: UInt64] {
+        let hw = log.highWater
+        guard hw.count > WireLimits.origins else { return hw }
+        let keys = hw.keys.sorted()
+        let start = (beaconCount * WireLimits.origins) % keys.count
+        let window = (0..<WireLimits.origins).map { keys[(start + $0) % keys.count] }
+        return Dictionary(uniqueKeysWithValues: window.map { ($0, hw[$0]!) })
+    }
+
     private func send(_ m: WireMessage, to address: SocketAddress?) {
         guard var s = sealer, let transport else { return }
         let bytes = s.seal(WireCodec.encode(m))
@@ -210,10 +248,23 @@ public actor Convoy {
         if let address { transport.send(bytes, to: address) } else { transport.multicast(bytes) }
     }
 
-    private func announce() { send(.timeline(session.timeline), to: nil) }
+    /// Multicast the timeline, and again 10 ms later: one lost datagram must not make a car
+    /// learn a scheduled change from a beacon after the change's instant.
+    private func announce() {
+        send(.timeline(session.timeline), to: nil)
+        Task {
+            try? await Task.sleep(for: .milliseconds(10))
+            self.announceAgain()
+        }
+    }
+    private func announceAgain() { send(.timeline(session.timeline), to: nil) }
 
     func receive(_ bytes: [UInt8], from: SocketAddress, at: Nanos) async {
-        guard let (sender, payload) = receiver.open(bytes) else { return }
+        guard let (_, sender, seq, payload) = try? receiver.admit(bytes) else { return }
+        // A new boot of that car: its monotonic clock began again, its old samples mean nothing.
+        let boot = UInt32(truncatingIfNeeded: seq >> 32)
+        if let known = peerBoots[sender], known != boot { peers[sender]?.filter.reset() }
+        peerBoots[sender] = boot
         let message: WireMessage
         do { message = try WireCodec.decode(payload) } catch {
             decodeErrors += 1
@@ -232,6 +283,8 @@ public actor Convoy {
         case .timeRequest(let t1, _):
             send(.timeReply(t1: t1, t2: at, t3: clock.now(), wall: nil), to: from)
         case .timeReply(let t1, let t2, let t3, _):
+            // Clock readings of a member's monotonic clock: far from ±2⁶³, so no difference overflows.
+            guard [t1, t2, t3].allSatisfy({ abs($0) < Self.timeLimit }) else { rejected += 1; return }
             peers[sender]?.filter.add(ClockSample(t1: t1, t2: t2, t3: t3, t4: at))
             peers[sender]?.lastHeard = at
         case .timeline(let t):
@@ -243,7 +296,22 @@ public actor Convoy {
         }
     }
 
+    /// Anchor times are monotonic clock readings and frames track positions: anything near the
+    /// integer limits is a bug or an attack and would overflow the timeline arithmetic.
+    static let timeLimit: Nanos = 1 << 61
+    static func sane(_ t: ConvoyTimeline) -> Bool {
+        [t.anchor, t.previous].allSatisfy { a in
+            guard let a else { return true }
+            return abs(a.time) < timeLimit && a.frame >= 0 && a.frame < 1 << 40 && (a.rate == 0 || a.rate == 1)
+        }
+    }
+
     private func take(_ t: ConvoyTimeline) async {
+        guard Self.sane(t) else {
+            rejected += 1
+            logger.warning("ignored a timeline with out-of-range times or frames (term \(t.term))")
+            return
+        }
         guard session.receive(t) else { return }
         logger.info("timeline \(t.term) v\(t.version) from the DJ")
         try? await persistTimeline()
@@ -254,8 +322,8 @@ public actor Convoy {
         let before = log.ops.count
         _ = log.receive(contentsOf: ops)
         guard log.ops.count != before else { return }
-        let held = Set(log.ops.map(\.id))
-        let fresh = ops.filter { held.contains($0.id) }
+        let held = Dictionary(log.ops.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let fresh = ops.filter { held[$0.id] == $0 }
         do { try await store.pool.write { db in try ConvoyLog.append(db, fresh) } } catch {
             logger.error("cannot store playlist ops: \(error)")
         }
@@ -285,27 +353,34 @@ public actor Convoy {
         let tl = session.timeline
         let list = log.entries
         if session.isDJ {
-            await player.follow(playlist: list, anchor: tl.anchor, toLocal: tl.anchor?.time)
+            followSeq += 1
+            await player.follow(playlist: list, anchor: tl.anchor, toLocal: tl.anchor?.time, seq: followSeq)
             return
         }
         guard let est = djEstimate else {
-            await player.follow(playlist: list, anchor: nil, toLocal: nil)
+            followSeq += 1
+            await player.follow(playlist: list, anchor: nil, toLocal: nil, seq: followSeq)
             return
         }
         let djNow = est.peerTime(at: now)
         if let a = tl.anchor, a.time > djNow {
-            await player.follow(playlist: list, anchor: a, toLocal: est.localTime(atPeer: a.time))
+            followSeq += 1
+            await player.follow(playlist: list, anchor: a, toLocal: est.localTime(atPeer: a.time), seq: followSeq)
             return
         }
         guard let inForce = tl.anchor(at: djNow), inForce.rate != 0,
               let (p, fraction) = tl.precisePosition(at: djNow, in: list, sampleRate: sampleRate) else {
-            await player.follow(playlist: list, anchor: tl.anchor(at: djNow), toLocal: now)
+            // Paused: the paused place; past the end of the playlist or nothing yet: silence.
+            let paused = tl.anchor(at: djNow).flatMap { $0.rate == 0 ? $0 : nil }
+            followSeq += 1
+            await player.follow(playlist: list, anchor: paused, toLocal: paused == nil ? nil : now, seq: followSeq)
             return
         }
         // Frame p.frame was heard `fraction` of a frame period before now.
         let at = now - Nanos((fraction * 1e9 / Double(sampleRate)).rounded())
         let here = TimelineAnchor(entry: p.entry, track: list[p.index].track, frame: p.frame, time: djNow, rate: 1)
-        await player.follow(playlist: list, anchor: here, toLocal: at)
+        followSeq += 1
+        await player.follow(playlist: list, anchor: here, toLocal: at, seq: followSeq)
     }
 
     // MARK: commands (DJ rules)
@@ -313,24 +388,34 @@ public actor Convoy {
     func takeControl() async throws -> String {
         guard inGroup else { throw Player.CommandError("not in a convoy: `jamz group create` or `jamz group join CODE` first") }
         if session.isDJ { return "this car is already the DJ (term \(session.term.number))" }
-        let est = djEstimate
-        let t = session.takeOver { djTime in est?.localTime(atPeer: djTime) ?? djTime }
-        try await persistTimeline()
+        guard let est = djEstimate else {
+            throw Player.CommandError("the DJ's clock is not measured yet (no exchange with it): try again in a second")
+        }
+        var copy = session
+        let t = copy.takeOver { djTime in est.localTime(atPeer: djTime) }
+        try await store.pool.write { db in try ConvoyLog.saveTimeline(db, t) }
+        session.receive(t)
         announce()
         await follow()
         return "this car is the DJ now (term \(t.term.number))"
     }
 
     func add(_ records: [TrackRecord]) async throws -> String {
+        guard !editing else { throw Player.CommandError("another edit is being saved; try again") }
+        editing = true
+        defer { editing = false }
+        // Made on a copy and stored before the log (and so beacons and anti-entropy) can show it.
+        var copy = log
         var made: [PlaylistOp] = []
         for r in records {
             guard let id = TrackID(hex: r.id) else { continue }
-            do { made.append(try log.make(.add(track: id, frames: r.frames, after: nil), term: session.term)) } catch {
+            do { made.append(try copy.make(.add(track: id, frames: r.frames, after: nil), term: session.term)) } catch {
                 throw Player.CommandError("cannot add: \(error)")
             }
         }
         let toStore = made
         try await store.pool.write { db in try ConvoyLog.append(db, toStore) }
+        _ = log.receive(contentsOf: made)
         for m in WireCodec.opsMessages(made) { send(m, to: nil) }
         await follow()
         return "added \(made.count) track\(made.count == 1 ? "" : "s") to the convoy playlist (\(log.entries.count) entries)"
@@ -341,10 +426,12 @@ public actor Convoy {
             throw Player.CommandError("only the DJ controls playback: `jamz take-control` makes this car the DJ")
         }
         let at = clock.now() + lead
-        guard session.schedule(change, at: at, playlist: log.entries, sampleRate: sampleRate) != nil else {
+        var copy = session
+        guard let t = copy.schedule(change, at: at, playlist: log.entries, sampleRate: sampleRate) else {
             throw Player.CommandError("nothing to play: `jamz add WORDS` first")
         }
-        try await persistTimeline()
+        try await store.pool.write { db in try ConvoyLog.saveTimeline(db, t) }
+        session.receive(t)   // unless a newer term arrived meanwhile
         announce()
         await follow()
         return "scheduled in \(lead / 1_000_000) ms for every car"
@@ -359,6 +446,7 @@ public actor Convoy {
         var c: [String: Int64] = ["convoy.accepted": Int64(clamping: receiver.accepted), "convoy.undecodable": Int64(clamping: decodeErrors)]
         for r in EnvelopeDrop.allCases { c["convoy.dropped.\(r.rawValue)"] = Int64(clamping: receiver.drops[r]) }
         c["convoy.ops.rejected"] = Int64(log.counters.rejected)
+        c["convoy.rejected"] = rejected
         c["convoy.bytes_sent"] = bytesSent
         c["convoy.datagrams_sent"] = datagramsSent
         return c

@@ -15,14 +15,21 @@ extension Player {
     /// Convoy mode: the convoy's playlist and its timeline (already in this car's clock) replace
     /// the local queue and anchor. Entries whose track this car does not have stay in the list
     /// (they keep the timeline's arithmetic right) and play as silence in this car only.
-    func follow(playlist: [PlaylistEntry], anchor convoyAnchor: TimelineAnchor?, toLocal: Nanos?) async {
-        let ids = playlist.map(\.track)
-        let records = (try? await store.pool.read { db in
-            try ids.map { try Catalog.track(db, id: $0) }
-        }) ?? Array(repeating: nil, count: ids.count)
-        items = zip(playlist, records).map { e, rec in
-            let record = rec ?? TrackRecord(TrackInfo(id: e.track, title: "(not in this car: \(e.track.short))", artist: "", album: "",
-                                                      frames: e.frames, sourceRate: rate, sourceChannels: 2, bytes: 0), importSeq: 0)
+    func follow(playlist: [PlaylistEntry], anchor convoyAnchor: TimelineAnchor?, toLocal: Nanos?, seq: Int) async {
+        // Track records are looked up once; the catalog read may suspend this actor, so a later
+        // plan can overtake an earlier one: only the newest is applied.
+        let unknown = Set(playlist.map(\.track)).filter { trackRecords[$0] == nil }
+        if !unknown.isEmpty {
+            let found = (try? await store.pool.read { db in
+                try unknown.compactMap { id in try Catalog.track(db, id: id).map { (id, $0) } }
+            }) ?? []
+            for (id, rec) in found { trackRecords[id] = rec }
+        }
+        guard seq > followSeq else { return }
+        followSeq = seq
+        items = playlist.map { e in
+            let record = trackRecords[e.track] ?? TrackRecord(TrackInfo(id: e.track, title: "(not in this car: \(e.track.short))", artist: "", album: "",
+                                                                      frames: e.frames, sourceRate: rate, sourceChannels: 2, bytes: 0), importSeq: 0)
             return PlayQueue.Item(entry: QueueEntry(id: Player.entryID(e.id), trackID: e.track, frames: e.frames), track: record)
         }
         if let a = convoyAnchor, let t = toLocal {

@@ -28,6 +28,9 @@ public actor Player {
     var anchor: PlayAnchor?
     /// The convoy's timeline drives the player (the LAN issue); local queue edits are off.
     var convoyMode = false
+    var followSeq = 0
+    var trackRecords: [TrackID: TrackRecord] = [:]
+    private var reportedFailures: Set<Int64> = []
     private(set) var volume: Int
     private var lastHeardEntry: Int64?
     private var lastSaved: PlayerRecord?
@@ -202,6 +205,16 @@ public actor Player {
     /// An entry could not be decoded: count it and go on with the next one. The renderer finds
     /// out while it writes ahead, so the failed entry may be the current one or one still to come.
     func entryFailed(_ entryID: Int64, reason: String) async {
+        if convoyMode {
+            // The convoy's timeline goes on: this car is silent for that entry and rejoins at the
+            // next one (no local skip, which would play other music than the convoy's).
+            guard reportedFailures.insert(entryID).inserted else { return }
+            store.counters.add("decode.failures")
+            if let i = items.firstIndex(where: { $0.entry.id == entryID }) {
+                logger.error("cannot play \"\(items[i].track.title)\" in this car: \(reason); silent until the next entry")
+            }
+            return
+        }
         store.counters.add("decode.failures")
         guard let i = items.firstIndex(where: { $0.entry.id == entryID }) else { return }
         logger.error("cannot play \"\(items[i].track.title)\": \(reason); skipping it")

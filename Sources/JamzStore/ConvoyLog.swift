@@ -55,6 +55,11 @@ public enum ConvoyLog {
     }
 
     /// Every stored op, in `(origin, seq)` order: what `PlaylistLog(me:ops:)` restores from.
+    /// Forget every op (joining another convoy: its playlist is not this one).
+    public static func clearOps(_ db: Database) throws {
+        try db.execute(sql: "DELETE FROM playlist_op")
+    }
+
     public static func loadOps(_ db: Database) throws -> [PlaylistOp] {
         try Row.fetchAll(db, sql: "SELECT * FROM playlist_op").map(decodeOp).sorted { $0.id < $1.id }
     }

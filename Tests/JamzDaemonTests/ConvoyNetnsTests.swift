@@ -145,6 +145,18 @@ struct ConvoyNetnsTests {
         }
         #expect(group(cars[0])["term"] as? Int == termBefore)
         #expect(group(cars[0])["dj"] as? String == ids[1])
+
+        // An authenticated member sending a timeline whose numbers would overflow the timeline
+        // arithmetic (a buggy app): ignored and counted, no crash, nothing adopted.
+        let wild = ConvoyTimeline(term: Term(number: 1_000, dj: MemberID(42)), version: 1,
+                                  anchor: TimelineAnchor(entry: OpID(origin: MemberID(42), seq: 1), track: TrackID(hex: String(repeating: "ab", count: 32))!,
+                                                         frame: 5, time: .max - 10, rate: 1))
+        sendUDP([Envelope.seal(payload: WireCodec.encode(.timeline(wild)), sender: MemberID(42), seq: 2, key: secret.key)], to: "10.77.0.1")
+        try waitUntil("car 1 counted the out-of-range timeline", timeout: 5) {
+            ((status(cars[0])["counters"] as? [String: Any])?["convoy.rejected"] as? Int ?? 0) >= 1
+        }
+        #expect(group(cars[0])["term"] as? Int == termBefore)
+        #expect(cars.allSatisfy { status($0)["state"] as? String == "playing" })
         for c in cars { #expect(c.terminate() == 0) }
     }
 }
