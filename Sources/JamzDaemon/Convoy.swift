@@ -175,10 +175,10 @@ public actor Convoy {
 
     /// After a restart the DJ's clock began again: re-anchor the convoy where the player
     /// resumed (the player restored the position saved before the power went).
-    func resumeAsDJ() async {
+    func resumeAsDJ(saved: PlayerRecord?) async {
         guard inGroup, session.isDJ else { return }
         let list = log.entries
-        guard let rec = try? await store.pool.read({ db in try PlayerState.load(db) }), let id = rec.entryId,
+        guard let rec = saved, let id = rec.entryId,
               let e = list.first(where: { Player.entryID($0.id) == id }) else { return }
         let at = clock.now() + 300_000_000
         let frame = min(max(0, rec.frame), max(0, e.frames - 1))

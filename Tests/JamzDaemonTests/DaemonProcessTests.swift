@@ -167,6 +167,35 @@ import Testing
 extension DaemonProcessTests {
     /// A queued track whose file cannot be decoded when its turn comes is skipped, counted, and
     /// the music goes on with the next entry.
+    /// A convoy's DJ loses power: after the restart its monotonic clock began again, so it
+    /// re-anchors the convoy's timeline where its player was saved and plays on from there; the
+    /// playlist (op log) is intact.
+    @Test func aConvoyDJResumesAfterKillNine() throws {
+        let car = Car(args: ["--convoy-port", "0"])   // alone: no link needed to be the DJ
+        try car.start()
+        try car.client.call("import", try musicFolder(["long65.mp3", "cbr.mp3"]))
+        try car.client.call("group", "create", "solo")
+        try car.client.call("add", "long sixty-five")
+        try car.client.call("add", "cbr tone")
+        try car.client.call("play")
+        try waitUntil("the convoy plays", timeout: 10) { ((try? car.client.status().position) ?? 0) > 2 }
+        sleep(2)
+        let before = try car.client.status()
+        car.kill9()
+        try car.start()
+        try waitUntil("the convoy plays again", timeout: 10) { (try? car.client.status().state) == "playing" }
+        let after = try car.client.status()
+        #expect(after.track?.title == "Long Sixty-Five")
+        // Saved at most a second before the kill, resumed 0.3 s after the start.
+        #expect(abs(after.position - before.position) < 3, "before \(before.position) s, after \(after.position) s")
+        let queue = try car.client.call("queue")["data"] as? [[String: Any]] ?? []
+        #expect(queue.count == 2)
+        let group = try car.client.call("group", "show")["data"] as? [String: Any] ?? [:]
+        #expect(group["isDJ"] as? Bool == true)
+        #expect(car.logText.contains("resuming the convoy as its DJ"))
+        #expect(car.terminate() == 0)
+    }
+
     @Test func anUndecodableEntryIsSkipped() throws {
         let car = Car()
         try car.start()
