@@ -142,6 +142,11 @@ public final class Renderer: @unchecked Sendable {
         decoder.queueChanged()
     }
 
+    /// An entry that failed (its file was missing) may play now: try it again when it comes.
+    public func retry(_ entryID: Int64) {
+        lock.lock(); failedEntries.remove(entryID); lock.unlock()
+    }
+
     /// Which track frame is heard at time `t` (nil: silence).
     public func heard(at t: Nanos) -> HeardMap.Heard? {
         lock.lock(); defer { lock.unlock() }

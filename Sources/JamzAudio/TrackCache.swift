@@ -94,18 +94,26 @@ public final class TrackCache: Sendable {
         var added = 0
         for hex in onDisk.subtracting(knownCached).sorted() {
             let id = TrackID(hex: hex)!
-            let p = path(for: id)
             do {
-                let (realID, bytes) = try TrackProbe.sha256(path: p)
-                guard realID == id else { throw ImportRejection(reason: "content does not match its name") }
-                let info = try TrackProbe.probe(path: p, id: id, bytes: bytes, rate: rate)
-                try store.pool.write { db in _ = try Catalog.insert(db, info) }
+                _ = try register(id, rate: rate)
                 added += 1
             } catch {
                 logger.warning("cache file \(hex.prefix(12)).mp3 dropped: \(error)")
-                try? FileManager.default.removeItem(atPath: p)
+                try? FileManager.default.removeItem(atPath: path(for: id))
             }
         }
         return (added, missing)
+    }
+
+    /// Adds a file that is already in the cache folder under its name (a track copied from
+    /// another car, or found after a crash) to the catalog: checks that its content is its name,
+    /// probes it. Blocking: call from a thread of its own.
+    public func register(_ id: TrackID, rate: Int) throws -> TrackInfo {
+        let p = path(for: id)
+        let (realID, bytes) = try TrackProbe.sha256(path: p)
+        guard realID == id else { throw ImportRejection(reason: "content does not match its name") }
+        let info = try TrackProbe.probe(path: p, id: id, bytes: bytes, rate: rate)
+        try store.pool.write { db in _ = try Catalog.insert(db, info) }
+        return info
     }
 }

@@ -24,6 +24,7 @@ public actor Convoy {
         var sent = 0
         var nextExchange: Nanos = 0
         var tracks: UInt32 = 0
+        var dataPort: Int = 0
     }
 
     struct Membership: Codable {
@@ -56,11 +57,18 @@ public actor Convoy {
     var datagramsSent: Int64 = 0
     var followedAt: Nanos = 0
     var peerBoots: [MemberID: UInt32] = [:]
+    let cache: TrackCache
+    var trackServer: TrackServer?
+    var startingServer = false
+    var fetching: Set<TrackID> = []
+    var fetched: Int64 = 0
+    var fetchFailures: Int64 = 0
+    var lastFetchCheck: Nanos = 0
     var followSeq = 0
     var editing = false
     var beaconCount = 0
 
-    static func load(store: Store, clock: SystemClock, player: Player, config: DaemonConfig, logger: Logger) async throws -> Convoy {
+    static func load(store: Store, cache: TrackCache, clock: SystemClock, player: Player, config: DaemonConfig, logger: Logger) async throws -> Convoy {
         let (id, ops, timeline) = try await store.pool.write { db -> (MemberID, [PlaylistOp], ConvoyTimeline?) in
             var id = try ConvoyLog.memberID(db)
             if id == nil {
@@ -71,16 +79,16 @@ public actor Convoy {
             return (id!, try ConvoyLog.loadOps(db), try ConvoyLog.loadTimeline(db))
         }
         let path = (config.dataDir as NSString).appendingPathComponent("convoy.json")
-        let c = Convoy(store: store, clock: clock, player: player, logger: logger, carName: config.carName, sampleRate: config.sampleRate,
+        let c = Convoy(store: store, cache: cache, clock: clock, player: player, logger: logger, carName: config.carName, sampleRate: config.sampleRate,
                        settings: LANTransport.Settings(port: config.convoyPort), membershipPath: path,
                        me: id, ops: ops, timeline: timeline)
         try await c.loadMembership()
         return c
     }
 
-    init(store: Store, clock: SystemClock, player: Player, logger: Logger, carName: String, sampleRate: Int, settings: LANTransport.Settings,
+    init(store: Store, cache: TrackCache, clock: SystemClock, player: Player, logger: Logger, carName: String, sampleRate: Int, settings: LANTransport.Settings,
          membershipPath: String, me: MemberID, ops: [PlaylistOp], timeline: ConvoyTimeline?) {
-        self.store = store; self.clock = clock; self.player = player; self.logger = logger
+        self.store = store; self.cache = cache; self.clock = clock; self.player = player; self.logger = logger
         self.carName = carName; self.sampleRate = sampleRate; self.settings = settings; self.membershipPath = membershipPath; self.me = me
         receiver = Receiver(me: me)
         session = Session(me: me, timeline: timeline)
@@ -131,6 +139,8 @@ public actor Convoy {
 
     private func adopt(_ s: ConvoySecret, boots: UInt32) {
         if let old = secret { receiver.remove(group: old.groupID) }
+        // The track server answers members of one convoy: restarted with the new key by tick().
+        if let server = trackServer { trackServer = nil; Task { await server.close() } }
         secret = s
         receiver.add(s.key)
         sealer = Sealer(key: s.key, sender: me, bootCount: boots)
@@ -168,6 +178,7 @@ public actor Convoy {
         try? FileManager.default.removeItem(atPath: membershipPath)
         receiver.remove(group: s.groupID)
         secret = nil; sealer = nil; peers.removeAll()
+        if let server = trackServer { trackServer = nil; await server.close() }
         session = Session(me: me)
         try await persistTimeline()
         return "left convoy \(s.groupID); playing alone"
@@ -212,7 +223,7 @@ public actor Convoy {
             beaconCount += 1
             let b = Beacon(member: me, name: carName, timeline: session.timeline, highWater: beaconHighWater(),
                            clockQuality: UInt8(djEstimate?.quality.rawValue ?? 0), wall: nil, position: nil, tracks: 0,
-                           dataPort: 0)
+                           dataPort: UInt16(trackServer?.port ?? 0))
             send(.beacon(b), to: nil)
         }
         for (id, p) in peers where now >= p.nextExchange {
@@ -226,6 +237,20 @@ public actor Convoy {
         }
         _ = transport
         if now - followedAt >= 100_000_000 { await follow() }
+        if trackServer == nil, !startingServer, let s = secret {
+            startingServer = true
+            do {
+                trackServer = try await TrackServer.start(cacheDir: cache.dir.path, key: s.key, group: MultiThreadedEventLoopGroup.singleton)
+                logger.info("track server on TCP \(trackServer!.port)")
+            } catch {
+                logger.error("track server cannot start: \(error); other cars cannot copy tracks from this one")
+            }
+            startingServer = false
+        }
+        if now - lastFetchCheck >= 500_000_000 {
+            lastFetchCheck = now
+            fetchMissing()
+        }
     }
 
     /// The op-log high-water marks a beacon carries: all of them, or a rotating window of
@@ -275,7 +300,7 @@ public actor Convoy {
         case .beacon(let b):
             var p = peers[sender] ?? Peer(name: b.name, address: from, lastHeard: at)
             if peers[sender] == nil { logger.info("peer \(b.name) (\(sender)) at \(from)") }
-            p.name = b.name; p.address = from; p.lastHeard = at; p.tracks = b.tracks
+            p.name = b.name; p.address = from; p.lastHeard = at; p.tracks = b.tracks; p.dataPort = Int(b.dataPort)
             peers[sender] = p
             await take(b.timeline)
             let missing = log.missing(for: b.highWater, limit: WireLimits.opsPerMessage)
@@ -383,6 +408,48 @@ public actor Convoy {
         await player.follow(playlist: list, anchor: here, toLocal: at, seq: followSeq)
     }
 
+    // MARK: tracks this car lacks
+
+    /// The playing entry and the next two: any whose track is not in this car's cache is copied
+    /// from a car that has it, by content hash (verified by SHA-256 before use), while the
+    /// music goes on. Until it arrives that entry is silent in this car only.
+    func fetchMissing() {
+        guard let s = secret, !peers.isEmpty else { return }
+        let list = log.entries
+        guard !list.isEmpty else { return }
+        let djNow = session.isDJ ? clock.now() : djEstimate.map { $0.peerTime(at: clock.now()) }
+        let here = djNow.flatMap { session.timeline.position(at: $0, in: list, sampleRate: sampleRate)?.index } ?? 0
+        for e in list[here..<min(list.count, here + 3)] where !fetching.contains(e.track) {
+            guard !FileManager.default.fileExists(atPath: cache.path(for: e.track)) else { continue }
+            let sources = peers.values.filter { $0.dataPort > 0 }.sorted { $0.lastHeard > $1.lastHeard }
+            guard !sources.isEmpty else { return }
+            fetching.insert(e.track)
+            let key = s.key
+            Task { await self.fetch(e.track, from: sources, key: key) }
+        }
+    }
+
+    private func fetch(_ id: TrackID, from sources: [Peer], key: ConvoyKey) async {
+        defer { fetching.remove(id) }
+        for p in sources {
+            guard let host = p.address.ipAddress else { continue }
+            do {
+                _ = try await TrackFetcher.fetch(id, from: host, port: p.dataPort, key: key, sender: me,
+                                                 into: cache.dir.path, timeout: .seconds(60))
+                let (cache, rate) = (self.cache, sampleRate)
+                let info = try await onThread("jamz-register") { try cache.register(id, rate: rate) }
+                fetched += 1
+                logger.info("copied \"\(info.title)\" (\(id.short)) from \(p.name)")
+                await follow()
+                return
+            } catch {
+                logger.warning("cannot copy \(id.short) from \(p.name): \(error)")
+            }
+        }
+        fetchFailures += 1
+        logger.warning("track \(id.short) could not be copied from any car: it is silent in this car; trying again later")
+    }
+
     // MARK: commands (DJ rules)
 
     func takeControl() async throws -> String {
@@ -448,6 +515,8 @@ public actor Convoy {
         c["convoy.ops.rejected"] = Int64(log.counters.rejected)
         c["convoy.rejected"] = rejected
         c["convoy.bytes_sent"] = bytesSent
+        c["convoy.tracks_copied"] = fetched
+        c["convoy.track_copy_failures"] = fetchFailures
         c["convoy.datagrams_sent"] = datagramsSent
         return c
     }

@@ -77,7 +77,7 @@ public enum Daemon {
         try await player.restore()
 
         let library = Library(cache: cache, rate: config.sampleRate, logger: logger)
-        let convoy = try await Convoy.load(store: store, clock: clock, player: player, config: config, logger: logger)
+        let convoy = try await Convoy.load(store: store, cache: cache, clock: clock, player: player, config: config, logger: logger)
         await convoy.resumeAsDJ(saved: savedPlayer)
         await convoy.start(group: MultiThreadedEventLoopGroup.singleton)
         await convoy.follow()

@@ -23,7 +23,11 @@ extension Player {
             let found = (try? await store.pool.read { db in
                 try unknown.compactMap { id in try Catalog.track(db, id: id).map { (id, $0) } }
             }) ?? []
-            for (id, rec) in found { trackRecords[id] = rec }
+            // Only tracks whose file is here are remembered; the others are looked up again.
+            let arrived = found.filter { $0.1.cached }
+            for (id, rec) in arrived { trackRecords[id] = rec }
+            // A track that arrived (copied from another car) may play now.
+            for e in playlist where arrived.contains(where: { $0.0 == e.track }) { renderer.retry(Player.entryID(e.id)) }
         }
         guard seq > followSeq else { return }
         followSeq = seq

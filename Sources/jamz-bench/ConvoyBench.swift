@@ -34,7 +34,7 @@ struct ConvoyBench: ParsableCommand {
         for n in cars.split(separator: ",").compactMap({ Int($0) }) {
             try measure(n: n, bin: bin, script: repo + "/scripts/netns.sh", fixture: fixture, ref: ref, work: work + "/n\(n)")
         }
-        print("\nnot measured yet: the jittered profile (needs the link impairer), track transfer throughput (not built yet)")
+        print("\nnot measured yet: the jittered profile (needs the link impairer), track transfer throughput (not measured yet)")
     }
 
     func netns(_ script: String, _ args: String...) throws {

@@ -157,6 +157,20 @@ struct ConvoyNetnsTests {
         }
         #expect(group(cars[0])["term"] as? Int == termBefore)
         #expect(cars.allSatisfy { status($0)["state"] as? String == "playing" })
+        // A track only the DJ (car 2) has: the others copy it by content hash and play it too.
+        #expect(try cars[1].jamz("import", try musicFolder(["vbr.mp3"])).0 == 0)
+        #expect(try cars[1].jamz("add", "vbr tone").0 == 0)
+        try waitUntil("four entries everywhere", timeout: 10) { cars.allSatisfy { queueIDs($0).count == 4 } }
+        #expect(try cars[1].jamz("play", "4").0 == 0)
+        try waitUntil("every car plays the copied track", timeout: 20) {
+            cars.allSatisfy { c in
+                let s = status(c)
+                return s["state"] as? String == "playing" && (s["track"] as? [String: Any])?["title"] as? String == "VBR Tone"
+            }
+        }
+        for c in [cars[0], cars[2]] {
+            #expect(((status(c)["counters"] as? [String: Any])?["convoy.tracks_copied"] as? Int ?? 0) >= 1)
+        }
         for c in cars { #expect(c.terminate() == 0) }
     }
 }
