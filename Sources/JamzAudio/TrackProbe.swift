@@ -24,8 +24,7 @@ public enum TrackProbe {
             hasher.update(data: chunk)
             total += Int64(chunk.count)
         }
-        let hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        return (TrackID(hex: hex)!, total)
+        return (TrackID(digest: hasher.finalize())!, total)
     }
 
     public static func probe(path: String, id: TrackID, bytes: Int64, rate: Int) throws -> TrackInfo {

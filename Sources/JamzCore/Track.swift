@@ -11,6 +11,14 @@ public struct TrackID: Hashable, Sendable, Codable, CustomStringConvertible, Com
         self.hex = lower
     }
 
+    /// The id of 32 raw digest bytes (a SHA-256 just computed, or read off the wire).
+    public init?(digest: some Sequence<UInt8>) {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for b in digest { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        self.init(hex: String(decoding: out, as: UTF8.self))
+    }
+
     public var description: String { hex }
     /// The first 12 hex digits: enough to name a track on a command line.
     public var short: String { String(hex.prefix(12)) }

@@ -27,10 +27,10 @@ public actor Convoy {
         var dataPort: Int = 0
     }
 
+    /// `<data-dir>/convoy.json` (root only): the convoy's secret, as its join code, and name.
     struct Membership: Codable {
-        var secret: String   // hex
+        var code: String
         var name: String
-        var boots: UInt32
     }
 
     let store: Store
@@ -101,27 +101,30 @@ public actor Convoy {
 
     private func loadMembership() async throws {
         guard let data = FileManager.default.contents(atPath: membershipPath) else { return }
-        guard let m = try? JSONDecoder().decode(Membership.self, from: data), let bytes = Self.unhex(m.secret),
-              let s = ConvoySecret(bytes: bytes, name: m.name) else {
+        guard let m = try? JSONDecoder().decode(Membership.self, from: data),
+              let s = try? JoinCode.parse(m.code, name: m.name) else {
             logger.error("\(membershipPath) is unreadable: not in a convoy until `jamz group join` again")
             return
         }
-        adopt(s, boots: try nextBoot())
+        adopt(s, boots: try await nextBoot())
     }
 
     /// The envelope boot counter: increased and made durable before anything is sealed, never
     /// reset (not by a join, a leave or a new convoy), so (key, sequence number) never repeats.
-    private func nextBoot() throws -> UInt32 {
+    private func nextBoot() async throws -> UInt32 {
         let path = (membershipPath as NSString).deletingLastPathComponent + "/convoy.boot"
-        let last = FileManager.default.contents(atPath: path).flatMap { UInt32(String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
-        guard last < UInt32.max else { throw Player.CommandError("convoy boot counter exhausted: make a new member identity") }
-        try writeDurably(Array("\(last + 1)\n".utf8), to: path)
-        return last + 1
+        return try await onThread("jamz-convoy-boot") {
+            let last = FileManager.default.contents(atPath: path).flatMap { UInt32(String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+            guard last < UInt32.max else { throw Player.CommandError("convoy boot counter exhausted: make a new member identity") }
+            try Convoy.writeDurably(Array("\(last + 1)\n".utf8), to: path)
+            return last + 1
+        }
     }
 
     /// Write a small file so that a power cut leaves either the old or the new content: a
     /// root-only temporary file, fsync, rename, fsync of the folder.
-    private func writeDurably(_ bytes: [UInt8], to path: String) throws {
+    /// Blocking (fsync): run it on a thread of its own.
+    private static func writeDurably(_ bytes: [UInt8], to path: String) throws {
         let tmp = path + ".tmp"
         unlink(tmp)
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o600)
@@ -133,8 +136,9 @@ public actor Convoy {
         if dir >= 0 { fsync(dir); close(dir) }
     }
 
-    private func saveMembership(_ m: Membership) throws {
-        try writeDurably(Array(try JSONEncoder().encode(m)), to: membershipPath)
+    private func saveMembership(_ m: Membership) async throws {
+        let bytes = Array(try JSONEncoder().encode(m)), path = membershipPath
+        try await onThread("jamz-convoy-save") { try Convoy.writeDurably(bytes, to: path) }
     }
 
     private func adopt(_ s: ConvoySecret, boots: UInt32) {
@@ -148,8 +152,8 @@ public actor Convoy {
 
     func create(name: String) async throws -> (String, String) {
         let s = ConvoySecret.random(name: name.isEmpty ? "\(carName)'s convoy" : name)
-        try saveMembership(Membership(secret: Self.hex(s.bytes), name: s.name, boots: 0))
-        adopt(s, boots: try nextBoot())
+        try await saveMembership(Membership(code: JoinCode.make(s), name: s.name))
+        adopt(s, boots: try await nextBoot())
         // The creator is DJ of the convoy's first term; the music it plays is the convoy's.
         let t = session.timeline
         _ = session.receive(ConvoyTimeline(term: Term(number: max(1, t.term.number + 1), dj: me), version: 0, anchor: t.anchor, previous: t.previous))
@@ -161,8 +165,8 @@ public actor Convoy {
     func join(code: String) async throws -> String {
         let s: ConvoySecret
         do { s = try JoinCode.parse(code) } catch { throw Player.CommandError("\(error)") }
-        try saveMembership(Membership(secret: Self.hex(s.bytes), name: s.name, boots: 0))
-        adopt(s, boots: try nextBoot())
+        try await saveMembership(Membership(code: JoinCode.make(s), name: s.name))
+        adopt(s, boots: try await nextBoot())
         peers.removeAll()
         // Another convoy: its DJ, timeline and playlist come from it, not from what we held.
         session = Session(me: me)
@@ -235,7 +239,6 @@ public actor Convoy {
             peers[id] = q
             send(.timeRequest(t1: clock.now(), wall: nil), to: p.address)
         }
-        _ = transport
         if now - followedAt >= 100_000_000 { await follow() }
         if trackServer == nil, !startingServer, let s = secret {
             startingServer = true
@@ -537,25 +540,6 @@ public actor Convoy {
                               offsetMs: e.map { $0.offset(at: now) / 1e6 }, boundMs: e.map { Double($0.bound) / 1e6 },
                               spreadMs: e.map { Double($0.spread) / 1e6 }, ppm: e?.ppm, quality: e.map { "\($0.quality)" } ?? "none",
                               isDJ: id == session.term.dj)
-        }
-    }
-
-    static func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
-    static func unhex(_ s: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        var it = s.utf8.makeIterator()
-        while let a = it.next() {
-            guard let b = it.next(), let hi = hexValue(a), let lo = hexValue(b) else { return nil }
-            out.append(hi << 4 | lo)
-        }
-        return out
-    }
-    private static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: return c - 48
-        case 97...102: return c - 87
-        case 65...70: return c - 55
-        default: return nil
         }
     }
 }

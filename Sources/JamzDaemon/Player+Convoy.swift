@@ -4,12 +4,10 @@ import JamzStore
 extension Player {
     /// The renderer's entry id for a convoy playlist entry: the entry is named by its OpID in
     /// every car; the renderer and the heard map key on an Int64, so mix the OpID into one
-    /// (SplitMix64's finalizer: distinct OpIDs collide with probability ~2⁻⁶⁴ per pair).
+    /// (one SplitMix64 step: distinct OpIDs collide with probability ~2⁻⁶⁴ per pair).
     nonisolated static func entryID(_ op: OpID) -> Int64 {
-        var z = op.origin.raw &+ 0x9E37_79B9_7F4A_7C15 &* (op.seq &+ 1)
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Int64(bitPattern: z ^ (z >> 31))
+        var g = SplitMix64(seed: op.origin.raw &+ 0x9E37_79B9_7F4A_7C15 &* op.seq)
+        return Int64(bitPattern: g.next())
     }
 
     /// Convoy mode: the convoy's playlist and its timeline (already in this car's clock) replace

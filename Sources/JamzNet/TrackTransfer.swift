@@ -195,7 +195,7 @@ public final class TrackServer: Sendable {
             return try await status(2, on: channel)
         }
         // 64 lower-case hex digits by construction: never a path.
-        let hex = payload[0..<32].map { String(format: "%02x", $0) }.joined()
+        let hex = TrackID(digest: payload[0..<32])!.hex
         let path = (state.cacheDir as NSString).appendingPathComponent(hex + ".mp3")
         let pool = NIOThreadPool.singleton
         let opened: (fd: Int32, size: Int64)? = try await pool.runIfActive {
@@ -388,7 +388,7 @@ public enum TrackFetcher {
             buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             at += Int64(n)
         }
-        let actual = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let actual = TrackID(digest: hasher.finalize())!.hex
         guard actual == id.hex else {
             close(fd); fdOpen = false
             unlink(partPath)
