@@ -76,12 +76,18 @@ public final class TrackCache: Sendable {
 
     /// Makes the catalog and the folder agree after a crash or a lost database: files the
     /// catalog does not know are probed and added; cached rows whose file is gone are marked so.
+    /// A partial copy from another car (`.part`) is kept while its track is on the convoy's
+    /// playlist (the copy resumes where it stopped), deleted otherwise.
     /// Returns (files added, rows marked missing).
     public func reconcile(rate: Int) throws -> (added: Int, missing: Int) {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        let wanted = try store.pool.read { db in try ConvoyLog.playlistTracks(db) }
         var onDisk = Set<String>()
         for f in files {
-            if f.hasSuffix(".part") { try? FileManager.default.removeItem(at: dir.appendingPathComponent(f)); continue }
+            if f.hasSuffix(".part") {
+                if !wanted.contains(String(f.prefix(64))) { try? FileManager.default.removeItem(at: dir.appendingPathComponent(f)) }
+                continue
+            }
             if f.hasSuffix(".mp3"), let id = TrackID(hex: String(f.dropLast(4))) { onDisk.insert(id.hex) }
         }
         let known = try store.pool.read { db in try Catalog.all(db) }

@@ -211,6 +211,17 @@ public struct ExchangePacer: Sendable {
     public var quietSpread: Nanos = 1_000_000
     public init() {}
 
+    /// The pacer for one peer. Only the DJ's offset matters for playback: the others are kept
+    /// warm at a slower pace so a take-over finds an estimate ready. While nothing plays, a
+    /// jittery link is paced as a quiet one, so an idle convoy stays cheap on air time; the
+    /// window keeps its best samples, and the fast pace comes back the moment the music starts.
+    public static func forPeer(isDJ: Bool, playing: Bool) -> ExchangePacer {
+        var p = ExchangePacer()
+        if !playing { p.noisyInterval = p.steadyInterval }
+        if !isDJ { p.steadyInterval *= 4; p.noisyInterval *= 10 }
+        return p
+    }
+
     /// `sent`: exchanges started so far; `delaySpread`: spread of recent round trips.
     public func interval(sent: Int, quality: ClockQuality, delaySpread: Nanos) -> Nanos {
         if sent < burstCount || quality == .none { return burstInterval }

@@ -63,6 +63,9 @@ public actor Convoy {
     var fetching: Set<TrackID> = []
     var fetched: Int64 = 0
     var fetchFailures: Int64 = 0
+    /// Bytes copied and the time the copies took (throughput, for status and the benchmark).
+    var fetchedBytes: Int64 = 0
+    var fetchNanos: Int64 = 0
     var lastFetchCheck: Nanos = 0
     var followSeq = 0
     var editing = false
@@ -80,7 +83,7 @@ public actor Convoy {
         }
         let path = (config.dataDir as NSString).appendingPathComponent("convoy.json")
         let c = Convoy(store: store, cache: cache, clock: clock, player: player, logger: logger, carName: config.carName, sampleRate: config.sampleRate,
-                       settings: LANTransport.Settings(port: config.convoyPort), membershipPath: path,
+                       settings: LANTransport.Settings(port: config.convoyPort, impairment: config.testLinkImpairment), membershipPath: path,
                        me: id, ops: ops, timeline: timeline)
         try await c.loadMembership()
         return c
@@ -233,8 +236,7 @@ public actor Convoy {
         for (id, p) in peers where now >= p.nextExchange {
             var q = p
             q.sent += 1
-            var pacer = ExchangePacer()
-            if id != session.term.dj { pacer.steadyInterval *= 4; pacer.noisyInterval *= 10 }
+            let pacer = ExchangePacer.forPeer(isDJ: id == session.term.dj, playing: session.timeline.anchor?.rate == 1)
             q.nextExchange = now + pacer.interval(sent: q.sent, quality: q.filter.estimate?.quality ?? .none, delaySpread: q.filter.delaySpread)
             peers[id] = q
             send(.timeRequest(t1: clock.now(), wall: nil), to: p.address)
@@ -437,12 +439,17 @@ public actor Convoy {
         for p in sources {
             guard let host = p.address.ipAddress else { continue }
             do {
-                _ = try await TrackFetcher.fetch(id, from: host, port: p.dataPort, key: key, sender: me,
-                                                 into: cache.dir.path, timeout: .seconds(60))
+                let began = clock.now()
+                let file = try await TrackFetcher.fetch(id, from: host, port: p.dataPort, key: key, sender: me,
+                                                        into: cache.dir.path, timeout: .seconds(60))
+                let took = clock.now() - began
+                let size = ((try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? NSNumber)?.int64Value ?? 0
+                fetchedBytes += size
+                fetchNanos += took
                 let (cache, rate) = (self.cache, sampleRate)
                 let info = try await onThread("jamz-register") { try cache.register(id, rate: rate) }
                 fetched += 1
-                logger.info("copied \"\(info.title)\" (\(id.short)) from \(p.name)")
+                logger.info("copied \"\(info.title)\" (\(id.short), \(size) bytes in \(took / 1_000_000) ms) from \(p.name)")
                 await follow()
                 return
             } catch {
@@ -518,7 +525,10 @@ public actor Convoy {
         c["convoy.ops.rejected"] = Int64(log.counters.rejected)
         c["convoy.rejected"] = rejected
         c["convoy.bytes_sent"] = bytesSent
+        if settings.impairment != nil { c["convoy.test_impair_dropped"] = Int64(transport?.impairedDrops ?? 0) }
         c["convoy.tracks_copied"] = fetched
+        c["convoy.track_copy_bytes"] = fetchedBytes
+        c["convoy.track_copy_ns"] = fetchNanos
         c["convoy.track_copy_failures"] = fetchFailures
         c["convoy.datagrams_sent"] = datagramsSent
         return c

@@ -1,5 +1,6 @@
 import Foundation
 import JamzCore
+import JamzNet
 import TOMLKit
 
 /// Everything `jamzd` can be told, from defaults, then the TOML file (`--config`), then flags.
@@ -34,6 +35,14 @@ public struct DaemonConfig: Sendable, Equatable {
     }()
     /// UDP port of the convoy link (the same in every car; 0 disables the link).
     public var convoyPort = 47_800
+    /// Test hook (flag only, never in the TOML file): delay, jitter and loss added to every
+    /// convoy datagram this daemon sends, because the test machine's kernel has no netem.
+    public var testLinkImpairment: LinkImpairment?
+
+    /// Sets the test link impairment from its spec; returns what is wrong with it, if anything.
+    public mutating func setTestLinkImpairment(_ spec: String) -> String? {
+        do { testLinkImpairment = try LinkImpairment(spec: spec); return nil } catch { return error.description }
+    }
 
     public init() {}
 

@@ -2,6 +2,7 @@ import JamzCore
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// The LAN link: one UDP socket for multicast beacons and unicast control, clock exchanges and
 /// anti-entropy. It moves opaque datagrams (sealed envelopes); it knows nothing of keys or
@@ -14,8 +15,10 @@ public final class LANTransport: Sendable {
         public var group: String = "239.255.74.77"
         /// Bind address (0.0.0.0: every interface).
         public var bind: String = "0.0.0.0"
-        public init(port: Int = 47_800, group: String = "239.255.74.77", bind: String = "0.0.0.0") {
-            self.port = port; self.group = group; self.bind = bind
+        /// TEST HOOK: delay, jitter and loss added to every datagram sent (see `LinkImpairment`).
+        public var impairment: LinkImpairment?
+        public init(port: Int = 47_800, group: String = "239.255.74.77", bind: String = "0.0.0.0", impairment: LinkImpairment? = nil) {
+            self.port = port; self.group = group; self.bind = bind; self.impairment = impairment
         }
     }
 
@@ -25,9 +28,16 @@ public final class LANTransport: Sendable {
     private let groupAddress: SocketAddress
     /// Interfaces the multicast group was joined on (for status and tests).
     public let joined: [String]
+    private let impairment: LinkImpairment?
+    private let impairRandom: Mutex<SplitMix64>
+    /// Datagrams the test impairment dropped.
+    public var impairedDrops: Int { dropped.withLock { $0 } }
+    private let dropped = Mutex(0)
 
-    private init(channel: any Channel, groupAddress: SocketAddress, joined: [String]) {
+    private init(channel: any Channel, groupAddress: SocketAddress, joined: [String], impairment: LinkImpairment?) {
         self.channel = channel; self.groupAddress = groupAddress; self.joined = joined
+        self.impairment = impairment
+        impairRandom = Mutex(SplitMix64(seed: impairment?.seed ?? 1))
     }
 
     /// Bind the socket, join the beacon group on every up, multicast-capable IPv4 interface
@@ -58,7 +68,10 @@ public final class LANTransport: Sendable {
         if joined.isEmpty {
             logger.warning("no multicast-capable interface: beacons are not heard on this machine (peers given by address still work)")
         }
-        return LANTransport(channel: channel, groupAddress: groupAddress, joined: joined)
+        if let i = settings.impairment {
+            logger.warning("TEST HOOK: every datagram this car sends is impaired (\(i)); never set this on a car")
+        }
+        return LANTransport(channel: channel, groupAddress: groupAddress, joined: joined, impairment: settings.impairment)
     }
 
     /// The local port actually bound (differs from the setting when it is 0).
@@ -74,7 +87,19 @@ public final class LANTransport: Sendable {
     public func send(_ bytes: [UInt8], to address: SocketAddress) {
         var buffer = channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
-        channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+        let envelope = AddressedEnvelope(remoteAddress: address, data: buffer)
+        guard let impairment else {
+            channel.writeAndFlush(envelope, promise: nil)
+            return
+        }
+        guard let hold = impairRandom.withLock({ impairment.draw(&$0) }) else {
+            dropped.withLock { $0 += 1 }
+            return
+        }
+        let channel = self.channel
+        channel.eventLoop.scheduleTask(in: .nanoseconds(hold)) {
+            channel.writeAndFlush(envelope, promise: nil)
+        }
     }
 
     public func close() async {

@@ -267,10 +267,7 @@ public final class Simulation {
         var interval: Nanos
         switch car.policy {
         case .jamz:
-            var pacer = ExchangePacer()
-            // Only the DJ's offset matters for playback; the others are kept warm at a slower pace
-            // so a take-over finds an estimate ready.
-            if cars[peer].id != car.session.term.dj { pacer.steadyInterval *= 4; pacer.noisyInterval *= 10 }
+            let pacer = ExchangePacer.forPeer(isDJ: cars[peer].id == car.session.term.dj, playing: car.session.timeline.anchor?.rate == 1)
             interval = pacer.interval(sent: car.exchangesSent[peer], quality: f.estimate?.quality ?? .none, delaySpread: f.delaySpread)
         case .snapcast, .seed:
             interval = car.exchangesSent[peer] < 16 ? 50_000_000 : nanosPerSecond

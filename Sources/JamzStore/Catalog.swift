@@ -97,10 +97,13 @@ public enum Catalog {
     }
 
     /// Cached tracks that may be evicted, least recently used (played or imported) first: never
-    /// one in the queue.
+    /// one in the queue, nor one on the convoy's playlist (an add no remove has taken off: the
+    /// other cars may need to copy it from this one, and it will play here too).
     public static func evictionCandidates(_ db: Database) throws -> [TrackRecord] {
         try TrackRecord.fetchAll(db, sql: """
-            SELECT * FROM track WHERE cached AND id NOT IN (SELECT trackId FROM queueEntry)
+            SELECT * FROM track WHERE cached
+              AND id NOT IN (SELECT trackId FROM queueEntry)
+              AND id NOT IN (\(ConvoyLog.playlistTracksSQL))
             ORDER BY playSeq, importSeq
             """)
     }

@@ -54,12 +54,24 @@ public enum ConvoyLog {
         }
     }
 
-    /// Every stored op, in `(origin, seq)` order: what `PlaylistLog(me:ops:)` restores from.
     /// Forget every op (joining another convoy: its playlist is not this one).
     public static func clearOps(_ db: Database) throws {
         try db.execute(sql: "DELETE FROM playlist_op")
     }
 
+    /// The tracks (hex ids) the convoy's playlist holds: every add no remove has taken off.
+    /// A superset of what `PlaylistLog` shows (it also counts an add whose merge was refused),
+    /// which is the safe side for what it is used for: not evicting a track, keeping a partial copy.
+    static let playlistTracksSQL = """
+        SELECT a.track FROM playlist_op a WHERE a.kind = 'add' AND NOT EXISTS (
+            SELECT 1 FROM playlist_op r WHERE r.kind = 'remove' AND r.entry_origin = a.origin AND r.entry_seq = a.seq)
+        """
+
+    public static func playlistTracks(_ db: Database) throws -> Set<String> {
+        Set(try String.fetchAll(db, sql: playlistTracksSQL))
+    }
+
+    /// Every stored op, in `(origin, seq)` order: what `PlaylistLog(me:ops:)` restores from.
     public static func loadOps(_ db: Database) throws -> [PlaylistOp] {
         try Row.fetchAll(db, sql: "SELECT * FROM playlist_op").map(decodeOp).sorted { $0.id < $1.id }
     }

@@ -13,7 +13,8 @@ struct ConvoyBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "convoy",
         abstract: "Inter-car offset, discovery, take-over and bytes of real jamzd processes in network namespaces (root).")
 
-    @Option(help: "Convoy sizes, comma separated") var cars: String = "3,5"
+    @Option(help: "Convoy sizes, comma separated") var cars: String = "3,5,10"
+    @Option(help: "Link profiles, comma separated: clean, jitter (20 ms + exp(10 ms) each way, the transport's test impairment)") var links: String = "clean,jitter"
     @Option(help: "Seconds measured per convoy, after it settled") var seconds: Double = 30
     @Option(help: "Seconds to settle before measuring") var settle: Double = 15
     @Option(help: "Fixture to play (default: $JAMZ_FIXTURES/long65.mp3)") var file: String?
@@ -28,13 +29,21 @@ struct ConvoyBench: ParsableCommand {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
         let ref = try decodeReference(fixture, work: work)
+        // A 4 MB track (≈ 250 s at 128 kb/s) only car 1 has, for the copy throughput.
+        let big = work + "/big/big.mp3"
+        try FileManager.default.createDirectory(atPath: work + "/big", withIntermediateDirectories: true)
+        let sox = try Child.spawn("/usr/bin/sox", ["-n", "-r", "44100", "-c", "2", "-C", "128", big, "synth", "250", "pinknoise", "vol", "0.3"])
+        guard sox.wait().status == 0 else { throw BenchError("sox could not make the 4 MB track") }
         print("jamz-bench convoy: \(fixture), real jamzd processes in network namespaces, clocks 1 s apart and ±50 ppm")
         print("inter-car offset = max − min over cars of the track frame each sink emits at a host instant (sample-matched), every 100 ms;")
         print("a sample where one car is exactly one 2048-frame sink block off is the reader having read a block late (it is stamped at read time): counted, left out\n")
         for n in cars.split(separator: ",").compactMap({ Int($0) }) {
-            try measure(n: n, bin: bin, script: repo + "/scripts/netns.sh", fixture: fixture, ref: ref, work: work + "/n\(n)")
+            for link in links.split(separator: ",").map(String.init) {
+                guard let impair = ["clean": "", "jitter": "20+exp10"][link] else { throw BenchError("unknown link profile \(link)") }
+                try measure(n: n, link: link, impair: impair, bin: bin, script: repo + "/scripts/netns.sh", fixture: fixture, big: link == "clean" ? big : nil,
+                            ref: ref, work: work + "/n\(n)-\(link)")
+            }
         }
-        print("\nnot measured yet: the jittered profile (needs the link impairer), track transfer throughput (not measured yet)")
     }
 
     func netns(_ script: String, _ args: String...) throws {
@@ -42,7 +51,7 @@ struct ConvoyBench: ParsableCommand {
         guard c.wait().status == 0 else { throw BenchError("netns.sh \(args.joined(separator: " ")) failed") }
     }
 
-    func measure(n: Int, bin: String, script: String, fixture: String, ref: [Int16], work: String) throws {
+    func measure(n: Int, link: String, impair: String, bin: String, script: String, fixture: String, big: String?, ref: [Int16], work: String) throws {
         try netns(script, "up", "\(n)")
         defer { try? netns(script, "down") }
         let rate = 44_100
@@ -60,6 +69,7 @@ struct ConvoyBench: ParsableCommand {
             let args = ["netns", "exec", "jamz-car\(i)", bin + "/jamzd", "--data-dir", dir + "/data", "--socket", dir + "/jamz.sock",
                         "--output", "file:" + fifo, "--log-level", "warning", "--car-name", "car\(i)",
                         "--clock-offset-ms=\(i * 1000)", "--clock-drift-ppm=\(ppm)"]
+                + (impair.isEmpty ? [] : ["--test-link-impair", "\(impair),seed=\(i)"])
             daemons.append(try Child.spawn("/usr/sbin/ip", args, log: dir + "/jamzd.log"))
             clients.append(ControlClient(path: dir + "/jamz.sock"))
         }
@@ -138,8 +148,27 @@ struct ConvoyBench: ParsableCommand {
         }
         let takeover = Double(monotonicNow() - pressed) / 1e6
 
+        // A 4 MB track only car 1 has, added as the next entry: every other car copies it.
+        var copy: (everywhere: Double, rates: [Double])?
+        if let big {
+            try clients[0].call("import", (big as NSString).deletingLastPathComponent)
+            let before = clients.map { counter($0, "convoy.tracks_copied") }
+            let added = monotonicNow()
+            try clients[0].call("add", "big")
+            try waitFor("every car copied the 4 MB track", timeout: 120) {
+                zip(clients, before).dropFirst().allSatisfy { c, b in counter(c, "convoy.tracks_copied") > b }
+            }
+            let everywhere = Double(monotonicNow() - added) / 1e6
+            // Each car's own figure: bytes over the time its copy took (connect to verified file).
+            let rates = clients.dropFirst().map { c -> Double in
+                let ns = counter(c, "convoy.track_copy_ns")
+                return ns > 0 ? Double(counter(c, "convoy.track_copy_bytes")) / Double(ns) * 1e3 : 0   // MB/s
+            }.sorted()
+            copy = (everywhere, rates)
+        }
+
         func f(_ v: Double) -> String { String(format: "%.3f", v) }
-        print("\(n) cars, clean bridge:")
+        print("\(n) cars, \(link == "clean" ? "clean bridge" : "jittered link (\(impair) ms each way)"):")
         if spreads.isEmpty {
             print("  inter-car offset: no sample matched (see the jamzd logs)")
         } else {
@@ -148,6 +177,10 @@ struct ConvoyBench: ParsableCommand {
         print("  discovery after join: \(f(discovery)) ms (every car lists every other, polled over the control socket)")
         print("  take-over effective everywhere: \(f(takeover)) ms (polled; target <= 300 ms)")
         print("  bytes/s per car: idle \(f(idle.reduce(0, +) / Double(n))) (max \(f(idle.max() ?? 0))), playing \(f(playing.reduce(0, +) / Double(n))) (target idle <= 2000)")
+        if let copy {
+            let total = Double(try FileManager.default.attributesOfItem(atPath: big!)[.size] as? Int ?? 0) / 1e6
+            print("  4 MB track copy (\(f(total)) MB, \(n - 1) cars at once from car 1): on every car \(f(copy.everywhere)) ms after `add` (incl. up to 500 ms until the fetch check); per-copy throughput median \(f(percentile(copy.rates, 50))) MB/s, slowest \(f(copy.rates.first ?? 0)) MB/s")
+        }
     }
 
     func counter(_ c: ControlClient, _ name: String) -> Int64 {

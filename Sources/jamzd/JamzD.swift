@@ -16,6 +16,7 @@ struct JamzD: AsyncParsableCommand {
     @Option(help: "Test hook: offset of this daemon's clock, ms") var clockOffsetMs: Double?
     @Option(help: "Test hook: drift of this daemon's clock and output pacing, ppm") var clockDriftPpm: Double?
     @Option(help: "The car's name as other cars see it (default: host name)") var carName: String?
+    @Option(help: "Test hook: impair every convoy datagram sent, DELAY_MS[+expMEAN_MS][,loss=P][,seed=N] (no netem here)") var testLinkImpair: String?
     @Option(help: "UDP port of the convoy link, the same in every car (0: no convoy link)") var convoyPort: Int?
 
     func run() async throws {
@@ -47,6 +48,9 @@ struct JamzD: AsyncParsableCommand {
         if let v = convoyPort {
             guard (0...65_535).contains(v) else { throw ValidationError("--convoy-port \(v): must be 0...65535") }
             cfg.convoyPort = v
+        }
+        if let v = testLinkImpair {
+            if let why = cfg.setTestLinkImpairment(v) { throw ValidationError("--test-link-impair \(v): \(why)") }
         }
         try await Daemon.run(config: cfg, configProblems: problems, logger: logger)
     }

@@ -96,6 +96,19 @@ struct Link {
         #expect(p.interval(sent: 100, quality: .locked, delaySpread: ms(15)) == p.noisyInterval)
         #expect(p.interval(sent: 100, quality: .coarse, delaySpread: 0) <= ms(250))
     }
+
+    @Test func anIdleConvoyPacesJitteryLinksAsQuietOnesAndNonDJPeersSlower() {
+        let jittery = ms(15)
+        let dj = ExchangePacer.forPeer(isDJ: true, playing: true)
+        let idle = ExchangePacer.forPeer(isDJ: true, playing: false)
+        let other = ExchangePacer.forPeer(isDJ: false, playing: true)
+        #expect(dj.interval(sent: 100, quality: .locked, delaySpread: jittery) == ms(50))
+        #expect(idle.interval(sent: 100, quality: .locked, delaySpread: jittery) == ms(500))
+        #expect(other.interval(sent: 100, quality: .locked, delaySpread: jittery) == ms(500))
+        #expect(other.interval(sent: 100, quality: .locked, delaySpread: 0) == ms(2000))
+        // The first exchanges are a burst whatever the state, so a new peer locks fast.
+        #expect(idle.interval(sent: 0, quality: .none, delaySpread: jittery) == ms(50))
+    }
 }
 
 @Suite struct WallClockTests {

@@ -227,6 +227,22 @@ import Testing
         #expect(try candidates() == ["A", "C", "B", "D", "E"])
     }
 
+    @Test func tracksOnTheConvoyPlaylistAreNotEvictedUntilRemoved() throws {
+        try write { db in
+            for name in ["A", "B", "C"] { try Catalog.insert(db, track(tid(Character(name.lowercased())), name)) }
+        }
+        let me = MemberID(5), dj = Term(number: 1, dj: me)
+        let addB = PlaylistOp(id: OpID(origin: me, seq: 1), lamport: 1, term: dj, edit: .add(track: tid("b"), frames: 10, after: nil))
+        let addC = PlaylistOp(id: OpID(origin: MemberID(9), seq: 1), lamport: 2, term: dj, edit: .add(track: tid("c"), frames: 10, after: nil))
+        try write { try ConvoyLog.append($0, [addB, addC]) }
+        #expect(try candidates() == ["A"])
+        let removeB = PlaylistOp(id: OpID(origin: me, seq: 2), lamport: 3, term: dj, edit: .remove(entry: addB.id))
+        try write { try ConvoyLog.append($0, [removeB]) }
+        #expect(try candidates() == ["A", "B"])
+        try write { try ConvoyLog.clearOps($0) }   // left the convoy
+        #expect(try candidates() == ["A", "B", "C"])
+    }
+
     @Test func evictionCandidatesAreCachedAndNotQueued() throws {
         try write { db in
             for name in ["A", "B", "C", "D", "E"] {
