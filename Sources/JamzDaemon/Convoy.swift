@@ -56,6 +56,9 @@ public actor Convoy {
     var bytesSent: Int64 = 0
     var datagramsSent: Int64 = 0
     var followedAt: Nanos = 0
+    /// A follower restarted where its DJ cannot be heard (out of reach, or the DJ is off too)
+    /// plays on from where it was, in its own clock, until it hears the DJ again.
+    var solo: TimelineAnchor?
     var peerBoots: [MemberID: UInt32] = [:]
     let cache: TrackCache
     var trackServer: TrackServer?
@@ -191,15 +194,23 @@ public actor Convoy {
         return "left convoy \(s.groupID); playing alone"
     }
 
-    /// After a restart the DJ's clock began again: re-anchor the convoy where the player
-    /// resumed (the player restored the position saved before the power went).
-    func resumeAsDJ(saved: PlayerRecord?) async {
-        guard inGroup, session.isDJ else { return }
+    /// After a restart this car's clock began again. The DJ re-anchors the convoy where the
+    /// player resumed (the position saved before the power went). A follower plays on from there
+    /// by itself ("solo") until it hears the DJ, then takes the DJ's timeline again: the music
+    /// comes back with the ignition even when the rest of the convoy is out of reach.
+    func resume(saved: PlayerRecord?) async {
+        guard inGroup else { return }
         let list = log.entries
         guard let rec = saved, let id = rec.entryId,
               let e = list.first(where: { Player.entryID($0.id) == id }) else { return }
         let at = clock.now() + 300_000_000
         let frame = min(max(0, rec.frame), max(0, e.frames - 1))
+        guard session.isDJ else {
+            guard rec.playing else { return }
+            solo = TimelineAnchor(entry: e.id, track: e.track, frame: frame, time: at, rate: 1)
+            logger.info("the DJ is not heard yet: playing on from \(e.track.short) frame \(frame) until it is")
+            return
+        }
         guard let t = session.restart(from: TimelineAnchor(entry: e.id, track: e.track, frame: frame, time: at, rate: rec.playing ? 1 : 0)) else { return }
         try? await store.pool.write { db in try ConvoyLog.saveTimeline(db, t) }
         logger.info("resuming the convoy as its DJ at \(e.track.short) frame \(frame)")
@@ -389,8 +400,12 @@ public actor Convoy {
         }
         guard let est = djEstimate else {
             followSeq += 1
-            await player.follow(playlist: list, anchor: nil, toLocal: nil, seq: followSeq)
+            await player.follow(playlist: list, anchor: solo, toLocal: solo?.time, seq: followSeq)
             return
+        }
+        if solo != nil {
+            solo = nil
+            logger.info("the DJ is heard: following the convoy's timeline again")
         }
         let djNow = est.peerTime(at: now)
         if let a = tl.anchor, a.time > djNow {

@@ -72,13 +72,13 @@ public enum Daemon {
 
         let player = Player(store: store, cache: cache, renderer: renderer, clock: clock, config: config, logger: logger)
         renderer.onEntryFailed = { id, why in Task { await player.entryFailed(id, reason: why) } }
-        // Read before the player restores (and re-saves) its state: a convoy DJ resumes from it.
+        // Read before the player restores (and re-saves) its state: a convoy car resumes from it.
         let savedPlayer = try await store.pool.read { db in try PlayerState.load(db) }
         try await player.restore()
 
         let library = Library(cache: cache, rate: config.sampleRate, logger: logger)
         let convoy = try await Convoy.load(store: store, cache: cache, clock: clock, player: player, config: config, logger: logger)
-        await convoy.resumeAsDJ(saved: savedPlayer)
+        await convoy.resume(saved: savedPlayer)
         await convoy.start(group: MultiThreadedEventLoopGroup.singleton)
         await convoy.follow()
         let server = ControlServer(path: config.socket, commands: Commands(player: player, library: library, convoy: convoy, logger: logger), logger: logger)

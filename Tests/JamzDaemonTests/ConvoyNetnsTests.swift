@@ -215,4 +215,37 @@ struct ConvoyNetnsTests {
         #expect(drops.allSatisfy { $0 > 0 }, "datagrams dropped by the impairment: \(drops)")
         for c in cars { #expect(c.terminate() == 0) }
     }
+
+    /// Power comes back in a follower whose DJ is out of reach: the music comes back with it,
+    /// from where it was, and the car takes the DJ's timeline again once the link is back.
+    @Test func aFollowerRestartedOutOfReachPlaysOnThenRejoins() throws {
+        try NetnsLab.run("up", "2")
+        defer { try? NetnsLab.run("down") }
+        let cars = (1...2).map { i in Car(args: ["--car-name", "car\(i)", "--clock-offset-ms=\(i * 700)"], netns: "jamz-car\(i)") }
+        for c in cars {
+            try c.start()
+            #expect(try c.jamz("import", try musicFolder(["long65.mp3", "cbr.mp3"])).0 == 0)
+        }
+        let created = try json(cars[0], "group", "create", "Two") as? [String: Any]
+        #expect(try cars[1].jamz("group", "join", try #require(created?["code"] as? String)).0 == 0)
+        try waitUntil("the cars hear each other", timeout: 15) { cars.allSatisfy { peers($0).count == 1 } }
+        #expect(try cars[0].jamz("add", "long").0 == 0)
+        #expect(try cars[0].jamz("add", "cbr").0 == 0)
+        try waitUntil("two entries in car 2", timeout: 10) { queueIDs(cars[1]).count == 2 }
+        #expect(try cars[0].jamz("play").0 == 0)
+        try waitUntil("car 2 plays", timeout: 10) { (status(cars[1])["position"] as? Double ?? 0) > 3 }
+        try NetnsLab.run("cut", "2")
+        sleep(1)
+        cars[1].kill9()
+        try cars[1].start()
+        try waitUntil("car 2 plays again, alone", timeout: 10) { status(cars[1])["state"] as? String == "playing" }
+        let alone = status(cars[1])
+        #expect((alone["track"] as? [String: Any])?["title"] as? String == "Long Sixty-Five")
+        #expect(peers(cars[1]).isEmpty)
+        #expect(cars[1].logText.contains("the DJ is not heard yet: playing on"))
+        try NetnsLab.run("restore", "2")
+        try waitUntil("car 2 follows the DJ again", timeout: 20) { cars[1].logText.contains("the DJ is heard: following the convoy's timeline again") }
+        #expect(status(cars[1])["state"] as? String == "playing")
+        for c in cars { #expect(c.terminate() == 0) }
+    }
 }
