@@ -218,12 +218,32 @@ public actor Convoy {
 
     // MARK: the link
 
+    struct Datagram: Sendable {
+        var bytes: [UInt8]
+        var from: SocketAddress
+        var at: Nanos
+    }
+    /// Datagrams waiting to be handled; beyond this the oldest are dropped (a flood).
+    static let inboxLimit = 4096
+
     func start(group: any EventLoopGroup) async {
         guard settings.port > 0 else { logger.info("convoy link disabled (convoy_port = 0)"); return }
         do {
-            let t = try await LANTransport.start(settings: settings, on: group, clock: clock, logger: logger) { [weak self] bytes, from, at in
-                guard let self else { return }
-                Task { await self.receive(bytes, from: from, at: at) }
+            // One queue, handled in arrival order by one task. Bounded: under a flood (a
+            // broken or hostile sender) the oldest waiting datagrams are dropped and counted,
+            // and memory stays flat.
+            let (inbox, sink) = AsyncStream.makeStream(of: Datagram.self, bufferingPolicy: .bufferingNewest(Self.inboxLimit))
+            let counters = store.counters
+            let t = try await LANTransport.start(settings: settings, on: group, clock: clock, logger: logger) { bytes, from, at in
+                if case .dropped = sink.yield(Datagram(bytes: bytes, from: from, at: at)) {
+                    counters.add("convoy.dropped.overload", 1)
+                }
+            }
+            Task { [weak self] in
+                for await d in inbox {
+                    guard let self else { return }
+                    await self.receive(d.bytes, from: d.from, at: d.at)
+                }
             }
             transport = t
             logger.info("convoy link: UDP \(settings.port), beacons on \(settings.group) via \(t.joined.joined(separator: ", "))")

@@ -145,6 +145,15 @@ struct ConvoyNetnsTests {
         }
         #expect(group(cars[0])["term"] as? Int == termBefore)
         #expect(group(cars[0])["dj"] as? String == ids[1])
+        // A flood of 100 000 of them as fast as the host can send: whatever the kernel and the
+        // bounded inbox let through is dropped and counted; the car keeps playing, nothing applied.
+        let flood = (0..<100_000).map { bad[$0 % bad.count] }
+        sendUDP(flood, to: "10.77.0.1")
+        sleep(2)
+        let afterFlood = ((status(cars[0])["counters"] as? [String: Any]) ?? [:]).filter { $0.key.hasPrefix("convoy.dropped.") }.values.compactMap { $0 as? Int }.reduce(0, +)
+        #expect(afterFlood - before > 400)
+        #expect(group(cars[0])["term"] as? Int == termBefore)
+        #expect(status(cars[0])["state"] as? String == "playing")
 
         // An authenticated member sending a timeline whose numbers would overflow the timeline
         // arithmetic (a buggy app): ignored and counted, no crash, nothing adopted.
