@@ -3,8 +3,11 @@
 #   scripts/netns.sh up N     create jamz-car1..N (10.77.0.I/24, default route and multicast via the bridge)
 #   scripts/netns.sh down     remove them
 #   scripts/netns.sh cut I    take car I's link down;  scripts/netns.sh restore I  bring it back
+#   scripts/netns.sh link I   give car I a second interface, eth1 (10.78.0.I/24) on a second bridge
+#   scripts/netns.sh unplug I take car I's first interface off the bridge (it stays up, alone)
 set -euo pipefail
 BR=br-jamz
+BR2=br-jamz2
 cmd=${1:-}
 case "$cmd" in
   up)
@@ -31,8 +34,18 @@ case "$cmd" in
     done
     for v in $(ip -o link show | awk -F': ' '{print $2}' | grep -o '^veth[0-9]*' || true); do ip link del "$v" 2>/dev/null || true; done
     ip link del $BR 2>/dev/null || true
+    ip link del $BR2 2>/dev/null || true
     ;;
+  link)
+    i=${2:?car}
+    ip link show $BR2 >/dev/null 2>&1 || { ip link add $BR2 type bridge; ip link set $BR2 up; }
+    ip link add vethb$i type veth peer name eth1 netns jamz-car$i
+    ip link set vethb$i master $BR2 up
+    ip -n jamz-car$i addr add 10.78.0.$i/24 dev eth1
+    ip -n jamz-car$i link set eth1 up multicast on
+    ;;
+  unplug) ip link set veth"${2:?car}" nomaster ;;
   cut) ip link set veth"${2:?car}" down ;;
   restore) ip link set veth"${2:?car}" up ;;
-  *) echo "usage: $0 up N | down | cut I | restore I" >&2; exit 2 ;;
+  *) echo "usage: $0 up N | down | cut I | restore I | link I | unplug I" >&2; exit 2 ;;
 esac

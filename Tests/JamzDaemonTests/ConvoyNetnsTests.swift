@@ -257,4 +257,30 @@ struct ConvoyNetnsTests {
         #expect(status(cars[1])["state"] as? String == "playing")
         for c in cars { #expect(c.terminate() == 0) }
     }
+
+    /// A car on two networks (say its own Wi-Fi hotspot and Ethernet) links cars that are on one
+    /// each: its beacons go out of every interface, and an interface that comes up after the
+    /// daemon started (the hotspot after boot) is picked up. Car 1 is on both networks, car 2 on
+    /// the first only, car 3 on the second only, which both get after the daemons started.
+    @Test func aCarOnTwoNetworksIsHeardOnBothIncludingOneThatCameUpLater() throws {
+        try NetnsLab.run("up", "3")
+        defer { try? NetnsLab.run("down") }
+        try NetnsLab.run("unplug", "3")
+        let cars = (1...3).map { i in Car(args: ["--car-name", "car\(i)"], netns: "jamz-car\(i)") }
+        for c in cars { try c.start() }
+        let created = try json(cars[0], "group", "create", "Bridge") as? [String: Any]
+        let code = try #require(created?["code"] as? String)
+        for c in cars.dropFirst() { #expect(try c.jamz("group", "join", code).0 == 0) }
+        try waitUntil("cars 1 and 2 hear each other", timeout: 15) { peers(cars[0]).count == 1 && peers(cars[1]).count == 1 }
+        #expect(peers(cars[2]).isEmpty)
+        try NetnsLab.run("link", "1")
+        try NetnsLab.run("link", "3")
+        try waitUntil("car 1 hears both, car 3 hears car 1", timeout: 20) { peers(cars[0]).count == 2 && peers(cars[2]).count == 1 }
+        let names = peers(cars[2]).compactMap { $0["name"] as? String }
+        #expect(names == ["car1"])
+        // Car 2 and car 3 share no network: each still hears only car 1.
+        #expect(peers(cars[1]).count == 1)
+        #expect(cars[2].logText.contains("beacons on 239.255.74.77 via eth1"))
+        for c in cars { #expect(c.terminate() == 0) }
+    }
 }
