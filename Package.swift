@@ -27,6 +27,7 @@ let package = Package(
         // C libraries: a modulemap and a header each; static inline shims only where Swift cannot import.
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CMPG123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
+        .systemLibrary(name: "CGPS", pkgConfig: "libgps", providers: [.apt(["libgps-dev"])]),
 
         .target(name: "JamzCore", swiftSettings: strict),
         .target(name: "JamzSim", dependencies: ["JamzCore"], swiftSettings: strict),
@@ -44,6 +45,10 @@ let package = Package(
         .target(name: "JamzAudio", dependencies: [
             "JamzCore", "JamzStore", "CALSA", "CMPG123",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .target(name: "JamzGPS", dependencies: [
+            "JamzCore", "CGPS",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .target(name: "JamzDaemon", dependencies: [
@@ -66,8 +71,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "jamz-bench", dependencies: [
-            "JamzCore", "JamzClient", "JamzSim",
+            "JamzCore", "JamzClient", "JamzSim", "JamzGPS", "JamzStore", "JamzAudio",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
 
         .target(name: "JamzTestSupport", path: "Tests/JamzTestSupport"),
@@ -78,6 +84,8 @@ let package = Package(
                                                       .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "JamzStoreTests", dependencies: ["JamzStore"]),
         .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "CALSA", "JamzTestSupport"]),
+        .testTarget(name: "JamzGPSTests", dependencies: ["JamzGPS", "JamzCore", "JamzStore", "JamzAudio", "JamzTestSupport",
+                                                      .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient", "JamzNet", "JamzTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

@@ -166,6 +166,27 @@ public final class Store: Sendable {
                 )
                 """)
         }
+        // Location history (`LocationHistory`): one row per validated fix of a member.
+        m.registerMigration("v3-locations") { db in
+            try db.execute(sql: """
+                CREATE TABLE location (
+                    id        INTEGER PRIMARY KEY,
+                    member    INTEGER NOT NULL,
+                    session   INTEGER NOT NULL,
+                    latitude  REAL    NOT NULL CHECK (latitude BETWEEN -90 AND 90),
+                    longitude REAL    NOT NULL CHECK (longitude BETWEEN -180 AND 180),
+                    altitude  REAL,
+                    accuracy  REAL    CHECK (accuracy IS NULL OR accuracy >= 0),
+                    speed     REAL    CHECK (speed IS NULL OR speed >= 0),
+                    heading   REAL,
+                    mode      INTEGER NOT NULL CHECK (mode IN (2, 3)),
+                    time      INTEGER NOT NULL,
+                    mono      INTEGER NOT NULL
+                )
+                """)
+            try db.execute(sql: "CREATE UNIQUE INDEX location_member_time ON location (member, time)")
+            try db.execute(sql: "CREATE INDEX location_time ON location (time)")
+        }
         return m
     }
 }

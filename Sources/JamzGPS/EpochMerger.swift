@@ -1,0 +1,56 @@
+import CGPS
+import JamzCore
+
+/// Merges the TPV reports gpsd sends for one GPS second into one candidate fix. A second ends
+/// when a TPV with another time arrives, or when the reader has been idle (`flush`).
+struct EpochMerger {
+    enum Epoch: Equatable {
+        case fix(Fix)
+        case noFix(mono: Nanos)
+        case untimed
+    }
+
+    private struct Pending {
+        var wall: Nanos
+        var mono: Nanos
+        var mode: Int32
+        var lat = Double.nan, lon = Double.nan, alt = Double.nan
+        var speed = Double.nan, track = Double.nan, eph = Double.nan, epv = Double.nan
+    }
+    private var pending: Pending?
+
+    /// Takes one TPV; returns the previous second when this one starts a new second.
+    mutating func add(_ r: jamz_gps_report, mono: Nanos) -> Epoch? {
+        guard r.has_time != 0, r.time_sec > 0 else {
+            // gpsd reports position before it has the date (no RMC/ZDA yet): no time, no fix.
+            return .untimed
+        }
+        let wall = r.time_sec * nanosPerSecond + r.time_nsec
+        var done: Epoch? = nil
+        if let p = pending, p.wall != wall { done = Self.finish(p); pending = nil }
+        var p = pending ?? Pending(wall: wall, mono: mono, mode: r.mode)
+        p.mode = max(p.mode, r.mode)
+        // Later sentences of the second win where they say something.
+        func take(_ v: Double, _ into: inout Double) { if !v.isNaN { into = v } }
+        if r.mode >= 2 {
+            take(r.latitude, &p.lat); take(r.longitude, &p.lon); take(r.alt_hae, &p.alt)
+            take(r.speed, &p.speed); take(r.track, &p.track); take(r.eph, &p.eph); take(r.epv, &p.epv)
+        }
+        pending = p
+        return done
+    }
+
+    mutating func flush() -> Epoch? {
+        defer { pending = nil }
+        return pending.map(Self.finish)
+    }
+
+    private static func finish(_ p: Pending) -> Epoch {
+        guard p.mode >= 2 else { return .noFix(mono: p.mono) }
+        func opt(_ v: Double) -> Double? { v.isNaN ? nil : v }
+        let mode: FixMode = p.mode >= 3 && !p.alt.isNaN ? .threeD : .twoD
+        return .fix(Fix(mono: p.mono, wall: p.wall, point: GeoPoint(latitude: p.lat, longitude: p.lon),
+                        altitude: mode == .threeD ? opt(p.alt) : nil, mode: mode,
+                        speed: opt(p.speed), track: opt(p.track), eph: opt(p.eph), epv: mode == .threeD ? opt(p.epv) : nil))
+    }
+}
