@@ -9,6 +9,7 @@ struct Commands: Sendable {
     let player: Player
     let library: Library
     var convoy: Convoy? = nil
+    var location: Location? = nil
     let logger: Logger
 
     static let encoder: JSONEncoder = {
@@ -53,11 +54,13 @@ struct Commands: Sendable {
     }
 
     private func run(_ req: ControlRequest, progress: @escaping @Sendable ([UInt8]) async -> Void) async throws -> [UInt8] {
+        if let location, let answer = runLocation(req, location) { return answer }
         if let convoy, let answer = try await runConvoy(req, convoy) { return answer }
         switch req.cmd {
         case "status":
             var s = await player.status()
             if let convoy { s.counters.merge(await convoy.counters) { $1 } }
+            if let location { s.counters.merge(location.counters) { $1 } }
             return Commands.success(Commands.describe(s), s)
         case "queue":
             let q = await player.queueReport()
@@ -110,7 +113,7 @@ struct Commands: Sendable {
                 """, summary)
         default:
             library.count("control.bad_requests")
-            throw Player.CommandError("unknown command \"\(req.cmd)\"; try: status, queue, add, play, pause, toggle, next, prev, seek, volume, import, cache, group, peers, take-control")
+            throw Player.CommandError("unknown command \"\(req.cmd)\"; try: status, queue, add, play, pause, toggle, next, prev, seek, volume, import, cache, group, peers, take-control, convoy, where")
         }
     }
 

@@ -73,6 +73,8 @@ public actor Convoy {
     var followSeq = 0
     var editing = false
     var beaconCount = 0
+    /// Where this car is; positions of the others go to it.
+    var location: Location?
 
     static func load(store: Store, cache: TrackCache, clock: SystemClock, player: Player, config: DaemonConfig, logger: Logger) async throws -> Convoy {
         let (id, ops, timeline) = try await store.pool.write { db -> (MemberID, [PlaylistOp], ConvoyTimeline?) in
@@ -102,6 +104,8 @@ public actor Convoy {
     }
 
     public var inGroup: Bool { secret != nil }
+
+    func attach(_ l: Location) { location = l }
 
     // MARK: membership
 
@@ -259,9 +263,10 @@ public actor Convoy {
         if now - lastBeacon >= nanosPerSecond {
             lastBeacon = now
             beaconCount += 1
+            location?.setSession(secret.map { Int64(bitPattern: $0.groupID.raw) } ?? 0)
             let b = Beacon(member: me, name: carName, timeline: session.timeline, highWater: beaconHighWater(),
-                           clockQuality: UInt8(djEstimate?.quality.rawValue ?? 0), wall: nil, position: nil, tracks: 0,
-                           dataPort: UInt16(trackServer?.port ?? 0))
+                           clockQuality: UInt8(djEstimate?.quality.rawValue ?? 0), wall: location?.wallSample(),
+                           position: location?.wirePosition(at: now), tracks: 0, dataPort: UInt16(trackServer?.port ?? 0))
             send(.beacon(b), to: nil)
         }
         for (id, p) in peers where now >= p.nextExchange {
@@ -338,6 +343,7 @@ public actor Convoy {
             if peers[sender] == nil { logger.info("peer \(b.name) (\(sender)) at \(from)") }
             p.name = b.name; p.address = from; p.lastHeard = at; p.tracks = b.tracks; p.dataPort = Int(b.dataPort)
             peers[sender] = p
+            await location?.heard(sender, name: b.name, position: b.position, at: at)
             await take(b.timeline)
             let missing = log.missing(for: b.highWater, limit: WireLimits.opsPerMessage)
             for m in WireCodec.opsMessages(missing) { send(m, to: from) }

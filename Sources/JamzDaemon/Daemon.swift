@@ -79,12 +79,19 @@ public enum Daemon {
         let library = Library(cache: cache, rate: config.sampleRate, logger: logger)
         let convoy = try await Convoy.load(store: store, cache: cache, clock: clock, player: player, config: config, logger: logger)
         await convoy.resume(saved: savedPlayer)
+        var where_ = Location.Settings()
+        if config.gpsPort > 0 { where_.gps = .init(host: config.gpsHost, port: config.gpsPort) }
+        where_.history.retention = Nanos(config.historyDays) * 86_400 * nanosPerSecond
+        where_.together = .init(radius: config.togetherRadiusM, enterDwell: Nanos(config.togetherDwellS * 1e9), leaveDwell: Nanos(config.togetherDwellS * 1e9))
+        let location = Location(settings: where_, store: store, clock: clock, me: convoy.me, logger: logger)
+        location.start()
+        await convoy.attach(location)
         await convoy.start(group: MultiThreadedEventLoopGroup.singleton)
         await convoy.follow()
-        let server = ControlServer(path: config.socket, commands: Commands(player: player, library: library, convoy: convoy, logger: logger), logger: logger)
+        let server = ControlServer(path: config.socket, commands: Commands(player: player, library: library, convoy: convoy, location: location, logger: logger), logger: logger)
         let channel = try await server.bind()
         logger.info("control socket \(config.socket); data in \(config.dataDir)")
-        return Running(store: store, player: player, renderer: renderer, convoy: convoy, commands: server.commands, server: server, channel: channel)
+        return Running(store: store, player: player, renderer: renderer, convoy: convoy, location: location, commands: server.commands, server: server, channel: channel)
     }
 
     /// A started daemon.
@@ -93,6 +100,7 @@ public enum Daemon {
         let player: Player
         let renderer: Renderer
         let convoy: Convoy
+        let location: Location
         let commands: Commands
         let server: ControlServer
         let channel: NIOAsyncChannelOfConnections
@@ -111,6 +119,12 @@ public enum Daemon {
                     while !Task.isCancelled {
                         await convoy.tick()
                         try? await Task.sleep(for: .milliseconds(20))
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        await location.tick(now: location.now)
+                        try? await Task.sleep(for: .seconds(1))
                     }
                 }
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }

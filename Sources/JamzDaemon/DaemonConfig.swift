@@ -35,6 +35,14 @@ public struct DaemonConfig: Sendable, Equatable {
     }()
     /// UDP port of the convoy link (the same in every car; 0 disables the link).
     public var convoyPort = 47_800
+    /// gpsd's address; port 0: no GPS in this car.
+    public var gpsHost = "localhost"
+    public var gpsPort = 2947
+    /// Location history: full rate for the last hour, thinned before, dropped after this many days.
+    public var historyDays = 7
+    /// Another car is "together" with this one within this radius (left beyond 1.25 ×) for this long.
+    public var togetherRadiusM = 2000.0
+    public var togetherDwellS = 10.0
     /// Test hook (flag only, never in the TOML file): delay, jitter and loss added to every
     /// convoy datagram this daemon sends, because the test machine's kernel has no netem.
     public var testLinkImpairment: LinkImpairment?
@@ -99,8 +107,22 @@ public struct DaemonConfig: Sendable, Equatable {
         case "resume.fade_in_ms": return int(0...30_000) { $0.resumeFadeMs = $1 }
         case "convoy.car_name": return str({ $0.isEmpty || $0.utf8.count > 64 ? "1 to 64 bytes" : nil }) { $0.carName = $1 }
         case "convoy.port": return int(0...65_535) { $0.convoyPort = $1 }
+        case "convoy.together_radius_m": return num(10...1_000_000) { $0.togetherRadiusM = $1 }
+        case "convoy.together_dwell_s": return num(0...3600) { $0.togetherDwellS = $1 }
+        case "gps.host": return str({ $0.isEmpty ? "must not be empty" : nil }) { $0.gpsHost = $1 }
+        case "gps.port": return int(0...65_535) { $0.gpsPort = $1 }
+        case "gps.history_days": return int(1...3650) { $0.historyDays = $1 }
         default: return "config \(key): unknown setting (ignored)"
         }
+    }
+
+    /// `--gpsd HOST:PORT` or `off`; returns what is wrong, if anything.
+    public mutating func setGPSD(_ spec: String) -> String? {
+        if spec == "off" { gpsPort = 0; return nil }
+        guard let colon = spec.lastIndex(of: ":"), let port = Int(spec[spec.index(after: colon)...]), (1...65_535).contains(port),
+              colon > spec.startIndex else { return "expected HOST:PORT (e.g. localhost:2947) or off" }
+        gpsHost = String(spec[..<colon]); gpsPort = port
+        return nil
     }
 
     public static func checkOutput(_ s: String) -> String? {

@@ -8,7 +8,7 @@ struct Jamz: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jamz",
         abstract: "Control the TrafficJamz head unit (jamzd).",
-        subcommands: [Status.self, Import.self, Queue.self, Add.self, Play.self, Pause.self, Toggle.self,
+        subcommands: [Status.self, Where.self, ConvoyView.self, Import.self, Queue.self, Add.self, Play.self, Pause.self, Toggle.self,
                       Next.self, Prev.self, Seek.self, Volume.self, Cache.self, Group.self, Peers.self, TakeControl.self])
 }
 
@@ -166,6 +166,21 @@ extension Jamz {
         @OptionGroup var common: Common
         @Flag(help: "Machine-readable output (stable; see README)") var json = false
         func run() throws { try common.run("peers", json: json) }
+    }
+
+    struct Where: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "This car's GPS fix and its quality, and what GPS says about the wall clock.")
+        @OptionGroup var common: Common
+        @Flag(help: "Machine-readable output") var json = false
+        func run() throws { try common.run("where", json: json) }
+    }
+
+    struct ConvoyView: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "convoy",
+            abstract: "The other cars: distance, bearing, speed, ahead or behind, last heard, together or apart.")
+        @OptionGroup var common: Common
+        @Flag(help: "Machine-readable output") var json = false
+        func run() throws { try common.run("convoy", json: json) }
     }
 
     struct TakeControl: ParsableCommand {

@@ -17,6 +17,7 @@ struct JamzD: AsyncParsableCommand {
     @Option(help: "Test hook: drift of this daemon's clock and output pacing, ppm") var clockDriftPpm: Double?
     @Option(help: "The car's name as other cars see it (default: host name)") var carName: String?
     @Option(help: "Test hook: impair every convoy datagram sent, DELAY_MS[+expMEAN_MS][,loss=P][,seed=N] (no netem here)") var testLinkImpair: String?
+    @Option(help: "gpsd to read the position from: HOST:PORT (default localhost:2947) or off") var gpsd: String?
     @Option(help: "UDP port of the convoy link, the same in every car (0: no convoy link)") var convoyPort: Int?
 
     func run() async throws {
@@ -49,6 +50,7 @@ struct JamzD: AsyncParsableCommand {
             guard (0...65_535).contains(v) else { throw ValidationError("--convoy-port \(v): must be 0...65535") }
             cfg.convoyPort = v
         }
+        if let v = gpsd, let why = cfg.setGPSD(v) { throw ValidationError("--gpsd \(v): \(why)") }
         if let v = testLinkImpair {
             if let why = cfg.setTestLinkImpairment(v) { throw ValidationError("--test-link-impair \(v): \(why)") }
         }

@@ -1,0 +1,351 @@
+import Foundation
+import JamzCore
+import JamzGPS
+import JamzStore
+import Logging
+import Synchronization
+
+/// Where this car is (gpsd, through `GPSDClient` on its own thread) and where the others are
+/// (the positions in their beacons): the location history, "together" with hysteresis, and the
+/// `jamz where` / `jamz convoy` reports. Positions are compared at the same GPS instant: a
+/// peer's last fix is carried forward along its course at its speed to the time of ours (up to
+/// 30 s), so a beacon a second old does not put a car 30 m off at motorway speed.
+final class Location: Sendable {
+    struct Settings: Sendable {
+        /// nil: no GPS in this car (positions of the others are still shown, without distances).
+        var gps: GPSDClient.Config?
+        var history = HistoryPolicy()
+        var together = TogetherTracker.Config()
+    }
+
+    /// What the last beacon of a peer said.
+    struct Peer: Sendable {
+        var name: String
+        var fix: Fix?
+        var heard: Nanos
+    }
+
+    private struct State {
+        var peers: [MemberID: Peer] = [:]
+        var tracker: TogetherTracker
+        var session: Int64 = 0
+        /// GPS time of the last stored fix per member (beacons repeat a fix; it is stored once).
+        var lastStored: [MemberID: Nanos] = [:]
+        var lastCompact: Nanos?
+        var lastTogetherCheck: Nanos?
+        /// Recent together changes, newest last (for `jamz convoy`).
+        var changes: [String] = []
+        var wall = WallMapping()
+        var lastMode: FixMode?
+        var storeErrors: Int64 = 0
+        var peerRejected: Int64 = 0
+    }
+
+    let settings: Settings
+    let source: GPSDClient?
+    private let store: Store
+    private let clock: any HostClock
+    private let me: MemberID
+    private let logger: Logger
+    private let state: Mutex<State>
+
+    init(settings: Settings, store: Store, clock: any HostClock, me: MemberID, logger: Logger) {
+        self.settings = settings; self.store = store; self.clock = clock; self.me = me; self.logger = logger
+        source = settings.gps.map { GPSDClient(config: $0, clock: clock, logger: logger) }
+        state = Mutex(State(tracker: TogetherTracker(config: settings.together)))
+    }
+
+    /// Starts the gpsd reader thread and the task that handles its events. Never throws: without
+    /// gpsd the music plays on and the status says so.
+    func start() {
+        guard let source else {
+            logger.info("GPS: off (gps.port = 0); positions of the other cars are still shown")
+            return
+        }
+        logger.info("GPS: gpsd at \(source.config.host):\(source.config.port)")
+        source.start()
+        Task { [weak self] in
+            for await e in source.events {
+                guard let self else { return }
+                await self.handle(e)
+            }
+        }
+    }
+
+    var now: Nanos { clock.now() }
+
+    func setSession(_ s: Int64) { state.withLock { $0.session = s } }
+
+    private func handle(_ e: GPSEvent) async {
+        switch e {
+        case .connection(let c):
+            switch c {
+            case .connected: logger.info("GPS: connected to gpsd")
+            case .connecting: break
+            case .disconnected(let why): logger.warning("GPS: gpsd not reachable (\(why)); playing on, retrying")
+            }
+        case .mode(let m, _):
+            let changed = state.withLock { s -> Bool in defer { s.lastMode = m }; return s.lastMode != m }
+            if changed { logger.info("GPS: \(m == .none ? "no fix" : "\(m) fix")") }
+        case .time(let r):
+            let first = state.withLock { s -> Bool in
+                let had = s.wall.latest != nil
+                s.wall.add(r.wallClockSample)
+                return !had && s.wall.latest != nil
+            }
+            if first { logger.info("GPS: the wall clock is PPS-disciplined (error \(r.hostClockError / 1000) µs)") }
+        case .fix(let f):
+            await store(f, member: me)
+            checkTogether(now: clock.now())
+        }
+    }
+
+    /// One fix into the history, in its own small transaction. A full disk or a broken database
+    /// costs the point (counted, logged), never the music.
+    private func store(_ f: Fix, member: MemberID) async {
+        let session: Int64? = state.withLock { s in
+            if let last = s.lastStored[member], f.wall <= last { return nil }
+            s.lastStored[member] = f.wall
+            return s.session
+        }
+        guard let session else { return }
+        do {
+            try await store.pool.write { db in try LocationHistory.append(db, member: member, session: session, fixes: [f]) }
+        } catch {
+            let n = state.withLock { s -> Int64 in s.storeErrors += 1; return s.storeErrors }
+            if n == 1 || n % 100 == 0 { logger.error("GPS: cannot store a position (\(n) so far): \(error)") }
+        }
+    }
+
+    // MARK: the other cars
+
+    /// A beacon from `member`: its name and, if it has a fix, its position.
+    func heard(_ member: MemberID, name: String, position: WirePosition?, at now: Nanos) async {
+        var fix: Fix?
+        if let p = position {
+            let f = Self.fix(from: p, mono: now)
+            if let why = FixValidator.checkValues(f) {
+                state.withLock { $0.peerRejected += 1 }
+                logger.debug("GPS: position from \(name) ignored: \(why)")
+            } else {
+                fix = f
+            }
+        }
+        state.withLock { s in
+            var p = s.peers[member] ?? Peer(name: name, fix: nil, heard: now)
+            p.name = name; p.heard = now
+            if let fix { p.fix = fix }
+            s.peers[member] = p
+        }
+        if let fix { await store(fix, member: member) }
+    }
+
+    static func fix(from p: WirePosition, mono: Nanos) -> Fix {
+        Fix(mono: mono, wall: p.time, point: GeoPoint(latitude: Double(p.latitude) / 1e7, longitude: Double(p.longitude) / 1e7),
+            mode: .twoD, speed: Double(p.speed) / 100, track: Double(p.heading) / 100, eph: Double(p.accuracy))
+    }
+
+    /// Our fix for the beacon, when fresh.
+    func wirePosition(at now: Nanos) -> WirePosition? {
+        guard let f = source?.status.latestFix, !f.isStale(at: now) else { return nil }
+        func clamp<T: FixedWidthInteger>(_ v: Double, _ lo: T, _ hi: T) -> T { T(max(Double(lo), min(Double(hi), v.rounded()))) }
+        return WirePosition(latitude: clamp(f.point.latitude * 1e7, WirePosition.latitudeRange.lowerBound, WirePosition.latitudeRange.upperBound),
+                            longitude: clamp(f.point.longitude * 1e7, WirePosition.longitudeRange.lowerBound, WirePosition.longitudeRange.upperBound),
+                            accuracy: clamp(f.eph ?? 0, 0, UInt16.max), speed: clamp((f.speed ?? 0) * 100, 0, UInt16.max),
+                            heading: clamp(((f.track ?? 0).truncatingRemainder(dividingBy: 360) + 360).truncatingRemainder(dividingBy: 360) * 100, 0, WirePosition.headingLimit - 1),
+                            time: f.wall)
+    }
+
+    /// Our wall clock reading for the beacon, when it is PPS-disciplined.
+    func wallSample() -> WallClockSample? { state.withLock { $0.wall.latest } }
+
+    /// A peer's position carried along its course to GPS time `wall` (at most 30 s either way).
+    static func projected(_ f: Fix, to wall: Nanos) -> GeoPoint {
+        guard let v = f.speed, v > 0.5, let course = f.track else { return f.point }
+        let dt = max(-30, min(30, Double(wall - f.wall) / 1e9))
+        return Geo.destination(from: f.point, bearing: course, distance: v * dt)
+    }
+
+    /// Runs the together tracker on the freshest positions (every fix of ours, and each second).
+    func checkTogether(now: Nanos) {
+        let ours = source?.status.latestFix
+        let events: [(TogetherTracker.Event, String)] = state.withLock { s in
+            s.lastTogetherCheck = now
+            var out: [(TogetherTracker.Event, String)] = []
+            if let ours, !ours.isStale(at: now) {
+                for (id, p) in s.peers {
+                    guard let f = p.fix, now - p.heard < s.tracker.config.lostAfter else { continue }
+                    let d = Geo.distance(ours.point, Self.projected(f, to: ours.wall))
+                    if let e = s.tracker.update(id, distance: d, at: now) { out.append((e, p.name)) }
+                }
+            }
+            for e in s.tracker.expire(at: now) { out.append((e, s.peers[e.member]?.name ?? "\(e.member)")) }
+            for (e, name) in out {
+                let line = e.kind == .joined
+                    ? "\(name) is with the convoy (\(Self.distanceText(e.distance)))"
+                    : (e.reason == .notHeard ? "\(name) is not heard any more" : "\(name) left the convoy area (\(Self.distanceText(e.distance)))")
+                s.changes.append(line)
+                if s.changes.count > 20 { s.changes.removeFirst() }
+            }
+            return out
+        }
+        for (e, name) in events {
+            store.counters.add(e.kind == .joined ? "convoy.together_joined" : "convoy.together_left")
+            logger.notice("\(e.kind == .joined ? "together" : "apart"): \(name), \(Self.distanceText(e.distance))\(e.reason == .notHeard ? " (not heard)" : "")")
+        }
+    }
+
+    /// Every second: the tracker (cars not heard any more), and every 10 minutes the history's
+    /// downsampling and retention, on a thread of its own.
+    func tick(now: Nanos) async {
+        let (check, compact) = state.withLock { s -> (Bool, Bool) in
+            let c = s.lastCompact.map { now - $0 >= 600 * nanosPerSecond } ?? true
+            if c { s.lastCompact = now }
+            return (s.lastTogetherCheck.map { now - $0 >= nanosPerSecond } ?? true, c)
+        }
+        if check { checkTogether(now: now) }
+        guard compact else { return }
+        let (pool, policy) = (store.pool, settings.history)
+        let wallNow = Nanos(Date().timeIntervalSince1970 * 1e9)
+        do {
+            let r = try await onThread("jamz-history") { try LocationHistory.compact(pool, now: wallNow, policy: policy) }
+            if r.expired + r.thinned > 0 { logger.info("location history: \(r.thinned) point(s) thinned, \(r.expired) expired") }
+        } catch {
+            logger.error("location history cannot be compacted: \(error)")
+        }
+    }
+
+    // MARK: reports
+
+    var counters: [String: Int64] {
+        var c: [String: Int64] = [:]
+        let s = state.withLock { ($0.storeErrors, $0.peerRejected) }
+        c["gps.store_errors"] = s.0
+        c["gps.peer_positions_rejected"] = s.1
+        guard let st = source?.status else { return c }
+        c["gps.fixes"] = Int64(st.counters.fixes)
+        c["gps.no_fix_epochs"] = Int64(st.counters.noFixEpochs)
+        c["gps.untimed"] = Int64(st.counters.untimed)
+        c["gps.toff_reports"] = Int64(st.counters.toffReports)
+        c["gps.pps_reports"] = Int64(st.counters.ppsReports)
+        c["gps.connections"] = Int64(st.counters.connections)
+        c["gps.connect_failures"] = Int64(st.counters.connectFailures)
+        c["gps.dropped_events"] = Int64(st.counters.droppedEvents)
+        for (k, v) in st.counters.rejected { c["gps.rejected.\(k)"] = Int64(v) }
+        return c
+    }
+
+    func whereReport(now: Nanos) -> WhereReport {
+        guard let source else {
+            return WhereReport(gpsd: "off", mode: "no GPS", stale: true, clock: "no GPS time", fixes: 0, rejected: 0)
+        }
+        let st = source.status
+        var r = WhereReport(gpsd: "\(st.connection)", mode: "\(st.mode)", stale: true, clock: "no GPS time",
+                            fixes: st.counters.fixes, rejected: st.counters.rejectedTotal)
+        if let f = st.latestFix {
+            r.latitude = f.point.latitude; r.longitude = f.point.longitude; r.altitude = f.altitude
+            r.speedKmh = f.speed.map { $0 * 3.6 }; r.heading = f.track; r.accuracyM = f.eph
+            r.ageSeconds = Double(f.age(at: now)) / 1e9; r.stale = f.isStale(at: now)
+            r.time = Self.iso(f.wall)
+            r.fixMode = "\(f.mode)"
+        }
+        if let t = st.latestTime {
+            let disciplined = state.withLock { $0.wall.latest != nil }
+            r.clock = t.kind == .pps && disciplined
+                ? "PPS-disciplined: wall clock \(String(format: "%+.1f", Double(t.hostClockError) / 1000)) µs from GPS time (±\(t.accuracy / 1000) µs)"
+                : "GPS time from NMEA only (TOFF, ±\(t.accuracy / 1_000_000) ms): not a sync source"
+            r.clockErrorMicros = Double(t.hostClockError) / 1000
+            r.ppsDisciplined = t.kind == .pps && disciplined
+        }
+        return r
+    }
+
+    func convoyReport(now: Nanos) -> ConvoyReport {
+        let ours = source?.status.latestFix
+        let fresh = ours.flatMap { $0.isStale(at: now) ? nil : $0 }
+        return state.withLock { s in
+            let members = s.peers.sorted { $0.value.name < $1.value.name }.map { id, p -> ConvoyMemberReport in
+                var m = ConvoyMemberReport(member: "\(id)", name: p.name, position: "unknown",
+                                           lastHeardSeconds: Double(now - p.heard) / 1e9, together: s.tracker.isTogether(id))
+                if let f = p.fix {
+                    m.speedKmh = (f.speed ?? 0) * 3.6
+                    m.fixAgeSeconds = Double(now - f.mono) / 1e9
+                    m.latitude = f.point.latitude; m.longitude = f.point.longitude
+                    if let ours = fresh {
+                        let rel = Geo.relation(of: Self.projected(f, to: ours.wall), from: ours.point,
+                                               heading: (ours.speed ?? 0) > 0.5 ? ours.track : nil)
+                        m.distanceM = rel.distance; m.bearing = rel.bearing; m.position = rel.position.rawValue
+                    }
+                }
+                return m
+            }
+            return ConvoyReport(haveFix: fresh != nil, radiusM: s.tracker.config.radius, members: members, changes: s.changes)
+        }
+    }
+
+    static func distanceText(_ m: Double) -> String {
+        m < 1000 ? "\(Int(m.rounded())) m" : String(format: "%.1f km", m / 1000)
+    }
+
+    static func iso(_ wall: Nanos) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date(timeIntervalSince1970: Double(wall) / 1e9))
+    }
+
+    static func compass(_ degrees: Double) -> String {
+        let names = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"]
+        return names[Int(((degrees.truncatingRemainder(dividingBy: 360) + 360 + 22.5) / 45).rounded(.down)) % 8]
+    }
+}
+
+public struct WhereReport: Codable, Sendable {
+    /// gpsd link: "connected", "connecting", "disconnected (why)" or "off".
+    public var gpsd: String
+    /// The receiver's mode now: "3D", "2D", "no fix".
+    public var mode: String
+    public var fixMode: String?
+    public var latitude: Double?
+    public var longitude: Double?
+    public var altitude: Double?
+    public var speedKmh: Double?
+    public var heading: Double?
+    public var accuracyM: Double?
+    /// Seconds since the last fix; stale after 3 s.
+    public var ageSeconds: Double?
+    public var stale: Bool
+    /// GPS time of the last fix (UTC, ISO 8601).
+    public var time: String?
+    /// What the GPS says about this car's wall clock.
+    public var clock: String
+    public var clockErrorMicros: Double?
+    public var ppsDisciplined: Bool?
+    public var fixes: Int
+    public var rejected: Int
+}
+
+public struct ConvoyMemberReport: Codable, Sendable {
+    public var member: String
+    public var name: String
+    /// Metres from us (their last position carried to the time of our fix); nil when either
+    /// car has no fresh fix.
+    public var distanceM: Double?
+    /// Degrees from true north, from us to them.
+    public var bearing: Double?
+    public var speedKmh: Double?
+    /// Along our heading: "ahead", "behind", "abreast", or "unknown" (stopped, no fix).
+    public var position: String
+    public var lastHeardSeconds: Double
+    public var fixAgeSeconds: Double?
+    public var latitude: Double?
+    public var longitude: Double?
+    public var together: Bool
+}
+
+public struct ConvoyReport: Codable, Sendable {
+    public var haveFix: Bool
+    public var radiusM: Double
+    public var members: [ConvoyMemberReport]
+    /// Recent joins and departures of the convoy area, oldest first.
+    public var changes: [String]
+}
