@@ -59,10 +59,27 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var sampleRate = 44_100
     /// Counters: bad input seen, cache activity, renderer corrections.
     public var counters: [String: Int64] = [:]
+    /// The GPS (nil: no GPS configured).
+    public var gps: GPSSummary?
     public init() {}
 }
 
 /// One line of `jamz queue --json`.
+/// The `gps` part of `jamz status --json` (`jamz where` has the whole fix).
+public struct GPSSummary: Codable, Sendable, Equatable {
+    /// "connected", "connecting", "disconnected (why)".
+    public var gpsd: String
+    /// "3D", "2D", "no fix"; `stale` when the last fix is more than 3 s old.
+    public var mode: String
+    public var stale: Bool
+    /// What the GPS says about the wall clock (PPS-disciplined or not, how well).
+    public var clock: String
+    public var ppsDisciplined: Bool
+    public init(gpsd: String, mode: String, stale: Bool, clock: String, ppsDisciplined: Bool) {
+        self.gpsd = gpsd; self.mode = mode; self.stale = stale; self.clock = clock; self.ppsDisciplined = ppsDisciplined
+    }
+}
+
 public struct QueueItemReport: Codable, Sendable, Equatable {
     public var index = 0
     public var entry: Int64 = 0

@@ -60,7 +60,10 @@ struct Commands: Sendable {
         case "status":
             var s = await player.status()
             if let convoy { s.counters.merge(await convoy.counters) { $1 } }
-            if let location { s.counters.merge(location.counters) { $1 } }
+            if let location {
+                s.counters.merge(location.counters) { $1 }
+                s.gps = location.summary(now: location.now)
+            }
             return Commands.success(Commands.describe(s), s)
         case "queue":
             let q = await player.queueReport()
@@ -197,6 +200,9 @@ struct Commands: Sendable {
             out += " (queue: \(s.queueLength))"
         }
         out += " · volume \(s.volume) · \(s.output)"
+        if let g = s.gps {
+            out += "\nGPS: gpsd \(g.gpsd), \(g.mode)\(g.stale && g.mode != "no fix" ? " (stale)" : "") · clock: \(g.clock)"
+        }
         return out
     }
 

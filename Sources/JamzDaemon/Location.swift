@@ -260,6 +260,12 @@ final class Location: Sendable {
         return r
     }
 
+    func summary(now: Nanos) -> GPSSummary? {
+        guard source != nil else { return nil }
+        let w = whereReport(now: now)
+        return GPSSummary(gpsd: w.gpsd, mode: w.mode, stale: w.stale, clock: w.clock, ppsDisciplined: w.ppsDisciplined ?? false)
+    }
+
     func convoyReport(now: Nanos) -> ConvoyReport {
         let ours = source?.status.latestFix
         let fresh = ours.flatMap { $0.isStale(at: now) ? nil : $0 }
