@@ -27,6 +27,9 @@ let package = Package(
         // C libraries: a modulemap and a header each; static inline shims only where Swift cannot import.
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CMPG123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
+        // Linux GPIO character device (uAPI v2) and evdev: ioctl numbers, flags and the kernel's
+        // struct layouts, from linux-libc-dev's headers.
+        .target(name: "CLinuxInput"),
 
         .target(name: "JamzCore", swiftSettings: strict),
         .target(name: "JamzSim", dependencies: ["JamzCore"], swiftSettings: strict),
@@ -46,8 +49,12 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
+        .target(name: "JamzControls", dependencies: [
+            "JamzCore", "CLinuxInput",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .target(name: "JamzDaemon", dependencies: [
-            "JamzCore", "JamzStore", "JamzAudio", "JamzNet",
+            "JamzCore", "JamzStore", "JamzAudio", "JamzNet", "JamzControls",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -78,6 +85,8 @@ let package = Package(
                                                       .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "JamzStoreTests", dependencies: ["JamzStore"]),
         .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "CALSA", "JamzTestSupport"]),
+        .testTarget(name: "JamzControlsTests", dependencies: ["JamzControls", "JamzCore", "CLinuxInput",
+                                                           .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient", "JamzNet", "JamzTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

@@ -9,6 +9,7 @@ PACKAGES=(
   mpg123 lame sox libsox-fmt-mp3 python3-mutagen           # fixtures, demo music, benchmark peer
   procps psmisc                                            # ps/pkill/killall for the process tests
   iproute2                                                 # network namespaces: the convoy tests run cars as separate hosts
+  linux-libc-dev                                           # <linux/gpio.h>, <linux/input.h> for CLinuxInput
 )
 
 missing=()

@@ -10,6 +10,7 @@ struct Commands: Sendable {
     let library: Library
     var convoy: Convoy? = nil
     let logger: Logger
+    var controls: Controls? = nil
 
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
@@ -58,6 +59,7 @@ struct Commands: Sendable {
         case "status":
             var s = await player.status()
             if let convoy { s.counters.merge(await convoy.counters) { $1 } }
+            if let controls { s.controls = await controls.report() }
             return Commands.success(Commands.describe(s), s)
         case "queue":
             let q = await player.queueReport()

@@ -35,6 +35,11 @@ public actor Player {
     private var lastHeardEntry: Int64?
     private var lastSaved: PlayerRecord?
     private var periodicSaves = 0
+    /// Paused by ACC off while playing: saved as playing (so the next start resumes) and
+    /// played again when ACC comes back within the grace period (Player+Ignition.swift).
+    var accHeld = false
+    /// Faded to silence by ACC off in a convoy (the convoy's timeline goes on).
+    var accMuted = false
 
     init(store: Store, cache: TrackCache, renderer: Renderer, clock: SystemClock, config: DaemonConfig, logger: Logger) {
         self.store = store; self.cache = cache; self.renderer = renderer; self.clock = clock
@@ -114,6 +119,7 @@ public actor Player {
     // MARK: commands
 
     func play(_ n: Int?) async throws -> String {
+        accHeld = false
         guard !items.isEmpty else { throw CommandError("the queue is empty: add tracks with `jamz add WORDS`") }
         let (c, t) = cursorAtChange()
         if let n {
@@ -251,14 +257,16 @@ public actor Player {
     /// `periodic` saves (the position while playing) skip the fsync.
     func save(periodic: Bool = false) async throws {
         let n = now()
-        let rec: PlayerRecord
+        var found: PlayerRecord
         if let a = anchor, a.time > n.at, let c = Timeline.locate(a, in: entries, at: a.time, rate: rate) {
-            rec = PlayerRecord(playing: a.playing, entryId: c.entryID, frame: c.frame, volume: volume)
+            found = PlayerRecord(playing: a.playing, entryId: c.entryID, frame: c.frame, volume: volume)
         } else if n.state == "stopped" {
-            rec = PlayerRecord(playing: false, entryId: nil, frame: 0, volume: volume)
+            found = PlayerRecord(playing: false, entryId: nil, frame: 0, volume: volume)
         } else {
-            rec = PlayerRecord(playing: n.state == "playing", entryId: n.item?.entry.id, frame: n.frame, volume: volume)
+            found = PlayerRecord(playing: n.state == "playing", entryId: n.item?.entry.id, frame: n.frame, volume: volume)
         }
+        if accHeld { found.playing = true }
+        let rec = found
         guard rec != lastSaved else { return }
         if periodic && periodicSaves % 2 == 1 {
             // Every other periodic save skips the fsync: a process crash loses nothing, a power
