@@ -87,6 +87,6 @@ let package = Package(
         .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "CALSA", "JamzTestSupport"]),
         .testTarget(name: "JamzControlsTests", dependencies: ["JamzControls", "JamzCore", "CLinuxInput",
                                                            .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient", "JamzNet", "JamzTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient", "JamzNet", "JamzControls", "JamzTestSupport", "CLinuxInput", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

@@ -123,6 +123,7 @@ actor Controls {
     // MARK: events
 
     func handle(_ e: ControlEvent) async {
+        logger.trace("control event \(e.name) \(e.change) at \(e.time)")
         if e.name == Controls.ignitionName {
             guard var p = ignition else { return }
             let a = e.change == .pressed ? p.on(at: e.time) : p.off(at: e.time)
