@@ -34,6 +34,13 @@ import Testing
             usleep(UInt32(seconds * 1e6))
             send(type: EV_KEY, code: key, value: 0)
         }
+        /// One GPIO edge as a `struct gpio_v2_line_event`.
+        func edge(rising: Bool) {
+            if fd < 0 { fd = open(path, O_WRONLY | O_NONBLOCK) }
+            var rec = [UInt8](repeating: 0, count: jamz_gpio_v2_line_event_size())
+            jamz_gpio_event_encode(&rec, 0, rising ? jamz_gpio_v2_line_event_rising() : jamz_gpio_v2_line_event_falling(), 0, 1)
+            _ = rec.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+        }
         deinit { if fd >= 0 { close(fd) } }
     }
 
@@ -47,6 +54,7 @@ import Testing
     @Test func shortPressTogglesPauseAndLongDJPressTakesControl() throws {
         let car = Car()
         let buttons = try FakeInput(car.dir.appendingPathComponent("buttons").path)
+        let gpio = try FakeInput(car.dir.appendingPathComponent("gpio").path)
         let board = car.dir.appendingPathComponent("board.toml").path
         try """
             [[button]]
@@ -65,20 +73,29 @@ import Testing
             name = "missing"
             input = "No Such Device"
             key = "KEY_NEXTSONG"
+            [[button]]
+            name = "wheel"
+            gpio_path = "\(gpio.path)"
+            short = "volume_down"
+            [[encoder]]
+            name = "knob"
+            input_path = "\(buttons.path)"
+            axis = "REL_DIAL"
+            action = "volume_step:2"
             """.write(toFile: board, atomically: true, encoding: .utf8)
         car.extraArgs = ["--board", board]
         try car.start()
-        do { try buttonsScenario(car, buttons) } catch { print(car.logText.suffix(4000)); throw error }
+        do { try buttonsScenario(car, buttons, gpio) } catch { print(car.logText.suffix(4000)); throw error }
         #expect(car.terminate() == 0)
     }
 
-    func buttonsScenario(_ car: Car, _ buttons: FakeInput) throws {
+    func buttonsScenario(_ car: Car, _ buttons: FakeInput, _ gpio: FakeInput) throws {
         // The bad entry is reported and counted; the missing device is reported; the rest works.
         var s = try car.client.status()
         #expect(s.counters["controls.board_errors"] == 1)
         #expect(car.logText.contains("unknown key \"KEY_BOGUS\""))
         let devices = s.controls?.devices ?? []
-        #expect(devices.count == 2)
+        #expect(devices.count == 3)
         try waitUntil("the FIFO input is open and the missing device reported") {
             let d = (try? car.client.status())?.controls?.devices ?? []
             return d.first { $0.device.contains("buttons") }?.state == "open" && d.first { $0.device.contains("No Such Device") }?.state == "missing"
@@ -93,6 +110,18 @@ import Testing
         try waitUntil("a short press plays again") { (try? car.client.status().state) == "playing" }
         s = try car.client.status()
         #expect(s.controls?.lastGesture == "play short → play_pause")
+
+        // The encoder: two detents clockwise on REL_DIAL, one back: +2 × 2 − 2.
+        try car.client.call("volume", "50")
+        buttons.send(type: EV_REL, code: REL_DIAL, value: 2)
+        try waitUntil("the knob turns the volume up") { (try? car.client.status().volume) == 54 }
+        buttons.send(type: EV_REL, code: REL_DIAL, value: -1)
+        try waitUntil("and down") { (try? car.client.status().volume) == 52 }
+        // A GPIO button (gpio_v2_line_event records): rising = pressed, falling = released.
+        gpio.edge(rising: true)
+        usleep(80_000)
+        gpio.edge(rising: false)
+        try waitUntil("the GPIO button turns the volume down") { (try? car.client.status().volume) == 47 }
 
         // Not in a convoy: the long press asks to take control and is refused, logged and counted.
         buttons.press(KEY_PROG1, hold: 1.3)
@@ -158,5 +187,63 @@ import Testing
         try car.start()
         #expect(try car.client.status().state == "playing")
         #expect(car.terminate() == 0)
+    }
+}
+
+/// The DJ button across two cars (network namespaces, root): a long press on a follower's DJ
+/// button takes control of the convoy; a play/pause press on a follower is refused by the DJ
+/// rules, logged and counted, and the music goes on.
+@Suite(.serialized, .enabled(if: NetnsLab.available, "needs root and iproute2 (network namespaces)"))
+struct ControlsConvoyTests {
+    @Test func longPressOnAFollowersDJButtonTakesControl() throws {
+        try NetnsLab.run("up", "2")
+        defer { try? NetnsLab.run("down") }
+        let dj = Car(args: ["--car-name", "car1"], netns: "jamz-car1")
+        let follower = Car(args: ["--car-name", "car2", "--clock-offset-ms=700"], netns: "jamz-car2")
+        let buttons = try ControlsProcessTests.FakeInput(follower.dir.appendingPathComponent("buttons").path)
+        let board = follower.dir.appendingPathComponent("board.toml").path
+        try """
+            [[button]]
+            name = "dj"
+            input_path = "\(buttons.path)"
+            key = "KEY_PROG1"
+            [[button]]
+            name = "play"
+            input_path = "\(buttons.path)"
+            key = "KEY_PLAYPAUSE"
+            """.write(toFile: board, atomically: true, encoding: .utf8)
+        follower.extraArgs += ["--board", board]
+        for c in [dj, follower] {
+            try c.start()
+            try c.client.call("import", try musicFolder(["long65.mp3"]))
+        }
+        let created = try dj.client.call("group", "create", "Buttons")
+        let code = try #require((created["data"] as? [String: Any])?["code"] as? String)
+        try follower.client.call("group", "join", code)
+        try dj.client.call("add", "long")
+        try dj.client.call("play")
+        let djID = try #require((try dj.client.call("group", "show")["data"] as? [String: Any])?["member"] as? String)
+        let followerID = try #require((try follower.client.call("group", "show")["data"] as? [String: Any])?["member"] as? String)
+        try waitUntil("the follower plays with the DJ", timeout: 20) {
+            (try? follower.client.status().state) == "playing"
+                && ((try? follower.client.call("group", "show")["data"] as? [String: Any])?["dj"] as? String) == djID
+        }
+        // A follower's play/pause is the DJ's business: refused, logged, counted, music goes on.
+        buttons.press(KEY_PLAYPAUSE)
+        try waitUntil("the follower's play/pause is refused") { (try? follower.client.status())?.counters["controls.refused"] == 1 }
+        #expect(follower.logText.contains("button play short → play_pause refused"))
+        #expect(try follower.client.status().state == "playing")
+        // The long press on the follower's DJ button: it becomes the DJ, in both cars' eyes.
+        try waitUntil("the follower has measured the DJ's clock", timeout: 15) {
+            ((try? follower.client.call("peers")["data"] as? [[String: Any]]) ?? []).contains { $0["offsetMs"] != nil }
+        }
+        buttons.press(KEY_PROG1, hold: 1.3)
+        try waitUntil("both cars see the follower as DJ", timeout: 10) {
+            [dj, follower].allSatisfy { c in ((try? c.client.call("group", "show")["data"] as? [String: Any])?["dj"] as? String) == followerID }
+        }
+        #expect(follower.logText.contains("button dj long → take_control: this car is the DJ now"))
+        #expect(try dj.client.status().state == "playing")
+        #expect(follower.terminate() == 0)
+        #expect(dj.terminate() == 0)
     }
 }
