@@ -196,6 +196,11 @@ struct Commands: Sendable {
             out += " (queue: \(s.queueLength))"
         }
         out += " · volume \(s.volume) · \(s.output)"
+        if let c = s.controls {
+            if c.acc != "none" { out += " · ACC \(c.acc)\(c.powerOffIn.map { String(format: " (power-off in %.0f s)", $0) } ?? "")" }
+            let missing = c.devices.filter { $0.state != "open" }
+            if !missing.isEmpty { out += " · missing: \(missing.map(\.device).joined(separator: ", "))" }
+        }
         return out
     }
 

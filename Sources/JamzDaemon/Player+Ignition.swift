@@ -25,12 +25,14 @@ extension Player {
     func accOn() async {
         let fade = Nanos(config.resumeFadeMs) * 1_000_000
         if accHeld {
-            accHeld = false
             do {
-                let said = try await play(nil)
-                renderer.fade(from: 0, to: 1, over: fade)
+                let said = try await play(nil)       // fades in (Player.play)
                 logger.info("ACC on: \(said)")
-            } catch { logger.error("ACC on: cannot resume: \(error)") }
+            } catch {
+                accHeld = false
+                renderer.fade(to: 1, over: fade)
+                logger.error("ACC on: cannot resume: \(error)")
+            }
         } else if accMuted {
             accMuted = false
             renderer.fade(from: 0, to: 1, over: fade)

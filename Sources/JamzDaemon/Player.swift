@@ -119,7 +119,6 @@ public actor Player {
     // MARK: commands
 
     func play(_ n: Int?) async throws -> String {
-        accHeld = false
         guard !items.isEmpty else { throw CommandError("the queue is empty: add tracks with `jamz add WORDS`") }
         let (c, t) = cursorAtChange()
         if let n {
@@ -130,6 +129,11 @@ public actor Player {
             anchor = PlayAnchor(entryID: c.entryID, frame: c.frame, time: t, playing: true)
         } else {
             anchor = PlayAnchor(entryID: items[0].entry.id, frame: 0, time: t, playing: true)
+        }
+        if accHeld || accMuted {
+            // Played while ACC is off (or as ACC comes back): out of the ACC fade-out.
+            accHeld = false; accMuted = false
+            renderer.fade(from: 0, to: 1, over: Nanos(config.resumeFadeMs) * 1_000_000)
         }
         try await commit()
         let i = items.firstIndex { $0.entry.id == anchor!.entryID }!
