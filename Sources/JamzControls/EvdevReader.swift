@@ -19,6 +19,8 @@ public final class EvdevReader: ButtonSource {
         public var switches: [Int: String] = [:]
         /// Relative axis code → encoder name.
         public var rel: [Int: String] = [:]
+        /// Take the device for jamzd alone (EVIOCGRAB): its keys reach no console or other reader.
+        public var grab = false
         public init(deviceName: String? = nil, path: String? = nil) { self.deviceName = deviceName; self.path = path }
         var label: String { deviceName.map { "input \"\($0)\"" } ?? "input \(path ?? "?")" }
     }
@@ -61,8 +63,10 @@ public final class EvdevReader: ButtonSource {
             state.update { $0.state = "open"; $0.problem = nil; $0.path = dev.path; $0.opens += 1 }
             logger.info("\(config.label) opened at \(dev.path)\(dev.monotonic ? "" : " (no kernel monotonic timestamps: events timed when read)")")
             // Switches report their level at once (ACC may already be off at start).
-            for (code, name) in config.switches.sorted(by: { $0.key < $1.key }) {
-                if let on = dev.switchState(code) { sink(ControlEvent(name: name, change: on ? .pressed : .released, time: clock.now())) }
+            if dev.monotonic {
+                var switches = config
+                switches.keys = [:]
+                for e in EvdevReader.levels(fd: dev.fd, config: switches, at: clock.now()) { sink(e) }
             }
             let end = EvdevReader.read(fd: dev.fd, config: config, kernelMonotonic: dev.monotonic, clock: clock, state: state,
                                        stop: { state.isStopped }, sink)
@@ -82,19 +86,13 @@ public final class EvdevReader: ButtonSource {
         let fd: Int32
         let path: String
         let monotonic: Bool
-        func switchState(_ code: Int) -> Bool? {
-            guard monotonic else { return nil }       // not a real evdev device (a FIFO): no EVIOCGSW
-            var bits = [UInt8](repeating: 0, count: 8)
-            guard jamz_ioctl_ptr(fd, jamz_eviocgsw(UInt32(bits.count)), &bits) >= 0, code < bits.count * 8 else { return nil }
-            return jamz_test_bit(bits, UInt32(code)) == 1
-        }
     }
 
     private func open() -> Result<Device, OpenError> {
         if let path = config.path {
             guard let (fd, fifo) = openInput(path) else { return .failure(OpenError(description: "\(path): \(errnoText())")) }
             if fifo { return .success(Device(fd: fd, path: path, monotonic: false)) }
-            return .success(Device(fd: fd, path: path, monotonic: jamz_evdev_use_monotonic(fd) == 0))
+            return .success(prepared(fd, path))
         }
         guard let want = config.deviceName else { return .failure(OpenError(description: "no device name or path")) }
         let dir = "/dev/input"
@@ -107,7 +105,7 @@ public final class EvdevReader: ButtonSource {
             let fd = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
             if fd < 0 { continue }
             if let name = EvdevReader.deviceName(fd), name == want {
-                return .success(Device(fd: fd, path: path, monotonic: jamz_evdev_use_monotonic(fd) == 0))
+                return .success(prepared(fd, path))
             } else if let name = EvdevReader.deviceName(fd) {
                 seen.append(name)
             }
@@ -116,11 +114,37 @@ public final class EvdevReader: ButtonSource {
         return .failure(OpenError(description: seen.isEmpty ? "no input devices" : "devices present: \(seen.map { "\"\($0)\"" }.joined(separator: ", "))"))
     }
 
+    /// A real event device: CLOCK_MONOTONIC timestamps, and the grab if asked for.
+    private func prepared(_ fd: Int32, _ path: String) -> Device {
+        let monotonic = jamz_evdev_use_monotonic(fd) == 0
+        if config.grab, jamz_ioctl_int(fd, jamz_eviocgrab(), 1) != 0 {
+            logger.warning("\(config.label): cannot grab \(path) (\(errnoText())); other readers see its keys too")
+        }
+        return Device(fd: fd, path: path, monotonic: monotonic)
+    }
+
     /// EVIOCGNAME of an open event device.
     public static func deviceName(_ fd: Int32) -> String? {
         var buf = [CChar](repeating: 0, count: 256)
         guard jamz_ioctl_ptr(fd, jamz_eviocgname(UInt32(buf.count - 1)), &buf) >= 0 else { return nil }
         return String(cString: buf)
+    }
+
+    /// The current levels of the mapped keys and switches (EVIOCGKEY, EVIOCGSW) as events.
+    static func levels(fd: Int32, config: Config, at t: Nanos) -> [ControlEvent] {
+        var out: [ControlEvent] = []
+        var keys = [UInt8](repeating: 0, count: 96), sws = [UInt8](repeating: 0, count: 8)
+        if !config.keys.isEmpty, jamz_ioctl_ptr(fd, jamz_eviocgkey(UInt32(keys.count)), &keys) >= 0 {
+            for (code, name) in config.keys.sorted(by: { $0.key < $1.key }) where code >= 0 && code < keys.count * 8 {
+                out.append(ControlEvent(name: name, change: jamz_test_bit(keys, UInt32(code)) == 1 ? .pressed : .released, time: t))
+            }
+        }
+        if !config.switches.isEmpty, jamz_ioctl_ptr(fd, jamz_eviocgsw(UInt32(sws.count)), &sws) >= 0 {
+            for (code, name) in config.switches.sorted(by: { $0.key < $1.key }) where code >= 0 && code < sws.count * 8 {
+                out.append(ControlEvent(name: name, change: jamz_test_bit(sws, UInt32(code)) == 1 ? .pressed : .released, time: t))
+            }
+        }
+        return out
     }
 
     /// The reading loop over an already-open fd (a device, or a test's pipe/socket fed with real
@@ -155,7 +179,15 @@ public final class EvdevReader: ButtonSource {
             case EV_REL:
                 guard let name = config.rel[c] else { return }
                 event = ControlEvent(name: name, change: .relative(Int(value)), time: t)
-            case EV_SYN, EV_MSC, EV_LED, EV_REP:
+            case EV_SYN:
+                // The kernel's buffer overflowed and events were lost: read the keys' and
+                // switches' levels again (the recognizers ignore levels they already have).
+                if c == Int(SYN_DROPPED), kernelMonotonic {
+                    state?.update { $0.badRecords += 1 }
+                    for e in levels(fd: fd, config: config, at: clock.now()) { sink(e) }
+                }
+                return
+            case EV_MSC, EV_LED, EV_REP:
                 return
             default:
                 state?.update { $0.badRecords += 1 }

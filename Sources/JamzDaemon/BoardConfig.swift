@@ -61,6 +61,8 @@ public struct BoardConfig: Sendable, Equatable {
     public var longPressMs = 1000
     public var doublePressMs = 300
     public var volumeStep = 5
+    /// EVIOCGRAB the input devices: their keys reach no console or other reader.
+    public var grabInputs = false
     public var buttons: [Button] = []
     public var encoders: [Encoder] = []
     public var ignition: Ignition?
@@ -102,6 +104,8 @@ public struct BoardConfig: Sendable, Equatable {
                         if let i, (200...10_000).contains(i) { b.longPressMs = i } else { bad("controls.long_press_ms: expected an integer in 200...10000") }
                     case "double_press_ms":
                         if let i, (50...2000).contains(i) { b.doublePressMs = i } else { bad("controls.double_press_ms: expected an integer in 50...2000") }
+                    case "grab":
+                        if let g = t[k]?.bool { b.grabInputs = g } else { bad("controls.grab: expected true or false") }
                     case "volume_step":
                         if let i, (1...50).contains(i) { b.volumeStep = i } else { bad("controls.volume_step: expected an integer in 1...50") }
                     default: bad("controls.\(k): unknown setting (ignored)")

@@ -41,7 +41,9 @@ actor Controls {
         var serves: [[String]] = []
         func device(_ name: String?, _ path: String?) -> Int {
             if let i = evdev.firstIndex(where: { $0.deviceName == name && $0.path == path }) { return i }
-            evdev.append(EvdevReader.Config(deviceName: name, path: path)); serves.append([])
+            var c = EvdevReader.Config(deviceName: name, path: path)
+            c.grab = board.grabInputs
+            evdev.append(c); serves.append([])
             return evdev.count - 1
         }
         var out: [(any ButtonSource, [String])] = []

@@ -53,6 +53,8 @@ import Testing
         bytes += Self.inputEvent(sec: 10, usec: 90_000, type: EV_KEY, code: KEY_PLAYPAUSE, value: 2)  // autorepeat: ignored
         bytes += Self.inputEvent(sec: 10, usec: 100_000, type: EV_KEY, code: KEY_PLAYPAUSE, value: 0)
         bytes += Self.inputEvent(sec: 11, usec: 0, type: EV_KEY, code: KEY_A, value: 1)              // not mapped
+        // Lost events: the levels are read again (EVIOCGKEY/EVIOCGSW, which a pipe refuses: nothing).
+        bytes += Self.inputEvent(sec: 11, usec: 1, type: EV_SYN, code: SYN_DROPPED, value: 0)
         bytes += Self.inputEvent(sec: 12, usec: 0, type: EV_SW, code: SW_DOCK, value: 0)
         bytes += Self.inputEvent(sec: 13, usec: 0, type: EV_REL, code: REL_DIAL, value: -2)
         bytes += Self.inputEvent(sec: 14, usec: 0, type: EV_SW, code: SW_DOCK, value: 1)

@@ -11,6 +11,7 @@ import Testing
             latency_ms = 2.0
             [controls]
             long_press_ms = 1500
+            grab = true
             double_press_ms = 250
             volume_step = 3
             [[button]]
@@ -48,7 +49,7 @@ import Testing
             """)
         #expect(problems == [])
         #expect(b.output == "alsa:hw:Loopback,0,0" && b.latencyMs == 2.0)
-        #expect(b.longPressMs == 1500 && b.doublePressMs == 250 && b.volumeStep == 3)
+        #expect(b.longPressMs == 1500 && b.doublePressMs == 250 && b.volumeStep == 3 && b.grabInputs)
         #expect(b.buttons.map(\.name) == ["dj", "play", "wheel_next"])
         #expect(b.buttons[0].actions == ButtonActions(long: .takeControl, double: .next))
         #expect(b.buttons[0].key == InputCodes.keys["KEY_PROG1"])
