@@ -259,8 +259,10 @@ private struct Entry {
         let chip = string("chip"), la = int("line_a", 0...4095), lb = int("line_b", 0...4095)
         let activeLow = bool("active_low") ?? false, pullUp = bool("pull_up") ?? false
         let debounce = UInt32((int("debounce_ms", 0...1000) ?? 1) * 1000)
+        let pa = string("gpio_a_path"), pb = string("gpio_b_path")
         var sa: GPIOLineSpec, sb: GPIOLineSpec
-        if let a, let b { sa = GPIOLineSpec(lineName: a); sb = GPIOLineSpec(lineName: b) }
+        if let pa, let pb { sa = GPIOLineSpec(); sa.path = pa; sb = GPIOLineSpec(); sb.path = pb }
+        else if let a, let b { sa = GPIOLineSpec(lineName: a); sb = GPIOLineSpec(lineName: b) }
         else if let chip, let la, let lb { sa = GPIOLineSpec(chip: chip, offset: la); sb = GPIOLineSpec(chip: chip, offset: lb) }
         else { bad("\"\(name)\" needs input (+ axis), gpio_a + gpio_b, or chip + line_a + line_b (left out)"); return nil }
         sa.activeLow = activeLow; sb.activeLow = activeLow

@@ -73,7 +73,11 @@ actor Controls {
             case .relative(.gpio, _):
                 break
             case .quadrature(let a, let b):
-                quadrature[e.name] = (QuadratureDecoder(stepsPerDetent: e.stepsPerDetent), false, false)
+                // Both lines start as low until their levels are read (each line reports its
+                // level when it opens): a constant phase offset at most, never a lost detent.
+                var d = QuadratureDecoder(stepsPerDetent: e.stepsPerDetent)
+                _ = d.update(a: false, b: false)
+                quadrature[e.name] = (d, false, false)
                 out.append((GPIOLineReader(name: "\(e.name)#a", spec: a, reportsLevel: true, clock: rc, logger: logger), [e.name]))
                 out.append((GPIOLineReader(name: "\(e.name)#b", spec: b, reportsLevel: true, clock: rc, logger: logger), [e.name]))
             }

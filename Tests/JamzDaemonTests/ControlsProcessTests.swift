@@ -55,6 +55,8 @@ import Testing
         let car = Car()
         let buttons = try FakeInput(car.dir.appendingPathComponent("buttons").path)
         let gpio = try FakeInput(car.dir.appendingPathComponent("gpio").path)
+        let encA = try FakeInput(car.dir.appendingPathComponent("enc-a").path)
+        let encB = try FakeInput(car.dir.appendingPathComponent("enc-b").path)
         let board = car.dir.appendingPathComponent("board.toml").path
         try """
             [[button]]
@@ -78,6 +80,12 @@ import Testing
             gpio_path = "\(gpio.path)"
             short = "volume_down"
             [[encoder]]
+            name = "dial"
+            gpio_a_path = "\(encA.path)"
+            gpio_b_path = "\(encB.path)"
+            steps_per_detent = 4
+            action = "volume_step:1"
+            [[encoder]]
             name = "knob"
             input_path = "\(buttons.path)"
             axis = "REL_DIAL"
@@ -85,17 +93,17 @@ import Testing
             """.write(toFile: board, atomically: true, encoding: .utf8)
         car.extraArgs = ["--board", board]
         try car.start()
-        do { try buttonsScenario(car, buttons, gpio) } catch { print(car.logText.suffix(4000)); throw error }
+        do { try buttonsScenario(car, buttons, gpio, (encA, encB)) } catch { print(car.logText.suffix(4000)); throw error }
         #expect(car.terminate() == 0)
     }
 
-    func buttonsScenario(_ car: Car, _ buttons: FakeInput, _ gpio: FakeInput) throws {
+    func buttonsScenario(_ car: Car, _ buttons: FakeInput, _ gpio: FakeInput, _ enc: (a: FakeInput, b: FakeInput)) throws {
         // The bad entry is reported and counted; the missing device is reported; the rest works.
         var s = try car.client.status()
         #expect(s.counters["controls.board_errors"] == 1)
         #expect(car.logText.contains("unknown key \"KEY_BOGUS\""))
         let devices = s.controls?.devices ?? []
-        #expect(devices.count == 3)
+        #expect(devices.count == 5)
         try waitUntil("the FIFO input is open and the missing device reported") {
             let d = (try? car.client.status())?.controls?.devices ?? []
             return d.first { $0.device.contains("buttons") }?.state == "open" && d.first { $0.device.contains("No Such Device") }?.state == "missing"
@@ -122,6 +130,20 @@ import Testing
         usleep(80_000)
         gpio.edge(rising: false)
         try waitUntil("the GPIO button turns the volume down") { (try? car.client.status().volume) == 47 }
+        // A quadrature encoder on two GPIO lines: clockwise (A leads) 00 → 10 → 11 → 01 → 00 is
+        // one detent, twice; then once counter-clockwise.
+        for _ in 0..<2 {
+            enc.a.edge(rising: true); usleep(20_000)
+            enc.b.edge(rising: true); usleep(20_000)
+            enc.a.edge(rising: false); usleep(20_000)
+            enc.b.edge(rising: false); usleep(20_000)
+        }
+        try waitUntil("the dial turns the volume up two detents") { (try? car.client.status().volume) == 49 }
+        enc.b.edge(rising: true); usleep(20_000)
+        enc.a.edge(rising: true); usleep(20_000)
+        enc.b.edge(rising: false); usleep(20_000)
+        enc.a.edge(rising: false)
+        try waitUntil("and back one") { (try? car.client.status().volume) == 48 }
 
         // Not in a convoy: the long press asks to take control and is refused, logged and counted.
         buttons.press(KEY_PROG1, hold: 1.3)
