@@ -214,9 +214,9 @@ import Testing
 
 /// The DJ button across two cars (network namespaces, root): a long press on a follower's DJ
 /// button takes control of the convoy; a play/pause press on a follower is refused by the DJ
-/// rules, logged and counted, and the music goes on.
-@Suite(.serialized, .enabled(if: NetnsLab.available, "needs root and iproute2 (network namespaces)"))
-struct ControlsConvoyTests {
+/// rules, logged and counted, and the music goes on. In the netns suite, so it never runs at
+/// the same time as the other tests that set the namespaces up.
+extension ConvoyNetnsTests {
     @Test func longPressOnAFollowersDJButtonTakesControl() throws {
         try NetnsLab.run("up", "2")
         defer { try? NetnsLab.run("down") }
