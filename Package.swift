@@ -28,6 +28,9 @@ let package = Package(
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CMPG123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
         .systemLibrary(name: "CGPS", pkgConfig: "libgps", providers: [.apt(["libgps-dev"])]),
+        // Linux GPIO character device (uAPI v2) and evdev: ioctl numbers, flags and the kernel's
+        // struct layouts, from linux-libc-dev's headers.
+        .target(name: "CLinuxInput"),
 
         .target(name: "JamzCore", swiftSettings: strict),
         .target(name: "JamzSim", dependencies: ["JamzCore"], swiftSettings: strict),
@@ -51,8 +54,12 @@ let package = Package(
             "JamzCore", "CGPS",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
+        .target(name: "JamzControls", dependencies: [
+            "JamzCore", "CLinuxInput",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .target(name: "JamzDaemon", dependencies: [
-            "JamzCore", "JamzStore", "JamzAudio", "JamzNet", "JamzGPS",
+            "JamzCore", "JamzStore", "JamzAudio", "JamzNet", "JamzGPS", "JamzControls",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -86,6 +93,8 @@ let package = Package(
         .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "CALSA", "JamzTestSupport"]),
         .testTarget(name: "JamzGPSTests", dependencies: ["JamzGPS", "JamzCore", "JamzStore", "JamzAudio", "JamzTestSupport",
                                                       .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient", "JamzNet", "JamzTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "JamzControlsTests", dependencies: ["JamzControls", "JamzCore", "CLinuxInput",
+                                                           .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient", "JamzNet", "JamzControls", "JamzTestSupport", "CLinuxInput", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

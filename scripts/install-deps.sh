@@ -10,6 +10,7 @@ PACKAGES=(
   procps psmisc                                            # ps/pkill/killall for the process tests
   iproute2                                                 # network namespaces: the convoy tests run cars as separate hosts
   libgps-dev gpsd gpsd-clients                             # libgps for JamzGPS; a real gpsd (and gpsfake) for its tests
+  linux-libc-dev                                           # <linux/gpio.h>, <linux/input.h> for CLinuxInput
 )
 
 missing=()

@@ -61,6 +61,37 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var counters: [String: Int64] = [:]
     /// The GPS (nil: no GPS configured).
     public var gps: GPSSummary?
+    /// Buttons and ignition (nil: no board file).
+    public var controls: ControlsReport?
+    public init() {}
+}
+
+/// The `controls` part of `jamz status --json`: the board's input devices, the last gesture,
+/// the ignition.
+public struct ControlsReport: Codable, Sendable, Equatable {
+    public struct Device: Codable, Sendable, Equatable {
+        /// As the board file names it: `input "TrafficJamz Buttons"`, `gpio "DJ_BTN"`.
+        public var device: String
+        /// "open", "missing" or "stopped".
+        public var state: String
+        /// Where it was found (`/dev/input/event3`, `gpiochip0 line 17`).
+        public var path: String?
+        /// Why it is missing.
+        public var problem: String?
+        /// What it serves: button, encoder and ignition names.
+        public var serves: [String]
+        public init(device: String, state: String, path: String?, problem: String?, serves: [String]) {
+            self.device = device; self.state = state; self.path = path; self.problem = problem; self.serves = serves
+        }
+    }
+    public var devices: [Device] = []
+    /// "dj long → take_control" and whether it was done.
+    public var lastGesture: String?
+    public var lastResult: String?
+    /// "on", "off", "unknown", or "none" (no ignition sense on this board).
+    public var acc = "none"
+    /// Seconds until power-off while ACC is off.
+    public var powerOffIn: Double?
     public init() {}
 }
 

@@ -11,6 +11,7 @@ struct Commands: Sendable {
     var convoy: Convoy? = nil
     var location: Location? = nil
     let logger: Logger
+    var controls: Controls? = nil
 
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
@@ -64,6 +65,7 @@ struct Commands: Sendable {
                 s.counters.merge(location.counters) { $1 }
                 s.gps = location.summary(now: location.now)
             }
+            if let controls { s.controls = await controls.report() }
             return Commands.success(Commands.describe(s), s)
         case "queue":
             let q = await player.queueReport()
@@ -200,6 +202,11 @@ struct Commands: Sendable {
             out += " (queue: \(s.queueLength))"
         }
         out += " · volume \(s.volume) · \(s.output)"
+        if let c = s.controls {
+            if c.acc != "none" { out += " · ACC \(c.acc)\(c.powerOffIn.map { String(format: " (power-off in %.0f s)", $0) } ?? "")" }
+            let missing = c.devices.filter { $0.state != "open" }
+            if !missing.isEmpty { out += " · missing: \(missing.map(\.device).joined(separator: ", "))" }
+        }
         if let g = s.gps {
             out += "\nGPS: gpsd \(g.gpsd), \(g.mode)\(g.stale && g.mode != "no fix" ? " (stale)" : "") · clock: \(g.clock)"
         }

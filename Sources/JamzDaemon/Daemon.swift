@@ -88,10 +88,21 @@ public enum Daemon {
         await convoy.attach(location)
         await convoy.start(group: MultiThreadedEventLoopGroup.singleton)
         await convoy.follow()
-        let server = ControlServer(path: config.socket, commands: Commands(player: player, library: library, convoy: convoy, location: location, logger: logger), logger: logger)
+        var commands = Commands(player: player, library: library, convoy: convoy, location: location, logger: logger)
+        var controls: Controls?
+        if !config.boardProblems.isEmpty {
+            for p in config.boardProblems { logger.error("\(p)") }
+            store.counters.add("controls.board_errors", Int64(config.boardProblems.count))
+        }
+        if let board = config.board {
+            // Buttons act through the same commands as the control socket (no status from them).
+            controls = Controls(board: board, commands: commands, player: player, clock: clock, counters: store.counters, logger: logger)
+            commands.controls = controls
+        }
+        let server = ControlServer(path: config.socket, commands: commands, logger: logger)
         let channel = try await server.bind()
         logger.info("control socket \(config.socket); data in \(config.dataDir)")
-        return Running(store: store, player: player, renderer: renderer, convoy: convoy, location: location, commands: server.commands, server: server, channel: channel)
+        return Running(store: store, player: player, renderer: renderer, convoy: convoy, location: location, commands: server.commands, server: server, channel: channel, controls: controls)
     }
 
     /// A started daemon.
@@ -104,11 +115,13 @@ public enum Daemon {
         let commands: Commands
         let server: ControlServer
         let channel: NIOAsyncChannelOfConnections
+        let controls: Controls?
 
         /// Serves the control socket and ticks the player until cancelled; then fades out and saves.
         public func serve() async {
             await withDiscardingTaskGroup { group in
                 group.addTask { try? await server.serve(channel) }
+                if let controls { group.addTask { await controls.run() } }
                 group.addTask {
                     while !Task.isCancelled {
                         await player.tick()

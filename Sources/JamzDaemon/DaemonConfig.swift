@@ -46,6 +46,27 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Test hook (flag only, never in the TOML file): delay, jitter and loss added to every
     /// convoy datagram this daemon sends, because the test machine's kernel has no netem.
     public var testLinkImpairment: LinkImpairment?
+    /// The board file (`--board`, or `board = "…"` here): buttons, encoders, ignition, audio overrides.
+    public var boardPath: String?
+    /// The board file as loaded (`loadBoard`), and what was wrong with it.
+    public var board: BoardConfig?
+    public var boardProblems: [String] = []
+
+    /// Reads and applies the board file: its [audio] overrides `output` and `board_latency_ms`
+    /// (command-line flags applied later still win). A file that cannot be read is one problem.
+    public mutating func loadBoard(_ path: String) {
+        boardPath = path
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            board = nil
+            boardProblems = ["cannot read board file \(path): \(String(cString: strerror(errno))); no buttons, no ignition sense"]
+            return
+        }
+        let (b, problems) = BoardConfig.parse(toml: text, file: path)
+        board = b
+        boardProblems = problems
+        if let o = b.output { output = o }
+        if let l = b.latencyMs { boardLatencyMs = l }
+    }
 
     /// Sets the test link impairment from its spec; returns what is wrong with it, if anything.
     public mutating func setTestLinkImpairment(_ spec: String) -> String? {
@@ -96,6 +117,7 @@ public struct DaemonConfig: Sendable, Equatable {
         case "data_dir": return str(anyPath) { $0.dataDir = $1 }
         case "socket": return str(anyPath) { $0.socket = $1 }
         case "output": return str(DaemonConfig.checkOutput) { $0.output = $1 }
+        case "board": return str(anyPath) { $0.boardPath = $1 }
         case "audio.sample_rate": return int(8000...192_000) { $0.sampleRate = $1 }
         case "audio.board_latency_ms": return num(0...1000) { $0.boardLatencyMs = $1 }
         case "audio.buffer_ms": return int(20...1000) { $0.bufferMs = $1 }

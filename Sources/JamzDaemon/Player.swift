@@ -35,6 +35,11 @@ public actor Player {
     private var lastHeardEntry: Int64?
     private var lastSaved: PlayerRecord?
     private var periodicSaves = 0
+    /// Paused by ACC off while playing: saved as playing (so the next start resumes) and
+    /// played again when ACC comes back within the grace period (Player+Ignition.swift).
+    var accHeld = false
+    /// Faded to silence by ACC off in a convoy (the convoy's timeline goes on).
+    var accMuted = false
 
     init(store: Store, cache: TrackCache, renderer: Renderer, clock: SystemClock, config: DaemonConfig, logger: Logger) {
         self.store = store; self.cache = cache; self.renderer = renderer; self.clock = clock
@@ -124,6 +129,11 @@ public actor Player {
             anchor = PlayAnchor(entryID: c.entryID, frame: c.frame, time: t, playing: true)
         } else {
             anchor = PlayAnchor(entryID: items[0].entry.id, frame: 0, time: t, playing: true)
+        }
+        if accHeld || accMuted {
+            // Played while ACC is off (or as ACC comes back): out of the ACC fade-out.
+            accHeld = false; accMuted = false
+            renderer.fade(from: 0, to: 1, over: Nanos(config.resumeFadeMs) * 1_000_000)
         }
         try await commit()
         let i = items.firstIndex { $0.entry.id == anchor!.entryID }!
@@ -251,14 +261,16 @@ public actor Player {
     /// `periodic` saves (the position while playing) skip the fsync.
     func save(periodic: Bool = false) async throws {
         let n = now()
-        let rec: PlayerRecord
+        var found: PlayerRecord
         if let a = anchor, a.time > n.at, let c = Timeline.locate(a, in: entries, at: a.time, rate: rate) {
-            rec = PlayerRecord(playing: a.playing, entryId: c.entryID, frame: c.frame, volume: volume)
+            found = PlayerRecord(playing: a.playing, entryId: c.entryID, frame: c.frame, volume: volume)
         } else if n.state == "stopped" {
-            rec = PlayerRecord(playing: false, entryId: nil, frame: 0, volume: volume)
+            found = PlayerRecord(playing: false, entryId: nil, frame: 0, volume: volume)
         } else {
-            rec = PlayerRecord(playing: n.state == "playing", entryId: n.item?.entry.id, frame: n.frame, volume: volume)
+            found = PlayerRecord(playing: n.state == "playing", entryId: n.item?.entry.id, frame: n.frame, volume: volume)
         }
+        if accHeld { found.playing = true }
+        let rec = found
         guard rec != lastSaved else { return }
         if periodic && periodicSaves % 2 == 1 {
             // Every other periodic save skips the fsync: a process crash loses nothing, a power

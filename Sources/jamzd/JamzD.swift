@@ -19,6 +19,7 @@ struct JamzD: AsyncParsableCommand {
     @Option(help: "Test hook: impair every convoy datagram sent, DELAY_MS[+expMEAN_MS][,loss=P][,seed=N] (no netem here)") var testLinkImpair: String?
     @Option(help: "gpsd to read the position from: HOST:PORT (default localhost:2947) or off") var gpsd: String?
     @Option(help: "UDP port of the convoy link, the same in every car (0: no convoy link)") var convoyPort: Int?
+    @Option(help: "Board file (TOML): buttons, encoders, ignition sense, audio overrides (board/README.md)") var board: String?
 
     func run() async throws {
         // A FIFO sink whose reader leaves must not kill the daemon: writes fail with EPIPE instead.
@@ -37,6 +38,7 @@ struct JamzD: AsyncParsableCommand {
                 problems = ["cannot read config \(path): \(error.localizedDescription); using defaults"]
             }
         }
+        if let path = board ?? cfg.boardPath { cfg.loadBoard(path) }
         if let v = dataDir { cfg.dataDir = v }
         if let v = socket { cfg.socket = v }
         if let v = output {
