@@ -145,6 +145,7 @@ public final class GPSDClient: GPSSource, @unchecked Sendable {
             guard gps_waiting(gps, waitMicros) else {
                 if errno != 0 && errno != EINTR && errno != EAGAIN { return "waiting for gpsd: \(String(cString: strerror(errno)))" }
                 flush(&merger, &validator)
+                noteCPU()
                 continue
             }
             errno = 0
@@ -153,6 +154,7 @@ public final class GPSDClient: GPSSource, @unchecked Sendable {
             }
             resetBackoff()
             jamz_gps_extract(gps, &report)
+            defer { noteCPU() }
             let mono = clock.now()
             if report.has_toff != 0 || report.has_pps != 0 { timeReport(report, mono: mono) }
             if report.has_mode != 0 {
@@ -160,6 +162,13 @@ public final class GPSDClient: GPSSource, @unchecked Sendable {
             }
         }
         return nil
+    }
+
+    private func noteCPU() {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        let cpu = Nanos(ts.tv_sec) * nanosPerSecond + Nanos(ts.tv_nsec)
+        shared.withLock { $0.counters.readerCPU = cpu }
     }
 
     private func flush(_ merger: inout EpochMerger, _ validator: inout FixValidator) {

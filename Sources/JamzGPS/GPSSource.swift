@@ -55,6 +55,8 @@ public struct GPSCounters: Sendable, Equatable {
     public var connectFailures = 0
     /// Events the consumer was too slow to take (the stream keeps the newest).
     public var droppedEvents = 0
+    /// CPU time the reader thread has used (CLOCK_THREAD_CPUTIME_ID), ns.
+    public var readerCPU: Nanos = 0
     public var rejectedTotal: Int { rejected.values.reduce(0, +) }
 }
 
