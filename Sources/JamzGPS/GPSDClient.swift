@@ -51,7 +51,7 @@ public final class GPSDClient: GPSSource, @unchecked Sendable {
 
     public var status: GPSStatus { shared.withLock { $0 } }
 
-    /// Starts the reader thread (once).
+    /// Starts the reader thread. Once: a stopped client is not restarted (make a new one).
     public func start() {
         wake.lock(); defer { wake.unlock() }
         guard !started else { return }
@@ -118,6 +118,10 @@ public final class GPSDClient: GPSSource, @unchecked Sendable {
             if let reason {
                 logger.warning("gpsd connection lost: \(reason)")
                 setConnection(.disconnected(reason: reason))
+                // Without gpsd there is no fix, whatever the receiver last said.
+                if shared.withLock({ s -> Bool in defer { s.mode = .none }; return s.mode != .none }) {
+                    emit(.mode(.none, at: clock.now()))
+                }
                 sleep(backoff)
                 backoff = min(backoff * 2, config.backoffMax)
             }

@@ -68,4 +68,10 @@ public struct GPSStatus: Sendable, Equatable {
     /// The last time report, if gpsd sent any.
     public var latestTime: GPSTimeReport?
     public var counters: GPSCounters
+
+    /// The latest fix if it is fresh at our mono time `now` (see `Fix.staleAfter`), else nil.
+    public func currentFix(at now: Nanos) -> Fix? {
+        guard let f = latestFix, !f.isStale(at: now) else { return nil }
+        return f
+    }
 }

@@ -22,6 +22,9 @@ struct GPSDClientTests {
         try rig.waitSent()
         let last = try #require(truth.filter(\.deliverable).last)
         try await eventually("the last fix delivered") { gps.status.latestFix?.wall == last.wall }
+        let mono = try #require(gps.status.latestFix?.mono)
+        #expect(gps.status.currentFix(at: mono + Fix.staleAfter) != nil)
+        #expect(gps.status.currentFix(at: mono + Fix.staleAfter + 1) == nil, "stale after 3 s")
         gps.stop()
         await log.finished()
 
@@ -87,6 +90,8 @@ struct GPSDClientTests {
         let firstUp = try #require(c.firstIndex(of: .connected))
         let down = try #require(c[firstUp...].firstIndex { if case .disconnected = $0 { true } else { false } })
         #expect(c[down...].contains(.connected), "connected again after \(c[down])")
+        // While gpsd was gone there was no fix; then 3D again.
+        #expect(log.modes == [.threeD, .none, .threeD, .none, .threeD, .twoD, .threeD])
         #expect(gps.status.counters.connections == 2)
     }
 
