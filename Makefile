@@ -6,7 +6,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 FIXTURES := $(CURDIR)/.build/fixtures
 DEMO := $(CURDIR)/demo-data
 
-.PHONY: deps build release test fixtures demo bench bench-sync clean
+.PHONY: deps build release test fixtures demo bench bench-sync bench-gps clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -35,6 +35,10 @@ bench: release fixtures
 
 bench-sync: release
 	.build/release/jamz-bench sync
+
+# Real gpsd fed with the committed NMEA logs (about a minute).
+bench-gps: release
+	.build/release/jamz-bench gps
 
 clean:
 	rm -rf .build $(DEMO)

@@ -78,7 +78,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "jamz-bench", dependencies: [
-            "JamzCore", "JamzClient", "JamzSim", "JamzGPS", "JamzStore", "JamzAudio",
+            "JamzCore", "JamzClient", "JamzSim", "JamzGPS", "JamzStore", "JamzAudio", "JamzTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),

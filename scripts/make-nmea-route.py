@@ -6,7 +6,8 @@ Writes (1 Hz, GGA + GSA + RMC per epoch, talker GP):
                                      a 2D-only stretch, a stop (60 s), away again; plus
                                      malformed input: bad checksums, garbage lines, and
                                      sentences with valid checksums but impossible values
-                                     (latitude 95°, longitude 200°, "nan" fields, 950 kn).
+                                     (latitude 95°, longitude 200°, "nan" fields, 950 kn),
+                                     and time glitches (an epoch 100 s in the past, one 2 h ahead).
   convoy-car1.nmea, convoy-car2.nmea, convoy-car3.nmea (+ .truth.csv each)
                                      12 min of one road for a 3-car convoy: car 2 follows
                                      car 1 about 300 m behind, car 3 stops at a rest area for
@@ -16,7 +17,8 @@ The truth CSV has one row per epoch: t (s from start), utc (ISO), kind, lat, lon
 to the NMEA resolution), alt, speed_mps (as written), track_deg, mode (1 none, 2, 3).
 kind: ok | nofix | 2d | bad-checksum (the epoch's RMC is replaced by a corrupted one: gpsd must
 drop it), bad-lat / bad-lon / bad-nan / bad-speed (valid checksum, impossible value: the client
-must reject the epoch). Garbage lines are not epochs (they are counted in the header comment).
+must reject the epoch), bad-time-back / bad-time-jump (the epoch is stamped 100 s in the past or
+2 h in the future: the client must reject it). Garbage lines are not epochs (they are counted in the header comment).
 Same seed, same bytes.
 """
 import csv, datetime, math, os, random, sys
@@ -104,8 +106,11 @@ def write_log(name, outdir, road, speeds, modes, bad, garbage_at, rng, s0=0.0):
         lat, lon, track = road.at(s)
         alt = 170.0 + 30 * math.sin(s / 4000.0)
         now = START + datetime.timedelta(seconds=t)
-        hms = now.strftime('%H%M%S') + '.00'
-        dmy = now.strftime('%d%m%y')
+        # A receiver glitch: this epoch stamped 100 s in the past, or 2 h in the future.
+        shift = {'bad-time-back': -100, 'bad-time-jump': 7200}.get(bad.get(t), 0)
+        stamped = now + datetime.timedelta(seconds=shift)
+        hms = stamped.strftime('%H%M%S') + '.00'
+        dmy = stamped.strftime('%d%m%y')
         mode = modes[t]
         kind = bad.get(t, {3: 'ok', 2: '2d', 1: 'nofix'}[mode])
         la, lh = nmea_lat(lat); lo, loh = nmea_lon(lon)
@@ -175,7 +180,7 @@ def main():
     for t in range(400, 470): modes[t] = 1          # tunnel: no fix
     for t in range(560, 640): modes[t] = 2          # 2D only (few satellites, no altitude)
     bad = {150: 'bad-checksum', 151: 'bad-checksum', 222: 'bad-lat', 280: 'bad-lon',
-           333: 'bad-nan', 520: 'bad-speed', 850: 'bad-checksum'}
+           333: 'bad-nan', 360: 'bad-time-back', 380: 'bad-time-jump', 520: 'bad-speed', 850: 'bad-checksum'}
     garbage = {30, 200, 310, 480, 700}
     write_log('highway', outdir, road, speeds, modes, bad, garbage, rng)
 

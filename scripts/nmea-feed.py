@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""nmea-feed.py PORT FILE [EPOCH_SECONDS] — serve an NMEA log to gpsd over TCP, deterministically.
+"""nmea-feed.py PORT FILE [EPOCH_SECONDS [GPSD_PORT]] — serve an NMEA log to gpsd over TCP, deterministically.
 
 gpsd reads it as a `tcp://127.0.0.1:PORT` source. The feeder prints "listening" once bound,
 then waits for a line on stdin ("go") before sending anything, so the test connects its client
@@ -9,11 +9,36 @@ timestamp change, plus any junk between them) every EPOCH_SECONDS (default 0.005
 stdin stops sending ("paused at N") until "go" again; "quit" or end of stdin exits. When gpsd
 goes away ("disconnected") the feeder waits for it to connect again ("connected") and goes on
 with the epoch it was about to send. Lines starting with '#' are comments.
+
+With GPSD_PORT the feeder also runs gpsd (`gpsd -N -n -S GPSD_PORT tcp://127.0.0.1:PORT`) as its
+own child, in its own process group: "gpsd-kill" kills it (SIGKILL, "gpsd killed"),
+"gpsd-start" starts it again. Whenever the feeder ends (quit, end of stdin because the test
+died, SIGTERM) it kills gpsd first, so no gpsd outlives a test.
 """
-import select, socket, sys, time
+import atexit, os, select, signal, socket, subprocess, sys, time
 
 port, path = int(sys.argv[1]), sys.argv[2]
 pace = float(sys.argv[3]) if len(sys.argv) > 3 else 0.005
+gpsd_port = int(sys.argv[4]) if len(sys.argv) > 4 else None
+gpsd = None
+
+
+def gpsd_start():
+    global gpsd
+    gpsd = subprocess.Popen(['gpsd', '-N', '-n', '-S', str(gpsd_port), 'tcp://127.0.0.1:%d' % port],
+                            stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr)
+
+
+def gpsd_kill():
+    global gpsd
+    if gpsd is not None:
+        gpsd.kill()
+        gpsd.wait()
+        gpsd = None
+
+
+atexit.register(gpsd_kill)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 epochs, cur, last_time = [], [], None
 with open(path, 'rb') as f:
@@ -36,6 +61,8 @@ srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind(('127.0.0.1', port))
 srv.listen(4)
 print('listening %d epochs' % len(epochs), flush=True)
+if gpsd_port:
+    gpsd_start()
 
 conn = None
 running = False
@@ -69,6 +96,11 @@ while True:
         elif cmd.strip() == 'pause':
             running = False
             print('paused at %d' % i, flush=True)
+        elif cmd.strip() == 'gpsd-kill':
+            gpsd_kill()
+            print('gpsd killed', flush=True)
+        elif cmd.strip() == 'gpsd-start':
+            gpsd_start()
         continue
     if sending:
         try:

@@ -32,7 +32,8 @@ public struct GPSTimeReport: Sendable, Equatable, Codable {
 
     /// The reading the sync core's `WallMapping` takes: GPS time at our mono instant of receipt
     /// (our wall clock corrected by the measured error). Only a PPS report counts as
-    /// disciplined; `WallMapping` ignores the rest.
+    /// disciplined. Give `WallMapping.add` PPS reports only: it drops all its readings when
+    /// handed one that is not disciplined (a TOFF), by design (the clock lost its discipline).
     public var wallClockSample: WallClockSample {
         WallClockSample(mono: receivedMono, wall: receivedWall - hostClockError, accuracy: accuracy,
                         ppsDisciplined: kind == .pps)

@@ -88,6 +88,8 @@ final class Location: Sendable {
             let changed = state.withLock { s -> Bool in defer { s.lastMode = m }; return s.lastMode != m }
             if changed { logger.info("GPS: \(m == .none ? "no fix" : "\(m) fix")") }
         case .time(let r):
+            // Only PPS disciplines the wall clock; a TOFF reading (±100 ms) would clear the mapping.
+            guard r.kind == .pps else { return }
             let first = state.withLock { s -> Bool in
                 let had = s.wall.latest != nil
                 s.wall.add(r.wallClockSample)

@@ -51,7 +51,7 @@ public final class GPSDClient: GPSSource, @unchecked Sendable {
 
     public var status: GPSStatus { shared.withLock { $0 } }
 
-    /// Starts the reader thread (once).
+    /// Starts the reader thread. Once: a stopped client is not restarted (make a new one).
     public func start() {
         wake.lock(); defer { wake.unlock() }
         guard !started else { return }
@@ -118,6 +118,10 @@ public final class GPSDClient: GPSSource, @unchecked Sendable {
             if let reason {
                 logger.warning("gpsd connection lost: \(reason)")
                 setConnection(.disconnected(reason: reason))
+                // Without gpsd there is no fix, whatever the receiver last said.
+                if shared.withLock({ s -> Bool in defer { s.mode = .none }; return s.mode != .none }) {
+                    emit(.mode(.none, at: clock.now()))
+                }
                 sleep(backoff)
                 backoff = min(backoff * 2, config.backoffMax)
             }
@@ -145,6 +149,7 @@ public final class GPSDClient: GPSSource, @unchecked Sendable {
             guard gps_waiting(gps, waitMicros) else {
                 if errno != 0 && errno != EINTR && errno != EAGAIN { return "waiting for gpsd: \(String(cString: strerror(errno)))" }
                 flush(&merger, &validator)
+                noteCPU()
                 continue
             }
             errno = 0
@@ -153,6 +158,7 @@ public final class GPSDClient: GPSSource, @unchecked Sendable {
             }
             resetBackoff()
             jamz_gps_extract(gps, &report)
+            defer { noteCPU() }
             let mono = clock.now()
             if report.has_toff != 0 || report.has_pps != 0 { timeReport(report, mono: mono) }
             if report.has_mode != 0 {
@@ -160,6 +166,13 @@ public final class GPSDClient: GPSSource, @unchecked Sendable {
             }
         }
         return nil
+    }
+
+    private func noteCPU() {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        let cpu = Nanos(ts.tv_sec) * nanosPerSecond + Nanos(ts.tv_nsec)
+        shared.withLock { $0.counters.readerCPU = cpu }
     }
 
     private func flush(_ merger: inout EpochMerger, _ validator: inout FixValidator) {

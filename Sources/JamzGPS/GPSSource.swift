@@ -55,6 +55,8 @@ public struct GPSCounters: Sendable, Equatable {
     public var connectFailures = 0
     /// Events the consumer was too slow to take (the stream keeps the newest).
     public var droppedEvents = 0
+    /// CPU time the reader thread has used (CLOCK_THREAD_CPUTIME_ID), ns.
+    public var readerCPU: Nanos = 0
     public var rejectedTotal: Int { rejected.values.reduce(0, +) }
 }
 
@@ -66,4 +68,10 @@ public struct GPSStatus: Sendable, Equatable {
     /// The last time report, if gpsd sent any.
     public var latestTime: GPSTimeReport?
     public var counters: GPSCounters
+
+    /// The latest fix if it is fresh at our mono time `now` (see `Fix.staleAfter`), else nil.
+    public func currentFix(at now: Nanos) -> Fix? {
+        guard let f = latestFix, !f.isStale(at: now) else { return nil }
+        return f
+    }
 }

@@ -92,6 +92,19 @@ public enum LocationHistory {
         return result
     }
 
+    /// The same from async code: the writes go through GRDB's async `write`, off the concurrency pool.
+    public static func compact(_ pool: DatabasePool, now: Nanos, policy: HistoryPolicy = HistoryPolicy()) async throws -> Compaction {
+        var result = Compaction()
+        result.expired = try await pool.write { db in
+            try db.execute(sql: "DELETE FROM location WHERE time < ?", arguments: [now - policy.retention])
+            return db.changesCount
+        }
+        for member in try await pool.read({ try members($0) }) {
+            result.thinned += try await pool.write { db in try thin(db, member: member, now: now, policy: policy) }
+        }
+        return result
+    }
+
     /// Thins one member's points older than `fullRateFor` within the caller's transaction.
     public static func thin(_ db: Database, member: MemberID, now: Nanos, policy: HistoryPolicy = HistoryPolicy()) throws -> Int {
         let rows = try Row.fetchAll(db, sql: """

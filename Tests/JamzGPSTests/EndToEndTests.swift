@@ -55,7 +55,7 @@ struct EndToEndTests {
         let now = last.wall
         var policy = HistoryPolicy()
         policy.fullRateFor = 120 * nanosPerSecond
-        let result = try LocationHistory.compact(store.pool, now: now, policy: policy)
+        let result = try await LocationHistory.compact(store.pool, now: now, policy: policy)
         let kept = try await store.pool.read { try LocationHistory.range($0, member: me) }.map(\.fix)
         let cutoff = now - policy.fullRateFor
         #expect(kept.filter { $0.wall >= cutoff } == rows.map(\.fix).filter { $0.wall >= cutoff })
@@ -80,7 +80,7 @@ struct EndToEndTests {
         // Highway at ~32 m/s: about one point in four.
         #expect(old.count < oldBefore.count / 3)
         // Past the retention nothing is left.
-        let gone = try LocationHistory.compact(store.pool, now: now + policy.retention + policy.fullRateFor)
+        let gone = try await LocationHistory.compact(store.pool, now: now + policy.retention + policy.fullRateFor)
         #expect(gone.expired == kept.count)
     }
 }

@@ -22,6 +22,9 @@ struct GPSDClientTests {
         try rig.waitSent()
         let last = try #require(truth.filter(\.deliverable).last)
         try await eventually("the last fix delivered") { gps.status.latestFix?.wall == last.wall }
+        let mono = try #require(gps.status.latestFix?.mono)
+        #expect(gps.status.currentFix(at: mono + Fix.staleAfter) != nil)
+        #expect(gps.status.currentFix(at: mono + Fix.staleAfter + 1) == nil, "stale after 3 s")
         gps.stop()
         await log.finished()
 
@@ -45,11 +48,15 @@ struct GPSDClientTests {
         #expect(counters.noFixEpochs == truth.filter { $0.kind == "nofix" }.count)
         #expect(counters.fixes == fixes.count)
         // gpsd 3.22 itself drops latitude 95°, longitude 200° and "nan" (the fix arrives without a
-        // position: notFinite); 950 kn passes gpsd and is the client's to refuse.
-        #expect(counters.rejected == ["notFinite": 3, "absurdSpeed": 1])
+        // position: notFinite); 950 kn and the two time glitches pass gpsd and are the client's
+        // to refuse. After the epoch stamped 2 h ahead, gpsd takes the next GGA (back at the
+        // right hour) for the next day: a second jump, refused too; that second's RMC is right.
+        #expect(counters.rejected == ["notFinite": 3, "absurdSpeed": 1, "timeNotAdvancing": 1, "timeJump": 2])
         #expect(counters.connections == 1 && counters.droppedEvents == 0)
-        // gpsd reports TOFF (NMEA time vs our clock) for every second; no PPS here (no pulse line).
-        #expect(counters.toffReports >= fixes.count)
+        // gpsd reports TOFF (NMEA time vs our clock) for every second up to the 2 h glitch at
+        // t = 380 (then not until GPS time passes the glitch again: never in this log); no PPS
+        // here (a replayed log has no pulse line).
+        #expect(counters.toffReports >= 370)
         #expect(counters.ppsReports == 0)
         #expect(log.connections.first == .connecting && log.connections.dropFirst().first == .connected)
         #expect(log.connections.last == .disconnected(reason: "stopped"))
@@ -87,6 +94,8 @@ struct GPSDClientTests {
         let firstUp = try #require(c.firstIndex(of: .connected))
         let down = try #require(c[firstUp...].firstIndex { if case .disconnected = $0 { true } else { false } })
         #expect(c[down...].contains(.connected), "connected again after \(c[down])")
+        // While gpsd was gone there was no fix; then 3D again.
+        #expect(log.modes == [.threeD, .none, .threeD, .none, .threeD, .twoD, .threeD])
         #expect(gps.status.counters.connections == 2)
     }
 

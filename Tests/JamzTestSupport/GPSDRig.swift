@@ -39,6 +39,9 @@ public final class GroupProcess: @unchecked Sendable {
         self.pid = pid
         stdinFD = inPipe[1]
         stdoutFD = outPipe[0]
+        // Our ends must not leak into other children: the child sees end of input when we go.
+        _ = fcntl(stdinFD, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(stdoutFD, F_SETFD, FD_CLOEXEC)
         _ = fcntl(stdoutFD, F_SETFL, fcntl(stdoutFD, F_GETFL) | O_NONBLOCK)
         signal(SIGPIPE, SIG_IGN)
     }
@@ -111,13 +114,14 @@ public struct RigError: Error, CustomStringConvertible {
 }
 
 /// A real gpsd (`gpsd -N -n -S PORT tcp://127.0.0.1:NMEAPORT`) fed by `scripts/nmea-feed.py`
-/// with a committed NMEA log, each in its own process group. Deterministic: the feeder sends
+/// with a committed NMEA log. The feeder runs gpsd as its child and kills it whenever it ends
+/// (even when the test process dies: its stdin closes), and the rig kills the feeder's whole
+/// process group at the end, so no gpsd is ever orphaned. Deterministic: the feeder sends
 /// nothing until `go()`, which the test calls once its client is connected.
 public final class GPSDRig: @unchecked Sendable {
     public let gpsdPort: Int
     public let nmeaPort: Int
     public let feeder: GroupProcess
-    public private(set) var gpsd: GroupProcess?
     public let logDir: String
     /// Epochs in the log.
     public let epochs: Int
@@ -132,25 +136,25 @@ public final class GPSDRig: @unchecked Sendable {
         nmeaPort = try Self.freePort()
         gpsdPort = try Self.freePort(avoiding: nmeaPort)
         feeder = try GroupProcess(["python3", Fixtures.repo.appendingPathComponent("scripts/nmea-feed.py").path,
-                                   String(nmeaPort), Self.nmea(name), String(pace)], log: logDir + "/feeder.log")
+                                   String(nmeaPort), Self.nmea(name), String(pace), String(gpsdPort)],
+                                  log: logDir + "/feeder-and-gpsd.log")
         let first = try feeder.waitFor("feeder listening", timeout: 10) { $0.hasPrefix("listening") }
         epochs = Int(first.split(separator: " ")[1]) ?? 0
-        try startGPSD()
+        _ = try feeder.waitFor("gpsd connecting to the feeder", timeout: 15) { $0 == "connected" }
     }
 
-    /// Starts gpsd (again) and waits until it has connected to the feeder.
+    /// Starts gpsd again and waits until it has connected to the feeder.
     public func startGPSD() throws {
         let mark = feeder.lines.count
-        gpsd = try GroupProcess(["gpsd", "-N", "-n", "-S", String(gpsdPort), "tcp://127.0.0.1:\(nmeaPort)"],
-                                log: logDir + "/gpsd.log")
+        feeder.send("gpsd-start")
         _ = try feeder.waitFor("gpsd connecting to the feeder", timeout: 15, from: mark) { $0 == "connected" }
     }
 
-    /// Kills gpsd (SIGKILL to its group) and waits until the feeder saw it go.
+    /// Kills gpsd (SIGKILL) and waits until the feeder saw its connection go.
     public func killGPSD() throws {
         let mark = feeder.lines.count
-        gpsd?.killGroup()
-        gpsd = nil
+        feeder.send("gpsd-kill")
+        _ = try feeder.waitFor("gpsd killed", timeout: 15, from: mark) { $0 == "gpsd killed" }
         _ = try feeder.waitFor("gpsd gone", timeout: 15, from: mark) { $0 == "disconnected" }
     }
 
@@ -171,8 +175,6 @@ public final class GPSDRig: @unchecked Sendable {
     }
 
     public func stop() {
-        gpsd?.killGroup()
-        gpsd = nil
         feeder.send("quit")
         feeder.killGroup()
     }
