@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import JamzClient
 import JamzCore
 import JamzNet
@@ -281,6 +282,69 @@ struct ConvoyNetnsTests {
         // Car 2 and car 3 share no network: each still hears only car 1.
         #expect(peers(cars[1]).count == 1)
         #expect(cars[2].logText.contains("beacons on 239.255.74.77 via eth1"))
+        for c in cars { #expect(c.terminate() == 0) }
+    }
+
+    /// Three cars, each with its own gpsd fed its part of a convoy route (20× real time): car 2
+    /// follows 300 m behind car 1, car 3 stops at a rest area and falls ~5 km behind. Each car's
+    /// `jamz convoy` shows the others at the right distance, ahead or behind, together or apart;
+    /// each stores its own and the others' positions.
+    @Test func threeCarsWithTheirOwnGPSSeeWhoIsTogether() throws {
+        try NetnsLab.run("up", "3")
+        defer { try? NetnsLab.run("down") }
+        let rigs = try (1...3).map { try GPSDRig(log: "convoy-car\($0).nmea", pace: 0.05, netns: "jamz-car\($0)") }
+        defer { rigs.forEach { $0.stop() } }
+        let config = Fixtures.tempDir().appendingPathComponent("jamzd.toml").path
+        try "[convoy]\ntogether_dwell_s = 1\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let cars = (1...3).map { i in
+            Car(args: ["--car-name", "car\(i)", "--gpsd", "localhost:\(rigs[i - 1].gpsdPort)", "--config", config], netns: "jamz-car\(i)")
+        }
+        for c in cars { try c.start() }
+        let created = try json(cars[0], "group", "create", "Road") as? [String: Any]
+        let code = try #require(created?["code"] as? String)
+        for c in cars.dropFirst() { #expect(try c.jamz("group", "join", code).0 == 0) }
+        try waitUntil("every car hears the two others", timeout: 15) { cars.allSatisfy { peers($0).count == 2 } }
+        try waitUntil("every car is connected to its gpsd", timeout: 15) {
+            cars.allSatisfy { ((try? json($0, "where")) as? [String: Any])?["gpsd"] as? String == "connected" }
+        }
+        for r in rigs { r.go() }
+
+        func view(_ c: Car) -> [String: [String: Any]] {
+            let members = (((try? json(c, "convoy")) as? [String: Any])?["members"] as? [[String: Any]]) ?? []
+            return Dictionary(members.compactMap { m in (m["name"] as? String).map { ($0, m) } }, uniquingKeysWith: { a, _ in a })
+        }
+        func d(_ m: [String: Any]?) -> Double { m?["distanceM"] as? Double ?? -1 }
+        func together(_ m: [String: Any]?) -> Bool { m?["together"] as? Bool ?? false }
+        // Car 3 is more than 2.5 km behind from about 5 min into the route until its end.
+        var seen: (one: [String: [String: Any]], two: [String: [String: Any]], three: [String: [String: Any]])?
+        try waitUntil("car 1 and car 2 together, car 3 apart, in every car's view", timeout: 60) {
+            let (v1, v2, v3) = (view(cars[0]), view(cars[1]), view(cars[2]))
+            let ok = together(v1["car2"]) && (150...600).contains(d(v1["car2"])) && !together(v1["car3"]) && d(v1["car3"]) > 3000
+                && together(v2["car1"]) && !together(v2["car3"]) && d(v2["car3"]) > 3000
+                && !together(v3["car1"]) && !together(v3["car2"]) && d(v3["car1"]) > 3000
+            if ok { seen = (v1, v2, v3) }
+            return ok
+        }
+        let v = try #require(seen)
+        #expect(v.one["car2"]?["position"] as? String == "behind", "car 2 follows car 1: \(v.one["car2"] ?? [:])")
+        #expect(v.two["car1"]?["position"] as? String == "ahead", "\(v.two["car1"] ?? [:])")
+        #expect(v.one["car3"]?["position"] as? String == "behind")
+        #expect(cars[0].logText.contains("together: car2"))
+        #expect(cars[0].logText.contains("apart: car3"))
+
+        // Every fix of its own route stored, and the others' positions too.
+        for r in rigs { try r.waitSent(timeout: 120) }
+        sleep(2)
+        var ro = Configuration(); ro.readonly = true
+        let db = try DatabaseQueue(path: cars[0].dataDir + "/jamz.sqlite", configuration: ro)
+        let me = try #require(group(cars[0])["member"] as? String)
+        let perMember = try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT member, COUNT(*) AS n FROM location GROUP BY member").map { ($0["member"] as Int64, $0["n"] as Int) }
+        }
+        #expect(perMember.count == 3, "positions stored for \(perMember.count) members")
+        let own = perMember.first { MemberID(UInt64(bitPattern: $0.0)).description == me }
+        #expect((own?.1 ?? 0) >= 600, "own fixes stored: \(perMember)")
+        #expect(perMember.filter { $0.0 != own?.0 }.allSatisfy { $0.1 > 10 }, "others' positions stored: \(perMember)")
         for c in cars { #expect(c.terminate() == 0) }
     }
 }

@@ -130,12 +130,13 @@ public final class GPSDRig: @unchecked Sendable {
         Fixtures.repo.appendingPathComponent("Tests/Fixtures/nmea/\(name)").path
     }
 
-    /// `pace`: seconds between epochs (1.0 is real time).
-    public init(log name: String, pace: Double = 0.005) throws {
+    /// `pace`: seconds between epochs (1.0 is real time). `netns`: run the feeder and its gpsd in
+    /// that network namespace (a separate host of the convoy tests), on its own loopback.
+    public init(log name: String, pace: Double = 0.005, netns: String? = nil) throws {
         logDir = Fixtures.tempDir().path
         nmeaPort = try Self.freePort()
         gpsdPort = try Self.freePort(avoiding: nmeaPort)
-        feeder = try GroupProcess(["python3", Fixtures.repo.appendingPathComponent("scripts/nmea-feed.py").path,
+        feeder = try GroupProcess((netns.map { ["ip", "netns", "exec", $0] } ?? []) + ["python3", Fixtures.repo.appendingPathComponent("scripts/nmea-feed.py").path,
                                    String(nmeaPort), Self.nmea(name), String(pace), String(gpsdPort)],
                                   log: logDir + "/feeder-and-gpsd.log")
         let first = try feeder.waitFor("feeder listening", timeout: 10) { $0.hasPrefix("listening") }
