@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
     ],
     targets: [
         // C libraries: a modulemap and a header each; static inline shims only where Swift cannot import.
@@ -32,7 +33,7 @@ let package = Package(
         // struct layouts, from linux-libc-dev's headers.
         .target(name: "CLinuxInput"),
 
-        .target(name: "JamzCore", swiftSettings: strict),
+        .target(name: "JamzCore", dependencies: [.product(name: "RealModule", package: "swift-numerics")], swiftSettings: strict),
         .target(name: "JamzSim", dependencies: ["JamzCore"], swiftSettings: strict),
         .target(name: "JamzNet", dependencies: [
             "JamzCore",

@@ -1,8 +1,13 @@
-#if canImport(Glibc)
-import Glibc   // libm only (sin, cos, atan2…): the core reads no clock and touches no device.
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import RealModule   // swift-numerics: the elementary functions without a platform import in the core
+
+private func sin(_ x: Double) -> Double { .sin(x) }
+private func cos(_ x: Double) -> Double { .cos(x) }
+private func tan(_ x: Double) -> Double { .tan(x) }
+private func asin(_ x: Double) -> Double { .asin(x) }
+private func acos(_ x: Double) -> Double { .acos(x) }
+private func atan(_ x: Double) -> Double { .atan(x) }
+private func atan2(_ y: Double, _ x: Double) -> Double { .atan2(y: y, x: x) }
+private func sqrt(_ x: Double) -> Double { x.squareRoot() }
 
 /// A point on the WGS84 ellipsoid, in degrees.
 public struct GeoPoint: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
