@@ -228,6 +228,7 @@ final class Location: Sendable {
         c["gps.fixes"] = Int64(st.counters.fixes)
         c["gps.no_fix_epochs"] = Int64(st.counters.noFixEpochs)
         c["gps.untimed"] = Int64(st.counters.untimed)
+        c["gps.late_reports"] = Int64(st.counters.lateReports)
         c["gps.toff_reports"] = Int64(st.counters.toffReports)
         c["gps.pps_reports"] = Int64(st.counters.ppsReports)
         c["gps.connections"] = Int64(st.counters.connections)

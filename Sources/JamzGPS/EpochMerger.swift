@@ -18,6 +18,12 @@ struct EpochMerger {
         var speed = Double.nan, track = Double.nan, eph = Double.nan, epv = Double.nan
     }
     private var pending: Pending?
+    /// GPS time of the last second handed on. A sentence of that second arriving after the idle
+    /// flush (three NMEA sentences take ~260 ms at 9600 baud) is part of a second already
+    /// delivered: dropped here, not a fix whose time failed to advance.
+    private var lastDone: Nanos?
+    /// Such late reports (for status).
+    private(set) var late = 0
 
     /// Takes one TPV; returns the previous second when this one starts a new second.
     mutating func add(_ r: jamz_gps_report, mono: Nanos) -> Epoch? {
@@ -26,8 +32,9 @@ struct EpochMerger {
             return .untimed
         }
         let wall = r.time_sec * nanosPerSecond + r.time_nsec
+        if pending == nil, wall == lastDone { late += 1; return nil }
         var done: Epoch? = nil
-        if let p = pending, p.wall != wall { done = Self.finish(p); pending = nil }
+        if let p = pending, p.wall != wall { done = Self.finish(p); lastDone = p.wall; pending = nil }
         var p = pending ?? Pending(wall: wall, mono: mono, mode: r.mode)
         p.mode = max(p.mode, r.mode)
         // Later sentences of the second win where they say something.
@@ -42,6 +49,7 @@ struct EpochMerger {
 
     mutating func flush() -> Epoch? {
         defer { pending = nil }
+        if let p = pending { lastDone = p.wall }
         return pending.map(Self.finish)
     }
 

@@ -162,7 +162,9 @@ public final class GPSDClient: GPSSource, @unchecked Sendable {
             let mono = clock.now()
             if report.has_toff != 0 || report.has_pps != 0 { timeReport(report, mono: mono) }
             if report.has_mode != 0 {
+                let late = merger.late
                 if let done = merger.add(report, mono: mono) { deliver(done, &validator) }
+                if merger.late != late { shared.withLock { $0.counters.lateReports += 1 } }
             }
         }
         return nil

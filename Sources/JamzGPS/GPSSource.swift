@@ -47,6 +47,8 @@ public struct GPSCounters: Sendable, Equatable {
     public var rejected: [String: Int] = [:]
     /// TPV reports without a time (gpsd before it knows the date): ignored.
     public var untimed = 0
+    /// Reports of a second already delivered (a slow serial line): dropped, not a fault.
+    public var lateReports = 0
     /// TOFF and PPS reports seen.
     public var toffReports = 0
     public var ppsReports = 0
