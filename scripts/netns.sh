@@ -5,6 +5,8 @@
 #   scripts/netns.sh cut I    take car I's link down;  scripts/netns.sh restore I  bring it back
 #   scripts/netns.sh link I   give car I a second interface, eth1 (10.78.0.I/24) on a second bridge
 #   scripts/netns.sh unplug I take car I's first interface off the bridge (it stays up, alone)
+#   scripts/netns.sh unaddr I car I loses its address and routes (Wi-Fi dropped: sends fail with ENETUNREACH)
+#   scripts/netns.sh readdr I and gets them back
 set -euo pipefail
 BR=br-jamz
 BR2=br-jamz2
@@ -45,7 +47,13 @@ case "$cmd" in
     ip -n jamz-car$i link set eth1 up multicast on
     ;;
   unplug) ip link set veth"${2:?car}" nomaster ;;
+  unaddr) ip -n jamz-car"${2:?car}" addr flush dev eth0 ;;
+  readdr)
+    i=${2:?car}
+    ip -n jamz-car$i addr add 10.77.0.$i/24 dev eth0
+    ip -n jamz-car$i route add default dev eth0 2>/dev/null || true
+    ;;
   cut) ip link set veth"${2:?car}" down ;;
   restore) ip link set veth"${2:?car}" up ;;
-  *) echo "usage: $0 up N | down | cut I | restore I | link I | unplug I" >&2; exit 2 ;;
+  *) echo "usage: $0 up N | down | cut I | restore I | link I | unplug I | unaddr I | readdr I" >&2; exit 2 ;;
 esac

@@ -217,8 +217,8 @@ public struct ExchangePacer: Sendable {
     /// window keeps its best samples, and the fast pace comes back the moment the music starts.
     public static func forPeer(isDJ: Bool, playing: Bool) -> ExchangePacer {
         var p = ExchangePacer()
-        if !playing { p.noisyInterval = p.steadyInterval }
         if !isDJ { p.steadyInterval *= 4; p.noisyInterval *= 10 }
+        if !playing { p.noisyInterval = p.steadyInterval }
         return p
     }
 

@@ -69,6 +69,12 @@ public struct TogetherTracker: Sendable {
         }
     }
 
+    /// `member` was heard (a beacon) at `now`, with or without a distance we can compute: while
+    /// its distance is unknown (either car without a fix), its together state holds.
+    public mutating func heard(_ member: MemberID, at now: Nanos) {
+        members[member]?.lastHeard = now
+    }
+
     /// Members together with us that have not been heard for `lostAfter` leave. Call it now and then.
     public mutating func expire(at now: Nanos) -> [Event] {
         var events: [Event] = []

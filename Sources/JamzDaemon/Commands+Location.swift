@@ -11,8 +11,8 @@ extension Commands {
             var lines = ["gpsd: \(r.gpsd), \(r.mode)"]
             if let lat = r.latitude, let lon = r.longitude {
                 var fix = "\(r.fixMode ?? "") fix \(Geo.fixed(lat, 6)), \(Geo.fixed(lon, 6))"
-                if let a = r.altitude { fix += ", \(Int(a.rounded())) m high" }
-                if let e = r.accuracyM { fix += ", ±\(Int(e.rounded())) m" }
+                if let a = r.altitude { fix += String(format: ", %.0f m high", a) }
+                if let e = r.accuracyM { fix += String(format: ", ±%.0f m", e) }
                 lines.append(fix)
                 var move = String(format: "%.0f km/h", r.speedKmh ?? 0)
                 if let h = r.heading, (r.speedKmh ?? 0) > 2 { move += String(format: " heading %.0f° (%@)", h, Location.compass(h)) }
@@ -31,7 +31,7 @@ extension Commands {
             for m in r.members {
                 var l = "\(m.together ? "●" : "○") \(m.name)"
                 if let d = m.distanceM, let b = m.bearing {
-                    l += "  \(Location.distanceText(d)) \(Location.compass(b)) (\(Int(b.rounded()))°)"
+                    l += "  \(Location.distanceText(d)) \(Location.compass(b)) (\(String(format: "%.0f", b))°)"
                     if m.position != "unknown" { l += " \(m.position)" }
                 } else {
                     l += m.latitude == nil ? "  no position" : "  distance unknown (no fix here)"

@@ -178,6 +178,8 @@ public actor Convoy {
         try await saveMembership(Membership(code: JoinCode.make(s), name: s.name))
         adopt(s, boots: try await nextBoot())
         peers.removeAll()
+        solo = nil
+        location?.forgetPeers()
         // Another convoy: its DJ, timeline and playlist come from it, not from what we held.
         session = Session(me: me)
         log = PlaylistLog(me: me)
@@ -191,7 +193,8 @@ public actor Convoy {
         guard let s = secret else { return "not in a convoy" }
         try? FileManager.default.removeItem(atPath: membershipPath)
         receiver.remove(group: s.groupID)
-        secret = nil; sealer = nil; peers.removeAll()
+        secret = nil; sealer = nil; peers.removeAll(); solo = nil
+        location?.forgetPeers()
         if let server = trackServer { trackServer = nil; await server.close() }
         session = Session(me: me)
         try await persistTimeline()
@@ -343,8 +346,8 @@ public actor Convoy {
             if peers[sender] == nil { logger.info("peer \(b.name) (\(sender)) at \(from)") }
             p.name = b.name; p.address = from; p.lastHeard = at; p.tracks = b.tracks; p.dataPort = Int(b.dataPort)
             peers[sender] = p
-            await location?.heard(sender, name: b.name, position: b.position, at: at)
             await take(b.timeline)
+            location?.heard(sender, name: b.name, position: b.position, at: at)
             let missing = log.missing(for: b.highWater, limit: WireLimits.opsPerMessage)
             for m in WireCodec.opsMessages(missing) { send(m, to: from) }
         case .timeRequest(let t1, _):
@@ -506,6 +509,17 @@ public actor Convoy {
     func takeControl() async throws -> String {
         guard inGroup else { throw Player.CommandError("not in a convoy: `jamz group create` or `jamz group join CODE` first") }
         if session.isDJ { return "this car is already the DJ (term \(session.term.number))" }
+        if djEstimate == nil, let here = solo {
+            // Playing by itself after a restart out of the DJ's reach: its own music, in its
+            // own clock, becomes the convoy's (the highest term wins when the cars meet again).
+            let t = ConvoyTimeline(term: Term(number: session.term.number + 1, dj: me), version: 0, anchor: here, previous: nil)
+            try await store.pool.write { db in try ConvoyLog.saveTimeline(db, t) }
+            session.receive(t)
+            solo = nil
+            announce()
+            await follow()
+            return "this car is the DJ now (term \(t.term.number)), from where it was playing"
+        }
         guard let est = djEstimate else {
             throw Player.CommandError("the DJ's clock is not measured yet (no exchange with it): try again in a second")
         }

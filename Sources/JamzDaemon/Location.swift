@@ -41,8 +41,16 @@ final class Location: Sendable {
         var peerRejected: Int64 = 0
     }
 
+    /// A peer's fix is compared with ours only when their GPS times are this close.
+    static let comparable: Nanos = 30 * nanosPerSecond
+    /// GPS times outside 2000…2200 are not believed (and cannot overflow the arithmetic).
+    static let plausibleTime: ClosedRange<Nanos> = 946_684_800 * nanosPerSecond ... 7_258_118_400 * nanosPerSecond
+
     let settings: Settings
     let source: GPSDClient?
+    /// Positions to store, written in arrival order by one task: the convoy never waits on SQLite.
+    private let toStore: AsyncStream<(MemberID, Fix)>.Continuation
+    private let storeQueue: AsyncStream<(MemberID, Fix)>
     private let store: Store
     private let clock: any HostClock
     private let me: MemberID
@@ -53,11 +61,18 @@ final class Location: Sendable {
         self.settings = settings; self.store = store; self.clock = clock; self.me = me; self.logger = logger
         source = settings.gps.map { GPSDClient(config: $0, clock: clock, logger: logger) }
         state = Mutex(State(tracker: TogetherTracker(config: settings.together)))
+        (storeQueue, toStore) = AsyncStream.makeStream(of: (MemberID, Fix).self, bufferingPolicy: .bufferingNewest(4096))
     }
 
     /// Starts the gpsd reader thread and the task that handles its events. Never throws: without
     /// gpsd the music plays on and the status says so.
     func start() {
+        Task { [weak self, storeQueue] in
+            for await (member, fix) in storeQueue {
+                guard let self else { return }
+                await self.store(fix, member: member)
+            }
+        }
         guard let source else {
             logger.info("GPS: off (gps.port = 0); positions of the other cars are still shown")
             return
@@ -97,7 +112,7 @@ final class Location: Sendable {
             }
             if first { logger.info("GPS: the wall clock is PPS-disciplined (error \(r.hostClockError / 1000) µs)") }
         case .fix(let f):
-            await store(f, member: me)
+            toStore.yield((me, f))
             checkTogether(now: clock.now())
         }
     }
@@ -106,7 +121,9 @@ final class Location: Sendable {
     /// costs the point (counted, logged), never the music.
     private func store(_ f: Fix, member: MemberID) async {
         let session: Int64? = state.withLock { s in
-            if let last = s.lastStored[member], f.wall <= last { return nil }
+            // Beacons repeat a fix: store it once. (Not "older than the last": one glitched
+            // future time must not stop a member's history; the table ignores exact repeats.)
+            if let last = s.lastStored[member], f.wall == last { return nil }
             s.lastStored[member] = f.wall
             return s.session
         }
@@ -121,14 +138,18 @@ final class Location: Sendable {
 
     // MARK: the other cars
 
-    /// A beacon from `member`: its name and, if it has a fix, its position.
-    func heard(_ member: MemberID, name: String, position: WirePosition?, at now: Nanos) async {
+    /// A beacon from `member`: its name and, if it has a fix, its position. Never waits: the
+    /// position is stored by the location's own task.
+    func heard(_ member: MemberID, name: String, position: WirePosition?, at now: Nanos) {
         var fix: Fix?
         if let p = position {
             let f = Self.fix(from: p, mono: now)
             if let why = FixValidator.checkValues(f) {
                 state.withLock { $0.peerRejected += 1 }
                 logger.debug("GPS: position from \(name) ignored: \(why)")
+            } else if !Self.plausibleTime.contains(f.wall) {
+                state.withLock { $0.peerRejected += 1 }
+                logger.debug("GPS: position from \(name) ignored: GPS time \(f.wall) ns is not plausible")
             } else {
                 fix = f
             }
@@ -136,10 +157,20 @@ final class Location: Sendable {
         state.withLock { s in
             var p = s.peers[member] ?? Peer(name: name, fix: nil, heard: now)
             p.name = name; p.heard = now
-            if let fix { p.fix = fix }
+            p.fix = fix   // a beacon without a position: theirs is no longer known
             s.peers[member] = p
+            s.tracker.heard(member, at: now)
         }
-        if let fix { await store(fix, member: member) }
+        if let fix { toStore.yield((member, fix)) }
+    }
+
+    /// Forget the cars of a convoy this car left or changed.
+    func forgetPeers() {
+        state.withLock { s in
+            for id in s.peers.keys { s.tracker.forget(id) }
+            s.peers.removeAll()
+            s.changes.removeAll()
+        }
     }
 
     static func fix(from p: WirePosition, mono: Nanos) -> Fix {
@@ -164,7 +195,7 @@ final class Location: Sendable {
     /// A peer's position carried along its course to GPS time `wall` (at most 30 s either way).
     static func projected(_ f: Fix, to wall: Nanos) -> GeoPoint {
         guard let v = f.speed, v > 0.5, let course = f.track else { return f.point }
-        let dt = max(-30, min(30, Double(wall - f.wall) / 1e9))
+        let dt = max(-30, min(30, (Double(wall) - Double(f.wall)) / 1e9))
         return Geo.destination(from: f.point, bearing: course, distance: v * dt)
     }
 
@@ -176,7 +207,8 @@ final class Location: Sendable {
             var out: [(TogetherTracker.Event, String)] = []
             if let ours, !ours.isStale(at: now) {
                 for (id, p) in s.peers {
-                    guard let f = p.fix, now - p.heard < s.tracker.config.lostAfter else { continue }
+                    guard let f = p.fix, now - p.heard < s.tracker.config.lostAfter,
+                          abs(Double(ours.wall) - Double(f.wall)) <= Double(Self.comparable) else { continue }
                     let d = Geo.distance(ours.point, Self.projected(f, to: ours.wall))
                     if let e = s.tracker.update(id, distance: d, at: now) { out.append((e, p.name)) }
                 }
@@ -201,14 +233,17 @@ final class Location: Sendable {
     /// downsampling and retention, on a thread of its own.
     func tick(now: Nanos) async {
         let (check, compact) = state.withLock { s -> (Bool, Bool) in
-            let c = s.lastCompact.map { now - $0 >= 600 * nanosPerSecond } ?? true
+            guard let last = s.lastCompact else { s.lastCompact = now; return (true, false) }   // first: 10 min after start
+            let c = now - last >= 600 * nanosPerSecond
             if c { s.lastCompact = now }
             return (s.lastTogetherCheck.map { now - $0 >= nanosPerSecond } ?? true, c)
         }
         if check { checkTogether(now: now) }
         guard compact else { return }
         let (pool, policy) = (store.pool, settings.history)
-        let wallNow = Nanos(Date().timeIntervalSince1970 * 1e9)
+        // Rows are stamped with GPS time: judge their age by GPS time too (a head unit without
+        // an RTC may boot with its wall clock far off); the host clock only without a fix.
+        let wallNow = source?.status.latestFix.map { $0.wall + (now - $0.mono) } ?? Nanos(Date().timeIntervalSince1970 * 1e9)
         do {
             let r = try await onThread("jamz-history") { try LocationHistory.compact(pool, now: wallNow, policy: policy) }
             if r.expired + r.thinned > 0 { logger.info("location history: \(r.thinned) point(s) thinned, \(r.expired) expired") }
@@ -280,7 +315,7 @@ final class Location: Sendable {
                     m.speedKmh = (f.speed ?? 0) * 3.6
                     m.fixAgeSeconds = Double(now - f.mono) / 1e9
                     m.latitude = f.point.latitude; m.longitude = f.point.longitude
-                    if let ours = fresh {
+                    if let ours = fresh, abs(Double(ours.wall) - Double(f.wall)) <= Double(Self.comparable) {
                         let rel = Geo.relation(of: Self.projected(f, to: ours.wall), from: ours.point,
                                                heading: (ours.speed ?? 0) > 0.5 ? ours.track : nil)
                         m.distanceM = rel.distance; m.bearing = rel.bearing; m.position = rel.position.rawValue

@@ -31,8 +31,10 @@ struct EpochMerger {
             // gpsd reports position before it has the date (no RMC/ZDA yet): no time, no fix.
             return .untimed
         }
+        // Years beyond 2262 do not fit nanoseconds in an Int64: not a time (a broken gpsd).
+        guard r.time_sec < 9_000_000_000, (0..<nanosPerSecond).contains(r.time_nsec) else { return .untimed }
         let wall = r.time_sec * nanosPerSecond + r.time_nsec
-        if pending == nil, wall == lastDone { late += 1; return nil }
+        if wall == lastDone { late += 1; return nil }
         var done: Epoch? = nil
         if let p = pending, p.wall != wall { done = Self.finish(p); lastDone = p.wall; pending = nil }
         var p = pending ?? Pending(wall: wall, mono: mono, mode: r.mode)

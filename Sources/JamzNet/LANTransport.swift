@@ -38,7 +38,11 @@ public final class LANTransport: Sendable {
         var key: String { "\(device.name) \(device.address?.ipAddress ?? "?")" }
     }
 
-    private let channel: any Channel
+    /// The 0.0.0.0 socket. SwiftNIO closes a datagram channel on most send errors (no route while
+    /// the Wi-Fi is down, say): a closed one is bound again at the next refresh.
+    private let main: Mutex<any Channel>
+    private var channel: any Channel { main.withLock { $0 } }
+    private let closed = Mutex(false)
     private let groupAddress: SocketAddress
     private let settings: Settings
     private let eventLoopGroup: any EventLoopGroup
@@ -57,7 +61,7 @@ public final class LANTransport: Sendable {
 
     private init(channel: any Channel, groupAddress: SocketAddress, settings: Settings, group: any EventLoopGroup,
                  clock: any HostClock, logger: Logger, receive: @escaping Receive) {
-        self.channel = channel; self.groupAddress = groupAddress; self.settings = settings
+        self.main = Mutex(channel); self.groupAddress = groupAddress; self.settings = settings
         self.eventLoopGroup = group; self.clock = clock; self.logger = logger; self.receive = receive
         impairRandom = Mutex(SplitMix64(seed: settings.impairment?.seed ?? 1))
     }
@@ -101,27 +105,49 @@ public final class LANTransport: Sendable {
     public func refreshInterfaces() async {
         guard refreshing.withLock({ r in defer { r = true }; return !r }) else { return }
         defer { refreshing.withLock { $0 = false } }
+        guard !closed.withLock({ $0 }) else { return }
+        if !channel.isActive {
+            // Closed under us by a send error: bind again and join every interface anew.
+            do {
+                let fresh = try await Self.bind(settings.bind, port: settings.port, on: eventLoopGroup, clock: clock, receive: receive)
+                main.withLock { $0 = fresh }
+                let gone = links.withLock { l -> [Link] in defer { l.removeAll() }; return Array(l.values) }
+                for l in gone { try? await l.channel.close() }
+                logger.notice("convoy link: the UDP socket had closed (a send error); bound again")
+            } catch {
+                logger.warning("convoy link: cannot bind the UDP socket again: \(error)")
+                return
+            }
+        }
         var now: [String: NIONetworkDevice] = [:]
         for device in (try? System.enumerateDevices()) ?? [] {
             guard case .v4? = device.address, device.multicastSupported else { continue }
-            now["\(device.name) \(device.address?.ipAddress ?? "?")"] = device
+            now["\(device.name)#\(device.interfaceIndex) \(device.address?.ipAddress ?? "?")"] = device
         }
         let old = links.withLock { $0 }
-        for (key, link) in old where now[key] == nil {
+        for (key, link) in old where now[key] == nil || !link.channel.isActive {
             links.withLock { _ = $0.removeValue(forKey: key) }
             try? await link.channel.close()
             if let m = channel as? any MulticastChannel { try? await m.leaveGroup(groupAddress, device: link.device).get() }
-            logger.info("convoy link: \(key) went away")
+            logger.info("convoy link: \(key) \(now[key] == nil ? "went away" : "had closed (a send error); opening it again")")
         }
-        for (key, device) in now.sorted(by: { $0.key < $1.key }) where old[key] == nil {
+        let kept = links.withLock { $0 }
+        for (key, device) in now.sorted(by: { $0.key < $1.key }) where kept[key] == nil {
             guard case .v4(let v4)? = device.address, let ip = device.address?.ipAddress else { continue }
+            var sender: (any Channel)?
             do {
-                if let m = channel as? any MulticastChannel { try await m.joinGroup(groupAddress, device: device).get() }
-                let sender = try await Self.bind(ip, port: settings.port, on: eventLoopGroup, clock: clock, receive: receive)
-                if let o = sender as? any SocketOptionProvider { try await o.setIPMulticastIF(v4.address.sin_addr).get() }
-                links.withLock { $0[key] = Link(device: device, channel: sender) }
-                logger.info("convoy link: beacons on \(settings.group) via \(key)")
+                if let m = channel as? any MulticastChannel {
+                    do { try await m.joinGroup(groupAddress, device: device).get() } catch let e as IOError where e.errnoCode == EADDRINUSE {
+                        // Already a member on this interface (a second address, or a rejoin): fine.
+                    }
+                }
+                let s = try await Self.bind(ip, port: settings.port, on: eventLoopGroup, clock: clock, receive: receive)
+                sender = s
+                if let o = s as? any SocketOptionProvider { try await o.setIPMulticastIF(v4.address.sin_addr).get() }
+                links.withLock { $0[key] = Link(device: device, channel: s) }
+                logger.info("convoy link: beacons on \(settings.group) via \(device.name) (\(ip))")
             } catch {
+                try? await sender?.close()
                 logger.warning("convoy link: cannot use \(key): \(error)")
             }
         }
@@ -132,9 +158,8 @@ public final class LANTransport: Sendable {
 
     /// Send to every car on the LAN: out of every interface (receivers drop the duplicates).
     public func multicast(_ bytes: [UInt8]) {
-        let out = links.withLock { $0.values.map(\.channel) }
-        if out.isEmpty { write(bytes, to: groupAddress, on: channel); return }
-        for ch in out { write(bytes, to: groupAddress, on: ch) }
+        // No interface up: nowhere to send (and a send error would close the socket).
+        for ch in links.withLock({ $0.values.map(\.channel) }) { write(bytes, to: groupAddress, on: ch) }
     }
 
     /// Send to one car. Errors (no route, interface down) are dropped: UDP is best effort and a
@@ -161,7 +186,8 @@ public final class LANTransport: Sendable {
     }
 
     public func close() async {
-        for l in links.withLock({ $0.values.map(\.channel) }) { try? await l.close() }
+        closed.withLock { $0 = true }
+        for l in links.withLock({ l in defer { l.removeAll() }; return Array(l.values.map(\.channel)) }) { try? await l.close() }
         try? await channel.close()
     }
 

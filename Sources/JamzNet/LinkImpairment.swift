@@ -24,7 +24,7 @@ public struct LinkImpairment: Sendable, Equatable, CustomStringConvertible {
         var parts = spec.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard let head = parts.first, !head.isEmpty else { throw ImpairmentSpecError("empty impairment spec; expected DELAY_MS[+expMEAN_MS][,loss=P][,seed=N]") }
         parts.removeFirst()
-        let delayJitter = head.split(separator: "+", maxSplits: 1).map(String.init)
+        let delayJitter = head.split(separator: "+", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard let d = Double(delayJitter[0]), d >= 0, d <= 10_000 else {
             throw ImpairmentSpecError("delay \"\(delayJitter[0])\" must be 0...10000 ms")
         }

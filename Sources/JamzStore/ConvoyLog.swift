@@ -59,12 +59,14 @@ public enum ConvoyLog {
         try db.execute(sql: "DELETE FROM playlist_op")
     }
 
-    /// The tracks (hex ids) the convoy's playlist holds: every add no remove has taken off.
+    /// The tracks (hex ids) the convoy's playlist holds: every add no remove by its term's DJ has
+    /// taken off (a remove by another member is kept, inert, and takes nothing off).
     /// A superset of what `PlaylistLog` shows (it also counts an add whose merge was refused),
     /// which is the safe side for what it is used for: not evicting a track, keeping a partial copy.
     static let playlistTracksSQL = """
         SELECT a.track FROM playlist_op a WHERE a.kind = 'add' AND NOT EXISTS (
-            SELECT 1 FROM playlist_op r WHERE r.kind = 'remove' AND r.entry_origin = a.origin AND r.entry_seq = a.seq)
+            SELECT 1 FROM playlist_op r WHERE r.kind = 'remove' AND r.entry_origin = a.origin AND r.entry_seq = a.seq
+                AND r.term_dj = r.origin)
         """
 
     public static func playlistTracks(_ db: Database) throws -> Set<String> {

@@ -106,6 +106,9 @@ struct Link {
         #expect(idle.interval(sent: 100, quality: .locked, delaySpread: jittery) == ms(500))
         #expect(other.interval(sent: 100, quality: .locked, delaySpread: jittery) == ms(500))
         #expect(other.interval(sent: 100, quality: .locked, delaySpread: 0) == ms(2000))
+        // Idle, a jittery link to a non-DJ peer is paced no faster than a quiet one.
+        let otherIdle = ExchangePacer.forPeer(isDJ: false, playing: false)
+        #expect(otherIdle.interval(sent: 100, quality: .locked, delaySpread: jittery) == ms(2000))
         // The first exchanges are a burst whatever the state, so a new peer locks fast.
         #expect(idle.interval(sent: 0, quality: .none, delaySpread: jittery) == ms(50))
     }

@@ -152,7 +152,7 @@ struct ConvoyNetnsTests {
         sendUDP(flood, to: "10.77.0.1")
         sleep(2)
         let afterFlood = ((status(cars[0])["counters"] as? [String: Any]) ?? [:]).filter { $0.key.hasPrefix("convoy.dropped.") }.values.compactMap { $0 as? Int }.reduce(0, +)
-        #expect(afterFlood - before > 400)
+        #expect(afterFlood - before > 400, "car 1 after the flood; its log ends: \(cars[0].logText.suffix(3000))")
         #expect(group(cars[0])["term"] as? Int == termBefore)
         #expect(status(cars[0])["state"] as? String == "playing")
 
@@ -282,6 +282,29 @@ struct ConvoyNetnsTests {
         // Car 2 and car 3 share no network: each still hears only car 1.
         #expect(peers(cars[1]).count == 1)
         #expect(cars[2].logText.contains("beacons on 239.255.74.77 via eth1"))
+        for c in cars { #expect(c.terminate() == 0) }
+    }
+
+    /// The Wi-Fi drops (address and routes gone: every send fails with ENETUNREACH, which makes
+    /// SwiftNIO close the socket) and comes back: the link is bound again and the cars hear each
+    /// other again, with no restart.
+    @Test func theLinkComesBackAfterTheNetworkWentAway() throws {
+        try NetnsLab.run("up", "2")
+        defer { try? NetnsLab.run("down") }
+        let cars = (1...2).map { i in Car(args: ["--car-name", "car\(i)"], netns: "jamz-car\(i)") }
+        for c in cars { try c.start() }
+        let created = try json(cars[0], "group", "create", "Drop") as? [String: Any]
+        #expect(try cars[1].jamz("group", "join", try #require(created?["code"] as? String)).0 == 0)
+        try waitUntil("the cars hear each other", timeout: 15) { cars.allSatisfy { peers($0).count == 1 } }
+        try NetnsLab.run("unaddr", "2")
+        sleep(4)   // clock requests and beacons fail meanwhile
+        try NetnsLab.run("readdr", "2")
+        try waitUntil("car 1 hears car 2 again", timeout: 20) {
+            (peers(cars[0]).first?["lastHeardSeconds"] as? Double ?? 99) < 1.5
+        }
+        try waitUntil("car 2 hears car 1 again", timeout: 20) {
+            (peers(cars[1]).first?["lastHeardSeconds"] as? Double ?? 99) < 1.5
+        }
         for c in cars { #expect(c.terminate() == 0) }
     }
 

@@ -93,7 +93,8 @@ final class Car: @unchecked Sendable {
 
     deinit {
         if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
-        try? FileManager.default.removeItem(at: dir)
+        // JAMZ_KEEP_TEST_DIRS=1 keeps each car's folder (its jamzd.log) for a post-mortem.
+        if ProcessInfo.processInfo.environment["JAMZ_KEEP_TEST_DIRS"] == nil { try? FileManager.default.removeItem(at: dir) }
     }
 }
 

@@ -7,7 +7,7 @@ struct LinkImpairmentTests {
         let i = try LinkImpairment(spec: "20+exp10,loss=0.05,seed=3")
         #expect(i == LinkImpairment(delay: 20_000_000, jitterMean: 10_000_000, loss: 0.05, seed: 3))
         #expect(try LinkImpairment(spec: "5") == LinkImpairment(delay: 5_000_000))
-        for bad in ["", "x", "-1", "20+10", "20+expx", "20,loss=2", "20,foo=1", "20,loss"] {
+        for bad in ["", "x", "-1", "20+10", "20+expx", "20,loss=2", "20,foo=1", "20,loss", "+", "20+"] {
             #expect(throws: ImpairmentSpecError.self, "\(bad)") { try LinkImpairment(spec: bad) }
         }
     }

@@ -236,7 +236,11 @@ import Testing
         let addC = PlaylistOp(id: OpID(origin: MemberID(9), seq: 1), lamport: 2, term: dj, edit: .add(track: tid("c"), frames: 10, after: nil))
         try write { try ConvoyLog.append($0, [addB, addC]) }
         #expect(try candidates() == ["A"])
-        let removeB = PlaylistOp(id: OpID(origin: me, seq: 2), lamport: 3, term: dj, edit: .remove(entry: addB.id))
+        // A remove by a member that was not the DJ of its term is kept, inert: B stays pinned.
+        let inert = PlaylistOp(id: OpID(origin: MemberID(9), seq: 2), lamport: 3, term: dj, edit: .remove(entry: addB.id))
+        try write { try ConvoyLog.append($0, [inert]) }
+        #expect(try candidates() == ["A"])
+        let removeB = PlaylistOp(id: OpID(origin: me, seq: 2), lamport: 4, term: dj, edit: .remove(entry: addB.id))
         try write { try ConvoyLog.append($0, [removeB]) }
         #expect(try candidates() == ["A", "B"])
         try write { try ConvoyLog.clearOps($0) }   // left the convoy
