@@ -113,6 +113,23 @@ public enum Daemon {
                         try? await Task.sleep(for: .milliseconds(20))
                     }
                 }
+                if let every = SystemdNotify.watchdogInterval() {
+                    // systemd's watchdog (WatchdogSec=): WATCHDOG=1 at half the interval, but only
+                    // while the renderer thread keeps turning (a block written, or half a second
+                    // idle) and the player actor answers. A stuck output or a hung actor stops the
+                    // pings and systemd restarts jamzd (Restart=always).
+                    group.addTask {
+                        var last = renderer.heartbeat
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: every)
+                            guard !Task.isCancelled else { break }
+                            let now = renderer.heartbeat
+                            _ = await player.isAlive()
+                            if now != last { SystemdNotify.send("WATCHDOG=1") }
+                            last = now
+                        }
+                    }
+                }
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
                 group.cancelAll()
             }

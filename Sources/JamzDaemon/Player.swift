@@ -272,6 +272,9 @@ public actor Player {
         lastSaved = rec
     }
 
+    /// The watchdog's proof that the actor still answers.
+    func isAlive() -> Bool { true }
+
     /// Called twice a second: saves the position while playing, notices track
     /// changes (least-recently-played order, cache hits) and the end of the queue.
     func tick() async {
