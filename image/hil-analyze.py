@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""image/hil-analyze.py TRACK.raw CAPTURE.wav [--expect-start]
+"""image/hil-analyze.py TRACK.raw CAPTURE.raw|CAPTURE.wav
 
 Finds what a capture of the boot test holds, by the samples alone: the first non-silent frame,
 and which frame of the track (raw S16_LE stereo 44.1 kHz, decoded by mpg123 on the host) it
@@ -8,7 +8,10 @@ against the whole track. Prints one JSON object:
   first_audible_s   seconds from the start of the capture to its first non-silent frame
   track_pos_s       the track position of that frame (window offset minus its distance)
   corr, corr2       correlation of the two windows (1.0 = the same samples, any volume)
-  consistent        both windows agree on where the track is, to 2 ms
+  end_pos_s         the track position of the last audible frame recorded (at a power cut:
+                    where the music was heard when it went)
+  consistent        both windows agree on where the track is, to 50 ms (the emulated guest
+                    can lose a few ms of capture when the host starves it)
 """
 import json, sys, wave
 import numpy as np
@@ -16,6 +19,9 @@ import numpy as np
 RATE = 44100
 
 def load_wav(path):
+    if not path.endswith(".wav"):  # raw S16_LE stereo 44.1 kHz
+        a = np.fromfile(path, dtype="<i2")
+        return a[: len(a) // 2 * 2].reshape(-1, 2)[:, 0].astype(np.float64)
     with wave.open(path, "rb") as w:
         n = w.getnframes()
         data = w.readframes(n)
@@ -48,7 +54,9 @@ def main():
     track = tr[: len(tr) // 2 * 2].reshape(-1, 2)[:, 0].astype(np.float64)
     cap = load_wav(cap_path)
     out = {"capture_s": round(len(cap) / RATE, 3)}
-    loud = np.nonzero(np.abs(cap) > 16)[0]
+    # jamzd's silence is exact zeros, and the loopback copies samples bit for bit: the first
+    # non-zero sample is where the music starts (its fade-in included).
+    loud = np.nonzero(np.abs(cap) > 0)[0]
     if len(loud) == 0:
         out.update(ok=False, why="the capture is silent")
         print(json.dumps(out)); return 1
@@ -67,7 +75,15 @@ def main():
     pos1 = (k1 - (a1 - first)) / RATE
     pos2 = (k2 - (a2 - first)) / RATE
     out.update(track_pos_s=round(pos1, 4), track_pos2_s=round(pos2, 4), corr=round(c1, 5), corr2=round(c2, 5),
-               consistent=abs(pos1 - pos2) < 0.002)
+               consistent=abs(pos1 - pos2) < 0.05)
+    # The last second recorded: where the music was when the recording ended (the power cut).
+    last = cap[first:]
+    nz = np.nonzero(np.abs(last) > 0)[0]
+    if len(nz) and nz[-1] > RATE:
+        e = first + int(nz[-1]) + 1
+        k3, c3 = ncc_locate(track, cap[e - RATE:e])
+        out.update(end_pos_s=round((k3 + RATE) / RATE, 4), corr_end=round(c3, 5),
+                   capture_end_s=round(e / RATE, 4))
     out["ok"] = bool(c1 > 0.9 and c2 > 0.9 and out["consistent"])
     print(json.dumps(out))
     return 0 if out["ok"] else 1
