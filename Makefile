@@ -1,12 +1,14 @@
 # TrafficJamz head unit. The two commands of the README:
 #   make demo   build, make a demo library, start jamzd and show live status
 #   make test   install what is needed, build, run every test (what .ci/run calls)
+#   make image  the car images: amd64 (board qemu-x86_64) and arm64 (board rpi4), see image/README.md
+#   make hil    the QEMU boot test of the amd64 image, and the arm64 image's boot (image/test-boot)
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 FIXTURES := $(CURDIR)/.build/fixtures
 DEMO := $(CURDIR)/demo-data
 
-.PHONY: deps build release test fixtures demo bench bench-sync bench-gps clean
+.PHONY: deps build release test fixtures demo bench bench-sync bench-gps image hil clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -39,6 +41,20 @@ bench-sync: release
 # Real gpsd fed with the committed NMEA logs (about a minute).
 bench-gps: release
 	.build/release/jamz-bench gps
+
+# The car images (as root). jamzd/jamz with the Swift stdlib linked in: the image has no Swift
+# runtime. The arm64 jamzd needs the aarch64 Swift SDK (not on this machine): pass
+# JAMZD_ARM64=PATH JAMZ_ARM64=PATH to put a cross-built pair into the rpi4 image.
+STATIC := swift build -c release --static-swift-stdlib
+image: deps
+	$(STATIC) --product jamzd
+	$(STATIC) --product jamz
+	bash image/build --board qemu-x86_64 --jamzd $$($(STATIC) --show-bin-path)/jamzd --jamz $$($(STATIC) --show-bin-path)/jamz
+	bash image/build --board rpi4 $(if $(JAMZD_ARM64),--jamzd $(JAMZD_ARM64)) $(if $(JAMZ_ARM64),--jamz $(JAMZ_ARM64))
+
+# Hardware-in-the-loop boot test in QEMU (as root): logs and figures in .build/hil/.
+hil: deps
+	bash image/test-boot
 
 clean:
 	rm -rf .build $(DEMO)

@@ -194,6 +194,15 @@ public final class Renderer: @unchecked Sendable {
         poke()
     }
 
+    /// Counts the renderer thread's turns: a block written, or half a second idle. It stops
+    /// moving when the thread is stuck (e.g. in a write the output never finishes): the
+    /// daemon's systemd watchdog feeds on it.
+    public var heartbeat: Int {
+        lock.lock(); defer { lock.unlock() }
+        return beats
+    }
+    private var beats = 0                  // guarded by lock
+
     public var currentStats: Stats {
         lock.lock(); defer { lock.unlock() }
         var s = stats
@@ -228,6 +237,7 @@ public final class Renderer: @unchecked Sendable {
         while true {
             lock.lock()
             let quit = stopping && (fadeGain <= 0 || !wasAudible)
+            beats &+= 1
             lock.unlock()
             if quit { break }
             do {

@@ -140,6 +140,31 @@ public enum Daemon {
                         try? await Task.sleep(for: .seconds(1))
                     }
                 }
+                if let every = SystemdNotify.watchdogInterval() {
+                    // systemd's watchdog (WatchdogSec=): WATCHDOG=1 at half the interval, but only
+                    // while the renderer thread keeps turning (a block written, or half a second
+                    // idle: its heartbeat moved in the last 2 s) and the player actor answers. A
+                    // stuck output or a hung actor stops the pings and systemd restarts jamzd
+                    // (Restart=always).
+                    group.addTask {
+                        let clock = ContinuousClock()
+                        var beat = renderer.heartbeat
+                        var moved = clock.now
+                        var lastPing = clock.now
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: min(every, .milliseconds(250)))
+                            guard !Task.isCancelled else { break }
+                            let now = renderer.heartbeat
+                            if now != beat { beat = now; moved = clock.now }
+                            if clock.now - moved > .seconds(2) { continue }
+                            _ = await player.isAlive()
+                            if clock.now - lastPing >= every {
+                                SystemdNotify.send("WATCHDOG=1")
+                                lastPing = clock.now
+                            }
+                        }
+                    }
+                }
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
                 group.cancelAll()
             }

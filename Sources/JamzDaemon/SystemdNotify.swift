@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 
 /// sd_notify(3) without libsystemd: one datagram to `$NOTIFY_SOCKET` (a path, or an abstract
@@ -27,5 +28,13 @@ enum SystemdNotify {
             }
         }
         return n == msg.count
+    }
+
+    /// How often to send `WATCHDOG=1`: half of `$WATCHDOG_USEC` (sd_watchdog_enabled(3)), or nil
+    /// when systemd set no watchdog for this process (`$WATCHDOG_PID`, when set, must be ours).
+    static func watchdogInterval(environment env: [String: String] = ProcessInfo.processInfo.environment) -> Duration? {
+        guard let raw = env["WATCHDOG_USEC"], let usec = UInt64(raw), usec > 0 else { return nil }
+        if let pid = env["WATCHDOG_PID"], let p = Int32(pid), p != getpid() { return nil }
+        return .microseconds(Int64(min(usec / 2, UInt64(Int64.max))))
     }
 }

@@ -55,19 +55,5 @@ public struct PlayerRecord: Codable, FetchableRecord, PersistableRecord, Sendabl
 public enum PlayerState {
     public static func load(_ db: Database) throws -> PlayerRecord? { try PlayerRecord.fetchOne(db, key: 1) }
     public static func save(_ db: Database, _ r: PlayerRecord) throws { try r.save(db) }
-
-    /// The periodic position save: durable against a crash of the process at once, and against a
-    /// power cut from the next fully synced commit (queue edits and commands are FULL). It
-    /// saves the fsync of twice-a-second commits.
-    public static func savePosition(_ pool: DatabasePool, _ r: PlayerRecord) async throws {
-        try await pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
-            try db.inTransaction {
-                try r.save(db)
-                return .commit
-            }
-        }
-    }
 }
 

@@ -46,6 +46,44 @@ import Testing
         #expect(car.terminate() == 0)
     }
 
+    /// With `WATCHDOG_USEC` set (systemd's WatchdogSec=), jamzd sends `WATCHDOG=1` at half that
+    /// interval while its renderer runs; without it, never.
+    @Test func feedsTheSystemdWatchdog() throws {
+        let path = Fixtures.tempDir().appendingPathComponent("notify.sock").path
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { dst in for (i, b) in path.utf8.enumerated() { dst[i] = b } }
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        #expect(rc == 0)
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+
+        let car = Car()
+        car.environment["NOTIFY_SOCKET"] = path
+        car.environment["WATCHDOG_USEC"] = "400000"   // 0.4 s: a ping every 0.2 s
+        try car.start()
+        var pings: [Date] = []
+        var ready = false
+        let deadline = Date().addingTimeInterval(8)
+        while pings.count < 5, Date() < deadline {
+            var buf = [UInt8](repeating: 0, count: 512)
+            let n = recv(fd, &buf, buf.count, 0)
+            guard n > 0 else { break }
+            let msg = String(decoding: buf[0..<n], as: UTF8.self)
+            if msg.contains("READY=1") { ready = true }
+            if msg.contains("WATCHDOG=1") { pings.append(Date()) }
+        }
+        #expect(ready)
+        #expect(pings.count == 5)
+        if let first = pings.first, let last = pings.last, pings.count > 1 {
+            let mean = last.timeIntervalSince(first) / Double(pings.count - 1)
+            #expect(mean > 0.1 && mean < 0.4, "mean interval \(mean) s, expected 0.2 s")
+        }
+        #expect(car.terminate() == 0)
+    }
+
     @Test func brokenDatabaseIsMovedAsideAndTheCacheReindexed() throws {
         let car = Car()
         try car.start()

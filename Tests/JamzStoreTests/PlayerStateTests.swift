@@ -41,34 +41,4 @@ import Testing
         other.id = 2
         #expect(throws: DatabaseError.self) { try self.store.pool.write { try PlayerState.save($0, other) } }
     }
-
-    // MARK: savePosition
-
-    @Test func savePositionSavesAndLoads() async throws {
-        let r = PlayerRecord(playing: true, entryId: 4, frame: 441_000, volume: 55)
-        try await PlayerState.savePosition(store.pool, r)
-        #expect(try await store.pool.read { try PlayerState.load($0) } == r)
-        var later = r
-        later.frame = 882_000
-        try await PlayerState.savePosition(store.pool, later)
-        #expect(try await store.pool.read { try PlayerState.load($0) } == later)
-        #expect(try await store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM player") } == 1)
-    }
-
-    @Test func savePositionLeavesTheWriterFullySynced() async throws {
-        try await PlayerState.savePosition(store.pool, PlayerRecord(playing: false, entryId: nil, frame: 0, volume: 1))
-        // Writes after a position save (queue edits, commands) are FULL again.
-        #expect(try await store.pool.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
-        #expect(try await store.pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
-    }
-
-    @Test func aFailedPositionSaveChangesNothing() async throws {
-        let good = PlayerRecord(playing: true, entryId: 1, frame: 10, volume: 5)
-        try await PlayerState.savePosition(store.pool, good)
-        var bad = good
-        bad.id = 2    // violates the one-row check
-        await #expect(throws: DatabaseError.self) { try await PlayerState.savePosition(self.store.pool, bad) }
-        #expect(try await store.pool.read { try PlayerState.load($0) } == good)
-        #expect(try await store.pool.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
-    }
 }
