@@ -9,6 +9,7 @@ PACKAGES=(
   mpg123 lame sox libsox-fmt-mp3 python3-mutagen           # fixtures, demo music, benchmark peer
   procps psmisc                                            # ps/pkill/killall for the process tests
   iproute2                                                 # network namespaces: the convoy tests run cars as separate hosts
+  qrencode                                                 # `jamz group create` shows the join code as a QR code too
   libgps-dev gpsd gpsd-clients                             # libgps for JamzGPS; a real gpsd (and gpsfake) for its tests
   linux-libc-dev                                           # <linux/gpio.h>, <linux/input.h> for CLinuxInput
 )

@@ -19,8 +19,9 @@ struct Common: ParsableArguments {
     var path: String { socket ?? ProcessInfo.processInfo.environment["JAMZ_SOCKET"] ?? "/run/jamz/jamz.sock" }
 
     /// Sends the request; prints the message (or `data` as JSON); exits 1 when jamzd said no.
+    @discardableResult
     func run(_ cmd: String, _ args: [String] = [], json: Bool = false,
-             progress: ([String: Any]) -> Void = { _ in }) throws {
+             progress: ([String: Any]) -> Void = { _ in }) throws -> [String: Any] {
         let reply: [String: Any]
         do {
             reply = try ControlClient(path: path).send(ControlRequest(cmd: cmd, args: args), onProgress: progress)
@@ -39,6 +40,20 @@ struct Common: ParsableArguments {
         } else if let m = reply["message"] as? String {
             print(m)
         }
+        return reply
+    }
+
+    /// The join code as a terminal QR code, for a phone or another car's camera, when `qrencode`
+    /// is installed (Debian package qrencode); nothing otherwise.
+    func printQR(_ reply: [String: Any]) {
+        guard let code = (reply["data"] as? [String: Any])?["code"] as? String,
+              let exe = ["/usr/bin/qrencode", "/usr/local/bin/qrencode"].first(where: FileManager.default.isExecutableFile) else { return }
+        fflush(nil)   // the message first (every output stream)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = ["-t", "UTF8", "-m", "2", code]
+        try? p.run()
+        p.waitUntilExit()
     }
 }
 
@@ -140,7 +155,10 @@ extension Jamz {
             @OptionGroup var common: Common
             @Argument(help: "Convoy name") var name: [String] = []
             @Flag(help: "Machine-readable output") var json = false
-            func run() throws { try common.run("group", ["create"] + name, json: json) }
+            func run() throws {
+                let reply = try common.run("group", ["create"] + name, json: json)
+                if !json { common.printQR(reply) }
+            }
         }
         struct Join: ParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Join the convoy whose code another car printed.")
