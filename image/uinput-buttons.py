@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Virtual car buttons and ACC sense for the QEMU boot test (stdlib only).
 
-Creates two evdev devices through /dev/uinput, named as board/qemu-x86_64/buttons.toml expects:
+Creates two evdev devices through /dev/uinput, named as board/qemu-x86_64/rootfs/etc/jamz/board.toml expects:
   "TrafficJamz Buttons"  EV_KEY: KEY_PLAYPAUSE, KEY_NEXTSONG, KEY_PREVIOUSSONG, KEY_VOLUMEUP,
                          KEY_VOLUMEDOWN, KEY_PROG1 (the DJ button)
   "TrafficJamz ACC"      EV_SW: SW_DOCK (1 = ACC on, 0 = ACC off)
