@@ -44,7 +44,7 @@ for i in $(seq 1 "$CARS"); do
   d="$DEMO/car$i"; mkdir -p "$d"
   out=$OUTPUT; [ "$i" -gt 1 ] && out=file:/dev/null
   rm -f "$d/jamz.sock"
-  cmd=("$BIN/jamzd" --data-dir "$d/data" --socket "$d/jamz.sock" --output "$out" --car-name "car$i")
+  cmd=("$BIN/jamzd" --data-dir "$d/data" --socket "$d/jamz.sock" --output "$out" --car-name "car$i" --gpsd off)   # no GPS receiver on this machine
   if [ "$CARS" = 3 ]; then
     cmd=(ip netns exec "jamz-car$i" "${cmd[@]}" "--clock-offset-ms=$((i * 1000 - 1000))" "--clock-drift-ppm=$(( (i - 1) * 40 - 40 ))")
   fi
