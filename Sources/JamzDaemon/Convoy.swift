@@ -487,11 +487,14 @@ public actor Convoy {
                 let file = try await TrackFetcher.fetch(id, from: host, port: p.dataPort, key: key, sender: me,
                                                         into: cache.dir.path, timeout: .seconds(60))
                 let took = clock.now() - began
-                let size = ((try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? NSNumber)?.int64Value ?? 0
+                let (cache, rate, path) = (self.cache, sampleRate, file.path)
+                // The file system work (stat, probe, catalog) on a thread of its own.
+                let (info, size) = try await onThread("jamz-register") { () -> (TrackInfo, Int64) in
+                    let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+                    return (try cache.register(id, rate: rate), size)
+                }
                 fetchedBytes += size
                 fetchNanos += took
-                let (cache, rate) = (self.cache, sampleRate)
-                let info = try await onThread("jamz-register") { try cache.register(id, rate: rate) }
                 fetched += 1
                 logger.info("copied \"\(info.title)\" (\(id.short), \(size) bytes in \(took / 1_000_000) ms) from \(p.name)")
                 await follow()

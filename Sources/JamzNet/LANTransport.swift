@@ -120,7 +120,9 @@ public final class LANTransport: Sendable {
             }
         }
         var now: [String: NIONetworkDevice] = [:]
-        for device in (try? System.enumerateDevices()) ?? [] {
+        // getifaddrs on the event loop's thread, not on the concurrency pool.
+        let devices = (try? await channel.eventLoop.submit { try System.enumerateDevices() }.get()) ?? []
+        for device in devices {
             guard case .v4? = device.address, device.multicastSupported else { continue }
             now["\(device.name)#\(device.interfaceIndex) \(device.address?.ipAddress ?? "?")"] = device
         }
