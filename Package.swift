@@ -89,6 +89,8 @@ let package = Package(
         .testTarget(name: "JamzSimTests", dependencies: ["JamzSim", "JamzCore"]),
         .testTarget(name: "JamzNetTests", dependencies: ["JamzNet", "JamzCore", "JamzTestSupport",
                                                       .product(name: "NIOPosix", package: "swift-nio"),
+                                                      .product(name: "NIOCore", package: "swift-nio"),
+                                                      .product(name: "Logging", package: "swift-log"),
                                                       .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "JamzStoreTests", dependencies: ["JamzStore"]),
         .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "CALSA", "JamzTestSupport"]),

@@ -19,4 +19,14 @@ public enum DeviceThread {
         t.stackSize = 1 << 20
         t.start()
     }
+
+    /// Puts the calling thread in the real-time FIFO class at `priority` (1–99), as audio
+    /// servers do for the thread that feeds the DAC: it then wakes when its sleep or its device
+    /// says, not when the CPU is free, and the kernel applies no timer slack to it. Fails
+    /// without CAP_SYS_NICE or an RLIMIT_RTPRIO allowance (returns the errno text).
+    public static func makeRealtime(priority: Int32) -> String? {
+        var p = sched_param()
+        p.sched_priority = priority
+        return sched_setscheduler(0, SCHED_FIFO, &p) == 0 ? nil : String(cString: strerror(errno))
+    }
 }

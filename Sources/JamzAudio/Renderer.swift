@@ -21,6 +21,10 @@ public final class Renderer: @unchecked Sendable {
         public var decodeLead: Nanos
         /// Length of the fade-out before a jump or a stop, and of the fade-in after it.
         public var jumpFade: Nanos
+        /// SCHED_FIFO priority of the renderer thread (0: the normal class). It sleeps until each
+        /// block is due (a clock-paced sink) or blocks in the device's write: both must wake on
+        /// time whatever else the car's CPU is doing.
+        public var realtimePriority: Int32 = 20
 
         public init(format: AudioFormat = AudioFormat(), boardLatency: Nanos = 0,
                     decodeLead: Nanos = 80_000_000, jumpFade: Nanos = 5_000_000) {
@@ -97,6 +101,13 @@ public final class Renderer: @unchecked Sendable {
     public func start(ready: @escaping @Sendable ((any Error)?) -> Void) {
         decoder.start()
         DeviceThread.start("jamz-renderer") { [self] in
+            if settings.realtimePriority > 0 {
+                if let why = DeviceThread.makeRealtime(priority: settings.realtimePriority) {
+                    logger.notice("renderer thread stays in the normal scheduling class (real-time priority \(settings.realtimePriority) refused: \(why)); its wake-ups may be late under load")
+                } else {
+                    logger.info("renderer thread at real-time priority \(settings.realtimePriority) (SCHED_FIFO)")
+                }
+            }
             do {
                 try output.open(format: settings.format)
             } catch {

@@ -7,7 +7,8 @@ import JamzCore
 public struct SystemClock: HostClock, SleepingClock {
     public let offset: Nanos
     public let driftPPM: Double
-    private let origin: Nanos
+    /// Raw CLOCK_MONOTONIC at the first read: the drift is measured from here.
+    public let origin: Nanos
 
     public init(offset: Nanos = 0, driftPPM: Double = 0) {
         self.offset = offset

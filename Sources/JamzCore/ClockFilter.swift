@@ -68,6 +68,15 @@ public struct ClockEstimate: Sendable, Equatable, Codable {
 /// samples span enough time to measure the frequency. A weighted straight-line fit through the
 /// kept samples (weight falling with the delay above the window's minimum) gives the offset and
 /// the ppm, so the estimate holds between exchanges and through packet loss.
+///
+/// On a jittery link an exchange whose two trips were both quick is rare, but a quick outbound
+/// trip and a quick return are each common: each slot also remembers the exchange with the
+/// shortest-looking outbound trip (least t2 − t1) and the one with the shortest return (greatest
+/// t3 − t4), and, once the frequency is known, joins the two into one sample (the return carried
+/// to the outbound's instant at the fitted frequency). Its "round trip" is the sum of the two
+/// best one-way trips, so the fit leans on it; the true offset lies between the two, so it is
+/// as honest a sample as a real one with that round trip (the hard bound still comes from real
+/// round trips only).
 public struct ClockFilter: Sendable {
     public struct Settings: Sendable, Equatable {
         /// Length of one slot of the window, and how many slots the window holds.
@@ -80,6 +89,9 @@ public struct ClockFilter: Sendable {
         public var lockSpan: Nanos = 10 * nanosPerSecond
         /// A frequency error larger than this is not a clock: clamp the fit.
         public var maxPPM: Double = 500
+        /// On a link whose round trips spread wider than this (p90 − p10), each slot also
+        /// contributes its one-way bests (see `ClockFilter`).
+        public var oneWayAbove: Nanos = 1_000_000
         public init() {}
     }
 
@@ -87,6 +99,9 @@ public struct ClockFilter: Sendable {
     private var kept: [ClockSample] = []
     private var total = 0
     private var recent: [Nanos] = []   // the last raw round trips, for the pacer
+    /// Per slot: the exchange with the least t2 − t1, and the one with the greatest t3 − t4.
+    private var bestOut: [Int64: ClockSample] = [:]
+    private var bestBack: [Int64: ClockSample] = [:]
     public private(set) var estimate: ClockEstimate?
 
     public init(settings: Settings = Settings()) { self.settings = settings }
@@ -117,6 +132,12 @@ public struct ClockFilter: Sendable {
         // Drop slots that fell out of the window; keep only the best samples of this slot.
         let oldest = slot - Int64(settings.slots) + 1
         kept.removeAll { $0.midpoint / settings.slotLength < oldest }
+        if let b = bestOut[slot], b.t2 - b.t1 <= s.t2 - s.t1 {} else { bestOut[slot] = s }
+        if let b = bestBack[slot], b.t3 - b.t4 >= s.t3 - s.t4 {} else { bestBack[slot] = s }
+        if bestOut.count > settings.slots {
+            bestOut = bestOut.filter { $0.key >= oldest }
+            bestBack = bestBack.filter { $0.key >= oldest }
+        }
         let same = kept.indices.filter { kept[$0].midpoint / settings.slotLength == slot }
         if same.count >= settings.keepPerSlot {
             guard let worst = same.max(by: { kept[$0].delay < kept[$1].delay }), kept[worst].delay > s.delay else {
@@ -134,6 +155,7 @@ public struct ClockFilter: Sendable {
     /// Forget everything (the peer restarted, so its clock is a new one).
     public mutating func reset() {
         kept.removeAll(); recent.removeAll(); total = 0; estimate = nil
+        bestOut.removeAll(); bestBack.removeAll()
     }
 
     private struct Fit {
@@ -143,7 +165,7 @@ public struct ClockFilter: Sendable {
     }
 
     /// Weighted straight-line fit with weights 1/(excess delay + floor)².
-    private func fit(floor: Double, minDelay: Nanos, previousSlope: Double?) -> Fit {
+    private func fit(_ kept: [ClockSample], floor: Double, minDelay: Nanos, previousSlope: Double?) -> Fit {
         let x0 = Double(kept[kept.count / 2].midpoint)
         let ws = kept.map { s -> Double in let e = Double(s.delay - minDelay) + floor; return 1 / (e * e) }
         var sw = 0.0, sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0
@@ -175,8 +197,24 @@ public struct ClockFilter: Sendable {
         return Fit(x0: x0, intercept: intercept, slope: slope, spread: (r2 / sw).squareRoot(), predictionVar: pv)
     }
 
+    /// One sample per slot from its best outbound and best return trips (see `ClockFilter`),
+    /// once the frequency is known and only on a jittery link.
+    private func oneWaySamples() -> [ClockSample] {
+        guard let e = estimate, e.quality == .locked, delaySpread > settings.oneWayAbove else { return [] }
+        let k = e.ppm * 1e-6
+        return bestOut.keys.sorted().compactMap { slot in
+            guard let a = bestOut[slot], let b = bestBack[slot] else { return nil }
+            let down = Double(b.t3 - b.t4) + k * Double(a.midpoint - b.midpoint)
+            let t3 = a.t4 + Nanos(down.rounded())
+            let joined = ClockSample(t1: a.t1, t2: a.t2, t3: t3, t4: a.t4)
+            return joined.delay >= 0 ? joined : nil
+        }
+    }
+
     private mutating func refit(now: Nanos) {
-        guard let minDelay = kept.map(\.delay).min() else { estimate = nil; return }
+        guard let realMin = kept.map(\.delay).min() else { estimate = nil; return }
+        let kept = (self.kept + oneWaySamples()).sorted { $0.midpoint < $1.midpoint }
+        let minDelay = kept.map(\.delay).min()!
         // Weights fall with the delay above the window's minimum. How steeply depends on the link:
         // where the offset error grows with the delay (queueing), lean on the few quietest
         // exchanges; where it does not (plain jitter), use them all. Try a few floors, keep the fit
@@ -187,16 +225,16 @@ public struct ClockFilter: Sendable {
         let previousSlope = estimate.map { $0.ppm * 1e-6 }
         var best: Fit?
         for floor in Set(candidates).sorted() {
-            let f = fit(floor: floor, minDelay: minDelay, previousSlope: previousSlope)
+            let f = fit(kept, floor: floor, minDelay: minDelay, previousSlope: previousSlope)
             if best == nil || f.predictionVar < best!.predictionVar { best = f }
         }
         let f = best!
         let span = kept.last!.midpoint - kept.first!.midpoint
-        let quality: ClockQuality = kept.count >= settings.lockSamples && span >= settings.lockSpan ? .locked : .coarse
+        let quality: ClockQuality = self.kept.count >= settings.lockSamples && span >= settings.lockSpan ? .locked : .coarse
         estimate = ClockEstimate(
             reference: Nanos(f.x0), offsetAtReference: f.intercept, ppm: f.slope * 1e6,
-            bound: minDelay / 2, spread: Nanos(f.spread), quality: quality,
-            samples: kept.count)
+            bound: realMin / 2, spread: Nanos(f.spread), quality: quality,
+            samples: self.kept.count)
     }
 }
 
@@ -209,17 +247,30 @@ public struct ExchangePacer: Sendable {
     public var steadyInterval: Nanos = 500_000_000
     public var noisyInterval: Nanos = 50 * 1_000_000
     public var quietSpread: Nanos = 1_000_000
+    /// Exchanges sent back to back on a quiet link. The first datagram after a pause takes the
+    /// cold path through the sender's network stack (and on Wi-Fi wakes the radio) while the
+    /// answer, from a car that has just received, takes the warm one: a bias of tens of µs.
+    /// The second of a pair takes the warm path both ways, and the filter, which weighs samples
+    /// by their round trip, leans on it. On a jittery link the jitter dwarfs that: one is enough.
+    public var quietBurst = 1
     public init() {}
 
     /// The pacer for one peer. Only the DJ's offset matters for playback: the others are kept
-    /// warm at a slower pace so a take-over finds an estimate ready. While nothing plays, a
+    /// warm at a slower pace so a take-over finds an estimate ready, and only the DJ's exchanges
+    /// go in pairs while the music plays. While nothing plays, every pace is halved and a
     /// jittery link is paced as a quiet one, so an idle convoy stays cheap on air time; the
     /// window keeps its best samples, and the fast pace comes back the moment the music starts.
     public static func forPeer(isDJ: Bool, playing: Bool) -> ExchangePacer {
         var p = ExchangePacer()
         if !isDJ { p.steadyInterval *= 4; p.noisyInterval *= 10 }
-        if !playing { p.noisyInterval = p.steadyInterval }
+        if playing && isDJ { p.quietBurst = 2 }
+        if !playing { p.steadyInterval *= 2; p.noisyInterval = p.steadyInterval }
         return p
+    }
+
+    /// How many exchanges to send back to back now (see `quietBurst`).
+    public func datagrams(delaySpread: Nanos) -> Int {
+        delaySpread > quietSpread ? 1 : quietBurst
     }
 
     /// `sent`: exchanges started so far; `delaySpread`: spread of recent round trips.

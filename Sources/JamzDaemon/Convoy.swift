@@ -6,6 +6,7 @@ import JamzStore
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// The car's part in a convoy: membership (the secret, kept root-only in the data dir), the
 /// LAN link, the peer table with one clock filter per peer, the session (term, timeline) and the
@@ -44,7 +45,9 @@ public actor Convoy {
     public let me: MemberID
 
     var secret: ConvoySecret?
-    var sealer: Sealer?
+    /// Seals what this car sends; shared with the transport's event loop, where clock-exchange
+    /// datagrams are stamped and sealed just before they are written.
+    let outbox = Outbox()
     var receiver: Receiver
     var session: Session
     var log: PlaylistLog
@@ -53,8 +56,6 @@ public actor Convoy {
     var lastBeacon: Nanos = 0
     var decodeErrors: UInt64 = 0
     var rejected: Int64 = 0
-    var bytesSent: Int64 = 0
-    var datagramsSent: Int64 = 0
     var followedAt: Nanos = 0
     /// A follower restarted where its DJ cannot be heard (out of reach, or the DJ is off too)
     /// plays on from where it was, in its own clock, until it hears the DJ again.
@@ -157,7 +158,7 @@ public actor Convoy {
         if let server = trackServer { trackServer = nil; Task { await server.close() } }
         secret = s
         receiver.add(s.key)
-        sealer = Sealer(key: s.key, sender: me, bootCount: boots)
+        outbox.use(Sealer(key: s.key, sender: me, bootCount: boots))
     }
 
     func create(name: String) async throws -> (String, String) {
@@ -193,7 +194,7 @@ public actor Convoy {
         guard let s = secret else { return "not in a convoy" }
         try? FileManager.default.removeItem(atPath: membershipPath)
         receiver.remove(group: s.groupID)
-        secret = nil; sealer = nil; peers.removeAll(); solo = nil
+        secret = nil; outbox.use(nil); peers.removeAll(); solo = nil
         location?.forgetPeers()
         if let server = trackServer { trackServer = nil; await server.close() }
         session = Session(me: me)
@@ -278,7 +279,10 @@ public actor Convoy {
             let pacer = ExchangePacer.forPeer(isDJ: id == session.term.dj, playing: session.timeline.anchor?.rate == 1)
             q.nextExchange = now + pacer.interval(sent: q.sent, quality: q.filter.estimate?.quality ?? .none, delaySpread: q.filter.delaySpread)
             peers[id] = q
-            send(.timeRequest(t1: clock.now(), wall: nil), to: p.address)
+            let count = pacer.datagrams(delaySpread: q.filter.delaySpread)
+            transport.sendStamped(to: p.address, count: count, rehearse: { [outbox] in outbox.rehearse(.timeRequest(t1: 0, wall: nil)) }) { [outbox] t1 in
+                outbox.seal(.timeRequest(t1: t1, wall: nil))
+            }
         }
         if now - followedAt >= 100_000_000 { await follow() }
         if trackServer == nil, !startingServer, let s = secret {
@@ -309,11 +313,7 @@ public actor Convoy {
     }
 
     private func send(_ m: WireMessage, to address: SocketAddress?) {
-        guard var s = sealer, let transport else { return }
-        let bytes = s.seal(WireCodec.encode(m))
-        sealer = s
-        bytesSent += Int64(bytes.count) + 28   // + IPv4 and UDP headers
-        datagramsSent += 1
+        guard let transport, let bytes = outbox.seal(m) else { return }
         if let address { transport.send(bytes, to: address) } else { transport.multicast(bytes) }
     }
 
@@ -351,7 +351,9 @@ public actor Convoy {
             let missing = log.missing(for: b.highWater, limit: WireLimits.opsPerMessage)
             for m in WireCodec.opsMessages(missing) { send(m, to: from) }
         case .timeRequest(let t1, _):
-            send(.timeReply(t1: t1, t2: at, t3: clock.now(), wall: nil), to: from)
+            transport?.sendStamped(to: from, rehearse: { [outbox] in outbox.rehearse(.timeReply(t1: t1, t2: at, t3: at, wall: nil)) }) { [outbox] t3 in
+                outbox.seal(.timeReply(t1: t1, t2: at, t3: t3, wall: nil))
+            }
         case .timeReply(let t1, let t2, let t3, _):
             // Clock readings of a member's monotonic clock: far from ±2⁶³, so no difference overflows.
             guard [t1, t2, t3].allSatisfy({ abs($0) < Self.timeLimit }) else { rejected += 1; return }
@@ -582,13 +584,17 @@ public actor Convoy {
         for r in EnvelopeDrop.allCases { c["convoy.dropped.\(r.rawValue)"] = Int64(clamping: receiver.drops[r]) }
         c["convoy.ops.rejected"] = Int64(log.counters.rejected)
         c["convoy.rejected"] = rejected
-        c["convoy.bytes_sent"] = bytesSent
+        c["convoy.bytes_sent"] = outbox.sent.bytes
         if settings.impairment != nil { c["convoy.test_impair_dropped"] = Int64(transport?.impairedDrops ?? 0) }
         c["convoy.tracks_copied"] = fetched
         c["convoy.track_copy_bytes"] = fetchedBytes
         c["convoy.track_copy_ns"] = fetchNanos
         c["convoy.track_copy_failures"] = fetchFailures
-        c["convoy.datagrams_sent"] = datagramsSent
+        c["convoy.datagrams_sent"] = outbox.sent.datagrams
+        if let t = transport?.receiveStamps {
+            c["convoy.rx_stamped_kernel"] = Int64(t.kernel)
+            c["convoy.rx_stamped_loop"] = Int64(t.loop)
+        }
         return c
     }
 
@@ -642,4 +648,33 @@ public struct PeerReport: Codable, Sendable {
     public var ppm: Double?
     public var quality: String
     public var isDJ: Bool
+}
+
+/// The sealing side of a car's convoy link: the sealer (key, sender id, sequence numbers) and
+/// what was sent, behind a lock, so that both the convoy's actor and the transport's event loop
+/// (which stamps and seals clock exchanges at the last moment) can seal.
+final class Outbox: Sendable {
+    private let sealer = Mutex<Sealer?>(nil)
+    private let counts = Mutex((bytes: Int64(0), datagrams: Int64(0)))
+
+    func use(_ s: Sealer?) { sealer.withLock { $0 = s } }
+
+    /// The message sealed for sending (nil: not in a convoy), counted as sent.
+    func seal(_ m: WireMessage) -> [UInt8]? {
+        guard let bytes = sealer.withLock({ s -> [UInt8]? in
+            guard var x = s else { return nil }
+            defer { s = x }
+            return x.seal(WireCodec.encode(m))
+        }) else { return nil }
+        counts.withLock { $0.bytes += Int64(bytes.count) + 28; $0.datagrams += 1 }   // + IPv4 and UDP headers
+        return bytes
+    }
+
+    var sent: (bytes: Int64, datagrams: Int64) { counts.withLock { $0 } }
+
+    /// Seals `m` without sending it or using a sequence number (see `Sealer.rehearse`).
+    func rehearse(_ m: WireMessage) {
+        let payload = WireCodec.encode(m)
+        sealer.withLock { $0?.rehearse(payload) }
+    }
 }

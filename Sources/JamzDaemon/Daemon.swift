@@ -26,6 +26,11 @@ public enum Daemon {
     public static func start(config: DaemonConfig, configProblems: [String], logger: Logger) async throws -> Running {
         for p in configProblems { logger.error("\(p)") }
         let clock = SystemClock(offset: Nanos(config.clockOffsetMs * 1e6), driftPPM: config.clockDriftPPM)
+        if config.clockOffsetMs != 0 || config.clockDriftPPM != 0 {
+            // A test hook (never on a car): say so, with the raw instant the drift counts from,
+            // so a harness can compute this clock's true reading.
+            logger.warning("test clock: offset \(config.clockOffsetMs) ms, drift \(config.clockDriftPPM) ppm from raw monotonic \(clock.origin) ns")
+        }
 
         // The store, and the cache it indexes: file system and SQLite work, done on a thread.
         let dbPath = (config.dataDir as NSString).appendingPathComponent("jamz.sqlite")

@@ -222,6 +222,13 @@ public struct Sealer: Sendable {
         self.counter = SequenceCounter(bootCount: bootCount)
     }
 
+    /// Seals `payload` under a sequence number never sent and throws the result away: runs the
+    /// cipher once so that a time-critical seal right after it takes its warm, steady time
+    /// (a clock exchange stamps the clock before sealing). Nothing leaves the car.
+    public func rehearse(_ payload: [UInt8]) {
+        _ = Envelope.seal(payload: payload, header: .init(group: groupID, sender: sender, seq: .max), senderKey: senderKey.key)
+    }
+
     public mutating func seal(_ payload: [UInt8]) -> [UInt8] {
         Envelope.seal(payload: payload, header: .init(group: groupID, sender: sender, seq: counter.next()),
                       senderKey: senderKey.key)

@@ -1,3 +1,4 @@
+import Glibc
 import JamzCore
 import Logging
 import NIOCore
@@ -10,8 +11,13 @@ import Synchronization
 /// and Ethernet side by side) and receives the unicast replies addressed to it. Interfaces that
 /// come up later (the Wi-Fi hotspot after boot) are picked up within `refreshInterval`, and
 /// those that go away are let go. It moves opaque datagrams (sealed envelopes); it knows
-/// nothing of keys or messages. Each datagram is stamped with the car's clock the moment the
-/// event loop reads it.
+/// nothing of keys or messages.
+///
+/// Clock exchanges need both ends of each trip stamped as near the wire as possible: every
+/// datagram received is stamped with the time the kernel took it off the network (the socket's
+/// receive timestamp, SIOCGSTAMPNS, carried to the car's clock), and `sendStamped` reads the
+/// clock on the event loop just before the datagram is sealed and written. The event loop's
+/// wake-ups and the hops to and from the convoy's actor stay out of the measured trip.
 public final class LANTransport: Sendable {
     public struct Settings: Sendable, Equatable {
         /// UDP port, the same in every car of the convoy.
@@ -53,16 +59,21 @@ public final class LANTransport: Sendable {
     private let refreshing = Mutex(false)
     private let impairRandom: Mutex<SplitMix64>
     private let dropped = Mutex(0)
+    private let stamps: Stamps
 
     /// Interfaces the beacons go out of and the multicast group was joined on (status, tests).
     public var joined: [String] { links.withLock { $0.values.map(\.device.name).sorted() } }
     /// Datagrams the test impairment dropped.
     public var impairedDrops: Int { dropped.withLock { $0 } }
+    /// Datagrams stamped with the kernel's receive time, and those stamped when the event loop
+    /// read them (no kernel stamp: the first on a socket, or a wall-clock step in between).
+    public var receiveStamps: (kernel: Int, loop: Int) { stamps.counts.withLock { $0 } }
 
     private init(channel: any Channel, groupAddress: SocketAddress, settings: Settings, group: any EventLoopGroup,
-                 clock: any HostClock, logger: Logger, receive: @escaping Receive) {
+                 clock: any HostClock, logger: Logger, stamps: Stamps, receive: @escaping Receive) {
         self.main = Mutex(channel); self.groupAddress = groupAddress; self.settings = settings
         self.eventLoopGroup = group; self.clock = clock; self.logger = logger; self.receive = receive
+        self.stamps = stamps
         impairRandom = Mutex(SplitMix64(seed: settings.impairment?.seed ?? 1))
     }
 
@@ -71,9 +82,10 @@ public final class LANTransport: Sendable {
     public static func start(settings: Settings, on group: any EventLoopGroup, clock: any HostClock,
                              logger: Logger, receive: @escaping Receive) async throws -> LANTransport {
         let groupAddress = try SocketAddress(ipAddress: settings.group, port: settings.port)
-        let channel = try await bind(settings.bind, port: settings.port, on: group, clock: clock, receive: receive)
+        let stamps = Stamps()
+        let channel = try await bind(settings.bind, port: settings.port, on: group, clock: clock, stamps: stamps, receive: receive)
         let t = LANTransport(channel: channel, groupAddress: groupAddress, settings: settings, group: group,
-                             clock: clock, logger: logger, receive: receive)
+                             clock: clock, logger: logger, stamps: stamps, receive: receive)
         await t.refreshInterfaces()
         if t.joined.isEmpty {
             logger.warning("no multicast-capable interface yet: beacons are not heard until one comes up (looked at every \(settings.refreshInterval.nanoseconds / 1_000_000_000) s)")
@@ -88,16 +100,34 @@ public final class LANTransport: Sendable {
         return t
     }
 
+    /// A UDP socket bound to `host:port` whose receive timestamps are on, handed to SwiftNIO
+    /// (the socket is made here so its descriptor is known to the receive handler).
     private static func bind(_ host: String, port: Int, on group: any EventLoopGroup, clock: any HostClock,
-                             receive: @escaping Receive) async throws -> any Channel {
-        try await DatagramBootstrap(group: group)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .channelInitializer { ch in
-                ch.eventLoop.makeCompletedFuture {
-                    try ch.pipeline.syncOperations.addHandler(Inbound(clock: clock, receive: receive))
+                             stamps: Stamps, receive: @escaping Receive) async throws -> any Channel {
+        let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        let fd = Glibc.socket(Int32(address.protocol.rawValue), Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        var one: Int32 = 1
+        var ok = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) == 0
+        ok = ok && address.withSockAddr { Glibc.bind(fd, $0, socklen_t($1)) } == 0
+        guard ok else {
+            let e = errno
+            Glibc.close(fd)
+            throw IOError(errnoCode: e, reason: "bind \(host):\(port)")
+        }
+        Stamps.enable(fd)
+        do {
+            return try await DatagramBootstrap(group: group)
+                .channelInitializer { ch in
+                    ch.eventLoop.makeCompletedFuture {
+                        try ch.pipeline.syncOperations.addHandler(Inbound(clock: clock, fd: fd, stamps: stamps, receive: receive))
+                    }
                 }
-            }
-            .bind(host: host, port: port).get()
+                .withBoundSocket(fd).get()
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
     }
 
     /// Joins the group on interfaces that came up and opens their sending socket; closes those
@@ -109,7 +139,7 @@ public final class LANTransport: Sendable {
         if !channel.isActive {
             // Closed under us by a send error: bind again and join every interface anew.
             do {
-                let fresh = try await Self.bind(settings.bind, port: settings.port, on: eventLoopGroup, clock: clock, receive: receive)
+                let fresh = try await Self.bind(settings.bind, port: settings.port, on: eventLoopGroup, clock: clock, stamps: stamps, receive: receive)
                 main.withLock { $0 = fresh }
                 let gone = links.withLock { l -> [Link] in defer { l.removeAll() }; return Array(l.values) }
                 for l in gone { try? await l.channel.close() }
@@ -143,7 +173,7 @@ public final class LANTransport: Sendable {
                         // Already a member on this interface (a second address, or a rejoin): fine.
                     }
                 }
-                let s = try await Self.bind(ip, port: settings.port, on: eventLoopGroup, clock: clock, receive: receive)
+                let s = try await Self.bind(ip, port: settings.port, on: eventLoopGroup, clock: clock, stamps: stamps, receive: receive)
                 sender = s
                 if let o = s as? any SocketOptionProvider { try await o.setIPMulticastIF(v4.address.sin_addr).get() }
                 links.withLock { $0[key] = Link(device: device, channel: s) }
@@ -154,6 +184,9 @@ public final class LANTransport: Sendable {
             }
         }
     }
+
+    /// The event loop the 0.0.0.0 socket reads on (tests keep it busy).
+    var eventLoopForTesting: any EventLoop { channel.eventLoop }
 
     /// The local port actually bound (differs from the setting when it is 0).
     public var localPort: Int? { channel.localAddress?.port }
@@ -168,6 +201,27 @@ public final class LANTransport: Sendable {
     /// missing datagram is what every protocol above already copes with.
     public func send(_ bytes: [UInt8], to address: SocketAddress) {
         write(bytes, to: address, on: channel)
+    }
+
+    /// Send to one car `count` datagrams, back to back, each carrying the moment it leaves:
+    /// `make` is called on the event loop with the car's clock read just before the datagram is
+    /// sealed and written, and returns the sealed bytes (nil: nothing to send). `rehearse` runs
+    /// before each, to warm what `make` does. For clock exchanges: a car that has been idle
+    /// would otherwise seal slowly after its stamp, and its first datagram takes the cold path
+    /// through the network stack (on Wi-Fi, wakes the radio) while the answer, sent by a car
+    /// that has just received, takes the warm one; the two directions of an exchange would not
+    /// take equally long. The second of a pair finds the path warm.
+    public func sendStamped(to address: SocketAddress, count: Int = 1, rehearse: @escaping @Sendable () -> Void,
+                            _ make: @escaping @Sendable (Nanos) -> [UInt8]?) {
+        let ch = channel
+        let clock = self.clock
+        ch.eventLoop.execute { [self] in
+            for _ in 0..<max(1, count) {
+                rehearse()
+                guard let bytes = make(clock.now()) else { return }
+                write(bytes, to: address, on: ch)
+            }
+        }
     }
 
     private func write(_ bytes: [UInt8], to address: SocketAddress, on channel: any Channel) {
@@ -193,14 +247,50 @@ public final class LANTransport: Sendable {
         try? await channel.close()
     }
 
+    /// The kernel's receive timestamps. SwiftNIO hands up no timestamp control messages, but it
+    /// reads one datagram per recvmsg and passes it up before reading the next, and after each
+    /// recvmsg the socket's SIOCGSTAMPNS answers the time that datagram arrived.
+    final class Stamps: Sendable {
+        let counts = Mutex((kernel: 0, loop: 0))
+        /// SIOCGSTAMPNS (asm-generic/sockios.h, 64-bit time_t): not importable as a macro.
+        static let request: UInt = 0x8907
+
+        /// The first SIOCGSTAMPNS turns receive timestamps on for the socket.
+        static func enable(_ fd: Int32) {
+            var ts = timespec()
+            _ = ioctl(fd, request, &ts)
+        }
+
+        /// When the datagram just read arrived, in the car's clock; the event loop's `now` if
+        /// the kernel has no stamp. The stamp is wall-clock time: carried over by how long ago it
+        /// was, read against the wall clock now.
+        func arrival(fd: Int32, now: Nanos) -> Nanos {
+            var ts = timespec(), wall = timespec()
+            if ioctl(fd, Self.request, &ts) == 0, clock_gettime(CLOCK_REALTIME, &wall) == 0 {
+                let ago = (Int64(wall.tv_sec) - Int64(ts.tv_sec)) * 1_000_000_000 + Int64(wall.tv_nsec) - Int64(ts.tv_nsec)
+                // Negative or over a second: the wall clock was stepped in between.
+                if ago >= 0 && ago < 1_000_000_000 {
+                    counts.withLock { $0.kernel += 1 }
+                    return now - ago
+                }
+            }
+            counts.withLock { $0.loop += 1 }
+            return now
+        }
+    }
+
     private final class Inbound: ChannelInboundHandler, Sendable {
         typealias InboundIn = AddressedEnvelope<ByteBuffer>
         let clock: any HostClock
+        let fd: Int32
+        let stamps: Stamps
         let receive: Receive
-        init(clock: any HostClock, receive: @escaping Receive) { self.clock = clock; self.receive = receive }
+        init(clock: any HostClock, fd: Int32, stamps: Stamps, receive: @escaping Receive) {
+            self.clock = clock; self.fd = fd; self.stamps = stamps; self.receive = receive
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            let at = clock.now()
+            let at = stamps.arrival(fd: fd, now: clock.now())
             let envelope = unwrapInboundIn(data)
             receive(Array(envelope.data.readableBytesView), envelope.remoteAddress, at)
         }

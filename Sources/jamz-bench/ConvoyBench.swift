@@ -58,6 +58,7 @@ struct ConvoyBench: ParsableCommand {
         var daemons: [Child] = []
         var readers: [FifoReader] = []
         var clients: [ControlClient] = []
+        var ppms: [Double] = []
         defer { for d in daemons { d.kill(SIGKILL); _ = d.wait() } }
         for i in 1...n {
             let dir = work + "/car\(i)"
@@ -66,6 +67,7 @@ struct ConvoyBench: ParsableCommand {
             guard mkfifo(fifo, 0o600) == 0 else { throw BenchError("mkfifo: \(String(cString: strerror(errno)))") }
             readers.append(FifoReader(path: fifo, keepSamples: true))
             let ppm = i == 1 ? 0 : (i % 2 == 0 ? 50 : -50)
+            ppms.append(Double(ppm))
             let args = ["netns", "exec", "jamz-car\(i)", bin + "/jamzd", "--data-dir", dir + "/data", "--socket", dir + "/jamz.sock",
                         "--output", "file:" + fifo, "--log-level", "warning", "--car-name", "car\(i)",
                         "--clock-offset-ms=\(i * 1000)", "--clock-drift-ppm=\(ppm)"]
@@ -77,6 +79,18 @@ struct ConvoyBench: ParsableCommand {
             try waitFor("jamzd's socket", timeout: 30) { (try? c.status()) != nil }
             try c.call("import", fixture)
             try c.call("volume", "100")   // the sinks must carry the samples of the file unscaled
+        }
+        // Each car's true clock (the test hook's offset, drift and the raw instant it counts
+        // from, which jamzd logs): c_i(r) = r + offset_i + (r − origin_i)·ppm_i.
+        let origins = try (1...n).map { i -> Int64 in
+            let log = (try? String(contentsOfFile: work + "/car\(i)/jamzd.log", encoding: .utf8)) ?? ""
+            guard let line = log.split(separator: "\n").first(where: { $0.contains("raw monotonic ") }),
+                  let r = line.components(separatedBy: "raw monotonic ").last?.split(separator: " ").first, let v = Int64(r)
+            else { throw BenchError("car\(i) did not log its test clock") }
+            return v
+        }
+        func trueClock(_ i: Int, _ r: Int64) -> Double {
+            Double(r) + Double(i + 1) * 1e9 + Double(r - origins[i]) * ppms[i] * 1e-6
         }
         let created = try clients[0].call("group", "create", "bench")
         guard let code = (created["data"] as? [String: Any])?["code"] as? String else { throw BenchError("no join code") }
@@ -99,19 +113,43 @@ struct ConvoyBench: ParsableCommand {
 
         // Measure: every 100 ms, which track frame each sink emits now.
         let bytesBefore = clients.map { counter($0, "convoy.bytes_sent") }
+        let jumpsBefore = clients.map { counter($0, "renderer.jumps") }
         let start = monotonicNow()
-        Thread.sleep(forTimeInterval: seconds)
+        // Meanwhile, twice a second: each follower's estimate of the DJ's clock against the truth.
+        var clockSpreads: [Double] = []
+        var clockErrors: [Double] = []
+        var signedErrors = [[Double]](repeating: [], count: n)
+        while monotonicNow() < start + Int64(seconds * 1e9) {
+            var errs: [Double] = [0]
+            for (i, c) in clients.enumerated().dropFirst() {
+                let before = monotonicNow()
+                guard let ps = (try? c.call("peers"))?["data"] as? [[String: Any]],
+                      let dj = ps.first(where: { $0["isDJ"] as? Bool == true }), let off = dj["offsetMs"] as? Double else { continue }
+                let r = (before + monotonicNow()) / 2
+                let e = off * 1e6 - (trueClock(0, r) - trueClock(i, r))
+                errs.append(e / 1e3)
+                signedErrors[i].append(e / 1e3)
+                clockErrors.append(abs(e) / 1e3)
+            }
+            if errs.count == n { clockSpreads.append(errs.max()! - errs.min()!) }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
         let bytesAfter = clients.map { counter($0, "convoy.bytes_sent") }
+        let jumps = zip(jumpsBefore, clients.map { counter($0, "renderer.jumps") }).map { $1 - $0 }
         let playing = zip(bytesBefore, bytesAfter).map { Double($1 - $0) / seconds }
         var guess = [Int?](repeating: nil, count: n)
         var spreads: [Double] = []
+        var gridSpreads: [Double] = []
         var readerLags = 0
         let samples = readers.map(\.allSamples)
         var t = start
         while t < start + Int64(seconds * 1e9) - 500_000_000 {
             var frames: [Int] = []
+            var gridFrames: [Double] = []
             for (i, r) in readers.enumerated() {
-                guard let sf = r.frame(at: t, rate: rate), Int(sf) + 1024 < samples[i].count / 2 else { break }
+                guard let sf = r.frame(at: t, rate: rate), Int(sf) + 1024 < samples[i].count / 2,
+                      let gf = r.gridFrame(at: t, rate: rate, ppm: ppms[i]), Int(gf) + 1024 < samples[i].count / 2 else { break }
+                let whole = Int(gf.rounded(.down))
                 let at = Int(sf)
                 // Track frame − stream frame changes only when the car inserts, drops or jumps:
                 // predict from the last match, search ±10 ms around it.
@@ -119,11 +157,14 @@ struct ConvoyBench: ParsableCommand {
                 let f = bestMatch(samples[i], at: at, in: ref, around: g ?? at, range: g == nil ? 2 * rate : 441)
                 guess[i] = f - at
                 frames.append(f)
+                // The track frame at the whole stream frame, plus how far into it the DAC is.
+                gridFrames.append(Double(bestMatch(samples[i], at: whole, in: ref, around: whole + guess[i]!, range: 441)) + (gf - Double(whole)))
             }
             if frames.count == n {
                 let d = frames.max()! - frames.min()!
                 // One sink block (2048 frames) ± 3 ms of real error: the reader read a block late.
                 if abs(d - 2048) < 130 && n > 1 { readerLags += 1 } else { spreads.append(Double(d) * 1000 / Double(rate)) }
+                gridSpreads.append((gridFrames.max()! - gridFrames.min()!) * 1000 / Double(rate))
             }
             if ProcessInfo.processInfo.environment["JAMZ_BENCH_DEBUG"] != nil, Int((t - start) / 100_000_000) % 20 == 0 {
                 print("  t+\(Double(t - start) / 1e9) s: track frames \(frames)")
@@ -131,6 +172,10 @@ struct ConvoyBench: ParsableCommand {
             t += 100_000_000
         }
         spreads.sort()
+        gridSpreads.sort()
+        clockSpreads.sort()
+        clockErrors.sort()
+        let late = readers.indices.flatMap { readers[$0].lateness(from: start, to: start + Int64(seconds * 1e9), rate: rate, ppm: ppms[$0]) }.sorted()
         if ProcessInfo.processInfo.environment["JAMZ_BENCH_DEBUG"] != nil {
             for c in clients {
                 if let st = try? c.status() {
@@ -173,6 +218,16 @@ struct ConvoyBench: ParsableCommand {
             print("  inter-car offset: no sample matched (see the jamzd logs)")
         } else {
             print("  inter-car offset (\(spreads.count) samples, \(readerLags) left out as reader lag): p50 \(f(percentile(spreads, 50))) ms, p99 \(f(percentile(spreads, 99))) ms, max \(f(spreads.last!)) ms (target p99 <= \(link == "clean" ? "0.1" : "0.5") ms)")
+            print("  same, each sink's block grid from its earliest stamps (what a crystal-driven DAC plays; \(gridSpreads.count) samples): p50 \(f(percentile(gridSpreads, 50))) ms, p99 \(f(percentile(gridSpreads, 99))) ms, max \(f(gridSpreads.last ?? 0)) ms")
+            print("  fade-and-jump corrections while measured (a car more than 20 ms off, or its sink restarted): \(jumps.map(String.init).joined(separator: " "))")
+            print("  sink + reader wake-up delay per block (stamp − grid, all cars): p50 \(f(percentile(late, 50) / 1e3)) ms, p99 \(f(percentile(late, 99) / 1e3)) ms, max \(f((late.last ?? 0) / 1e3)) ms")
+        }
+        if !clockSpreads.isEmpty {
+            let medians = signedErrors.dropFirst().map { $0.isEmpty ? 0 : percentile($0.sorted(), 50) }
+            let kernel = clients.map { counter($0, "convoy.rx_stamped_kernel") }.reduce(0, +)
+            let loop = clients.map { counter($0, "convoy.rx_stamped_loop") }.reduce(0, +)
+            print("  per follower, median (estimate − truth): \(medians.map { String(format: "%+.1f", $0) }.joined(separator: " ")) µs; datagrams stamped by the kernel \(kernel), by the event loop \(loop)")
+            print("  followers' estimate of the DJ's clock − truth (\(clockErrors.count) polls): |error| p50 \(f(percentile(clockErrors, 50) / 1e3)) ms, p99 \(f(percentile(clockErrors, 99) / 1e3)) ms; spread over cars p50 \(f(percentile(clockSpreads, 50) / 1e3)) ms, p99 \(f(percentile(clockSpreads, 99) / 1e3)) ms")
         }
         print("  discovery after join: \(f(discovery)) ms (every car lists every other, polled over the control socket)")
         print("  take-over effective everywhere: \(f(takeover)) ms (polled; target <= 300 ms)")

@@ -21,6 +21,11 @@ final class FifoReader: @unchecked Sendable {
     }
 
     private func run(_ path: String) {
+        // The measuring thread stamps each read: real-time class, above the cars' renderers
+        // (20), so that it wakes when a block is written rather than when a CPU is free.
+        var p = sched_param()
+        p.sched_priority = 30
+        _ = sched_setscheduler(0, SCHED_FIFO, &p)
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return }
         // Up to one sink block (2048 frames) per read, so each stamp belongs to one block.
@@ -51,6 +56,47 @@ final class FifoReader: @unchecked Sendable {
     var audibleStart: (frame: Int64, time: Int64)? { lock.lock(); defer { lock.unlock() }; return firstAudible }
     var framesRead: Int64 { lock.lock(); defer { lock.unlock() }; return total }
     var allSamples: [Int16] { lock.lock(); defer { lock.unlock() }; return samples }
+
+    /// The stream frame a DAC driven by the car's crystal would play at host time `t`. The sink
+    /// writes each block at its due instant or later (a thread wakes late) and the reader stamps
+    /// it later still, never earlier: so the earliest stamps within ±1 s, each carried to `t` at
+    /// the crystal's rate (`ppm` against the host, as the bench set it), give the block grid the
+    /// car keeps, without the two threads' wake-up delays. What the car put into the stream
+    /// (track frames repeated, dropped or jumped) is still read from the samples.
+    /// Fractional: where between two frames the DAC stands at `t`.
+    func gridFrame(at t: Int64, rate: Int, ppm: Double) -> Double? {
+        lock.lock(); defer { lock.unlock() }
+        let ns = 1e9 / (Double(rate) * (1 + ppm * 1e-6))   // host ns per frame
+        var lo = 0, hi = reads.count
+        while lo < hi { let m = (lo + hi) / 2; if reads[m].time <= t { lo = m + 1 } else { hi = m } }
+        guard lo > 0 else { return nil }
+        let covering = reads[lo - 1]
+        guard Double(t - covering.time) <= Double(covering.frames + 64) * ns else { return nil }
+        // Grid origin each read implies. Most reads are a little late, a few very late (the
+        // reader starved, a block or more behind): keep to the origins within 5 ms of the
+        // window's median and take the earliest. (Around a restarted grid — the sink fell
+        // behind by over 20 ms and began a new one — this is wrong for up to a second.)
+        func origin(_ r: Read) -> Double { Double(r.time) - Double(r.firstFrame) * ns }
+        var os: [Double] = []
+        var i = lo - 1
+        while i >= 0 && reads[i].time >= t - 1_000_000_000 { os.append(origin(reads[i])); i -= 1 }
+        i = lo
+        while i < reads.count && reads[i].time <= t + 1_000_000_000 { os.append(origin(reads[i])); i += 1 }
+        os.sort()
+        let median = os[os.count / 2]
+        let best = os.first { $0 >= median - 5e6 }!
+        return (Double(t) - best) / ns
+    }
+
+    /// How late each block was stamped after the grid says it was due (µs): the sink's and the
+    /// reader's wake-up delays together, over the reads in [from, to).
+    func lateness(from: Int64, to: Int64, rate: Int, ppm: Double) -> [Double] {
+        let times = { lock.lock(); defer { lock.unlock() }; return reads.filter { $0.time >= from && $0.time < to } }()
+        let ns = 1e9 / (Double(rate) * (1 + ppm * 1e-6))
+        return times.compactMap { r in
+            gridFrame(at: r.time, rate: rate, ppm: ppm).map { ($0 - Double(r.firstFrame)) * ns / 1e3 }
+        }
+    }
 
     /// The stream frame being consumed at host time `t`: the sink writes each block at the time
     /// its first frame is heard, so a block read at `time` covers [time, time + frames/rate).

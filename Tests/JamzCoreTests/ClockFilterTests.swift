@@ -103,14 +103,23 @@ struct Link {
         let idle = ExchangePacer.forPeer(isDJ: true, playing: false)
         let other = ExchangePacer.forPeer(isDJ: false, playing: true)
         #expect(dj.interval(sent: 100, quality: .locked, delaySpread: jittery) == ms(50))
-        #expect(idle.interval(sent: 100, quality: .locked, delaySpread: jittery) == ms(500))
+        #expect(idle.interval(sent: 100, quality: .locked, delaySpread: jittery) == ms(1000))
+        #expect(idle.interval(sent: 100, quality: .locked, delaySpread: 0) == ms(1000))
         #expect(other.interval(sent: 100, quality: .locked, delaySpread: jittery) == ms(500))
         #expect(other.interval(sent: 100, quality: .locked, delaySpread: 0) == ms(2000))
         // Idle, a jittery link to a non-DJ peer is paced no faster than a quiet one.
         let otherIdle = ExchangePacer.forPeer(isDJ: false, playing: false)
-        #expect(otherIdle.interval(sent: 100, quality: .locked, delaySpread: jittery) == ms(2000))
+        #expect(otherIdle.interval(sent: 100, quality: .locked, delaySpread: jittery) == ms(4000))
         // The first exchanges are a burst whatever the state, so a new peer locks fast.
         #expect(idle.interval(sent: 0, quality: .none, delaySpread: jittery) == ms(50))
+    }
+
+    @Test func onlyTheDJsExchangesGoInPairsAndOnlyWhilePlayingOnAQuietLink() {
+        let quiet: Nanos = 100_000, jittery = ms(15)
+        #expect(ExchangePacer.forPeer(isDJ: true, playing: true).datagrams(delaySpread: quiet) == 2)
+        #expect(ExchangePacer.forPeer(isDJ: true, playing: true).datagrams(delaySpread: jittery) == 1)
+        #expect(ExchangePacer.forPeer(isDJ: true, playing: false).datagrams(delaySpread: quiet) == 1)
+        #expect(ExchangePacer.forPeer(isDJ: false, playing: true).datagrams(delaySpread: quiet) == 1)
     }
 }
 
