@@ -138,6 +138,9 @@ struct ConvoyBench: ParsableCommand {
         let jumps = zip(jumpsBefore, clients.map { counter($0, "renderer.jumps") }).map { $1 - $0 }
         let playing = zip(bytesBefore, bytesAfter).map { Double($1 - $0) / seconds }
         var guess = [Int?](repeating: nil, count: n)
+        // Each sink's frame length in host time, from its own stamps (not from the drift the
+        // bench configured): what the grid figure and the wake-up delays are measured against.
+        let frameNs = readers.map { $0.nsPerFrame(from: start, to: start + Int64(seconds * 1e9), rate: rate) }
         var spreads: [Double] = []
         var gridSpreads: [Double] = []
         var readerLags = 0
@@ -148,7 +151,7 @@ struct ConvoyBench: ParsableCommand {
             var gridFrames: [Double] = []
             for (i, r) in readers.enumerated() {
                 guard let sf = r.frame(at: t, rate: rate), Int(sf) + 1024 < samples[i].count / 2,
-                      let gf = r.gridFrame(at: t, rate: rate, ppm: ppms[i]), Int(gf) + 1024 < samples[i].count / 2 else { break }
+                      let gf = r.gridFrame(at: t, ns: frameNs[i]), Int(gf) + 1024 < samples[i].count / 2 else { break }
                 let whole = Int(gf.rounded(.down))
                 let at = Int(sf)
                 // Track frame − stream frame changes only when the car inserts, drops or jumps:
@@ -175,7 +178,7 @@ struct ConvoyBench: ParsableCommand {
         gridSpreads.sort()
         clockSpreads.sort()
         clockErrors.sort()
-        let late = readers.indices.flatMap { readers[$0].lateness(from: start, to: start + Int64(seconds * 1e9), rate: rate, ppm: ppms[$0]) }.sorted()
+        let late = readers.indices.flatMap { readers[$0].lateness(from: start, to: start + Int64(seconds * 1e9), ns: frameNs[$0]) }.sorted()
         if ProcessInfo.processInfo.environment["JAMZ_BENCH_DEBUG"] != nil {
             for c in clients {
                 if let st = try? c.status() {
@@ -220,6 +223,8 @@ struct ConvoyBench: ParsableCommand {
             print("  inter-car offset (\(spreads.count) samples, \(readerLags) left out as reader lag): p50 \(f(percentile(spreads, 50))) ms, p99 \(f(percentile(spreads, 99))) ms, max \(f(spreads.last!)) ms (target p99 <= \(link == "clean" ? "0.1" : "0.5") ms)")
             print("  same, each sink's block grid from its earliest stamps (what a crystal-driven DAC plays; \(gridSpreads.count) samples): p50 \(f(percentile(gridSpreads, 50))) ms, p99 \(f(percentile(gridSpreads, 99))) ms, max \(f(gridSpreads.last ?? 0)) ms")
             print("  fade-and-jump corrections while measured (a car more than 20 ms off, or its sink restarted): \(jumps.map(String.init).joined(separator: " "))")
+            let fitted = zip(frameNs, ppms).map { ns, ppm in String(format: "%+.1f", (1e9 / 44_100 / ns - 1) * 1e6 - ppm) }
+            print("  each sink's rate from its stamps, ppm off the drift the bench set: \(fitted.joined(separator: " "))")
             print("  sink + reader wake-up delay per block (stamp − grid, all cars): p50 \(f(percentile(late, 50) / 1e3)) ms, p99 \(f(percentile(late, 99) / 1e3)) ms, max \(f((late.last ?? 0) / 1e3)) ms")
         }
         if !clockSpreads.isEmpty {

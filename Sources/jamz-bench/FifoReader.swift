@@ -57,16 +57,34 @@ final class FifoReader: @unchecked Sendable {
     var framesRead: Int64 { lock.lock(); defer { lock.unlock() }; return total }
     var allSamples: [Int16] { lock.lock(); defer { lock.unlock() }; return samples }
 
+    /// How many host nanoseconds one frame of this car's sink lasts (its crystal against the
+    /// host's), from the stamps of [from, to): a straight line through the earliest stamp of
+    /// each second (the least delayed), by least squares.
+    func nsPerFrame(from: Int64, to: Int64, rate: Int) -> Double {
+        lock.lock(); defer { lock.unlock() }
+        let nominal = 1e9 / Double(rate)
+        var lows: [Int64: Read] = [:]
+        for r in reads where r.time >= from && r.time < to {
+            let k = (r.time - from) / 1_000_000_000
+            if let l = lows[k], Double(l.time) - Double(l.firstFrame) * nominal <= Double(r.time) - Double(r.firstFrame) * nominal { continue }
+            lows[k] = r
+        }
+        guard lows.count >= 3 else { return nominal }
+        let pts = lows.values.map { (Double($0.firstFrame), Double($0.time)) }
+        let mx = pts.map(\.0).reduce(0, +) / Double(pts.count), my = pts.map(\.1).reduce(0, +) / Double(pts.count)
+        let sxx = pts.map { ($0.0 - mx) * ($0.0 - mx) }.reduce(0, +), sxy = pts.map { ($0.0 - mx) * ($0.1 - my) }.reduce(0, +)
+        return sxx > 0 ? sxy / sxx : nominal
+    }
+
     /// The stream frame a DAC driven by the car's crystal would play at host time `t`. The sink
     /// writes each block at its due instant or later (a thread wakes late) and the reader stamps
     /// it later still, never earlier: so the earliest stamps within ±1 s, each carried to `t` at
-    /// the crystal's rate (`ppm` against the host, as the bench set it), give the block grid the
-    /// car keeps, without the two threads' wake-up delays. What the car put into the stream
-    /// (track frames repeated, dropped or jumped) is still read from the samples.
+    /// the crystal's rate (`ns` per frame, from `nsPerFrame`), give the block grid the car keeps,
+    /// without the two threads' wake-up delays. What the car put into the stream (track frames
+    /// repeated, dropped or jumped) is still read from the samples.
     /// Fractional: where between two frames the DAC stands at `t`.
-    func gridFrame(at t: Int64, rate: Int, ppm: Double) -> Double? {
+    func gridFrame(at t: Int64, ns: Double) -> Double? {
         lock.lock(); defer { lock.unlock() }
-        let ns = 1e9 / (Double(rate) * (1 + ppm * 1e-6))   // host ns per frame
         var lo = 0, hi = reads.count
         while lo < hi { let m = (lo + hi) / 2; if reads[m].time <= t { lo = m + 1 } else { hi = m } }
         guard lo > 0 else { return nil }
@@ -90,11 +108,10 @@ final class FifoReader: @unchecked Sendable {
 
     /// How late each block was stamped after the grid says it was due (µs): the sink's and the
     /// reader's wake-up delays together, over the reads in [from, to).
-    func lateness(from: Int64, to: Int64, rate: Int, ppm: Double) -> [Double] {
+    func lateness(from: Int64, to: Int64, ns: Double) -> [Double] {
         let times = { lock.lock(); defer { lock.unlock() }; return reads.filter { $0.time >= from && $0.time < to } }()
-        let ns = 1e9 / (Double(rate) * (1 + ppm * 1e-6))
         return times.compactMap { r in
-            gridFrame(at: r.time, rate: rate, ppm: ppm).map { ($0 - Double(r.firstFrame)) * ns / 1e3 }
+            gridFrame(at: r.time, ns: ns).map { ($0 - Double(r.firstFrame)) * ns / 1e3 }
         }
     }
 

@@ -71,6 +71,54 @@ struct Link {
         #expect(e.bound == ms(45) / 2)
     }
 
+    /// 20 ms + exp(10 ms) each way, independently: an exchange quick both ways is rare, a quick
+    /// trip one way is not. Joining each slot's best outbound and best return (same exchanges,
+    /// same seeds) beats round trips alone, and the hard bound still comes from real round trips.
+    @Test func oneWayBestsBeatRoundTripsAloneOnAJitteryLink() {
+        func run(seed: UInt64, oneWay: Bool) -> (error: Double, bound: Nanos, minRealRTT: Nanos) {
+            let link = Link(offset: 2e9, ppm: 35)
+            var rng = SplitMix64(seed: seed)
+            var settings = ClockFilter.Settings()
+            if !oneWay { settings.oneWayAbove = .max }
+            var f = ClockFilter(settings: settings)
+            var t: Nanos = seconds(1)
+            var minRTT = Nanos.max
+            for _ in 0..<1_200 {   // a minute at 50 ms
+                let up = ms(20) + Nanos(-10e6 * log(1 - rng.unit()))
+                let down = ms(20) + Nanos(-10e6 * log(1 - rng.unit()))
+                let s = link.sample(at: t, up: up, down: down)
+                minRTT = min(minRTT, s.delay)
+                f.add(s)
+                t += ms(50)
+            }
+            let e = f.estimate!
+            return (abs(e.offset(at: t) - link.truth(at: t)), e.bound, minRTT)
+        }
+        var joined = 0.0, alone = 0.0
+        for seed in UInt64(1)...4 {
+            let a = run(seed: seed, oneWay: true), b = run(seed: seed, oneWay: false)
+            joined += a.error; alone += b.error
+            #expect(a.bound == a.minRealRTT / 2)
+            #expect(a.error <= Double(a.bound))
+        }
+        print("one-way joined: mean error \(joined / 4) ns; round trips alone \(alone / 4) ns")
+        #expect(joined < alone * 0.7, "mean error joined \(joined / 4) ns vs round trips alone \(alone / 4) ns")
+    }
+
+    /// On a quiet link the one-way bests are not used: the estimate is the round trips' own.
+    @Test func aQuietLinkIsLeftToTheRoundTrips() {
+        let link = Link(offset: -1e9, ppm: -20)
+        var rng = SplitMix64(seed: 5)
+        var on = ClockFilter(), off = ClockFilter(settings: { var s = ClockFilter.Settings(); s.oneWayAbove = .max; return s }())
+        var t: Nanos = seconds(1)
+        for _ in 0..<600 {
+            let s = link.sample(at: t, up: 200_000 + Nanos(rng.unit() * 50_000), down: 200_000 + Nanos(rng.unit() * 50_000))
+            on.add(s); off.add(s)
+            t += ms(100)
+        }
+        #expect(on.estimate == off.estimate)
+    }
+
     @Test func impossibleSamplesAreIgnored() {
         var f = ClockFilter()
         let bad = f.add(ClockSample(t1: 100, t2: 50, t3: 500, t4: 200))  // delay −300
