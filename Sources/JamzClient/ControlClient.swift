@@ -6,8 +6,11 @@ import JamzCore
 /// and the process tests.
 public struct ControlClient: Sendable {
     public let path: String
+    /// Longest silence (s) from jamzd before the request is given up (progress lines count as an
+    /// answer, so a long import is fine): a stuck daemon must not hang the CLI or a test.
+    public let silence: Double
 
-    public init(path: String) { self.path = path }
+    public init(path: String, silence: Double = 120) { self.path = path; self.silence = silence }
 
     public struct Failure: Error, CustomStringConvertible { public let description: String }
 
@@ -16,6 +19,8 @@ public struct ControlClient: Sendable {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        var tv = timeval(tv_sec: Int(silence), tv_usec: Int((silence - silence.rounded(.down)) * 1e6))
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -48,7 +53,13 @@ public struct ControlClient: Sendable {
                 return obj
             }
             let n = read(fd, &buf, buf.count)
-            if n < 0 { if errno == EINTR { continue }; throw Failure(description: "read: \(String(cString: strerror(errno)))") }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK {
+                    throw Failure(description: "jamzd did not answer \(req.cmd) within \(Int(silence)) s (is it stuck? journalctl -u jamzd)")
+                }
+                throw Failure(description: "read: \(String(cString: strerror(errno)))")
+            }
             if n == 0 { throw Failure(description: "jamzd closed the connection without answering") }
             pending.append(contentsOf: buf[0..<n])
         }

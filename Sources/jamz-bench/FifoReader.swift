@@ -59,18 +59,23 @@ final class FifoReader: @unchecked Sendable {
 
     /// How many host nanoseconds one frame of this car's sink lasts (its crystal against the
     /// host's), from the stamps of [from, to): a straight line through the earliest stamp of
-    /// each second (the least delayed), by least squares.
+    /// each second (the least delayed), by least squares. A read can also imply an origin far
+    /// too early: a block longer than the read buffer (frames repeated) leaves a tail that the
+    /// next read takes at once, stamped with the block's time but numbered frames later; as in
+    /// `gridFrame`, only origins within 5 ms of the second's median count.
     func nsPerFrame(from: Int64, to: Int64, rate: Int) -> Double {
         lock.lock(); defer { lock.unlock() }
         let nominal = 1e9 / Double(rate)
-        var lows: [Int64: Read] = [:]
-        for r in reads where r.time >= from && r.time < to {
-            let k = (r.time - from) / 1_000_000_000
-            if let l = lows[k], Double(l.time) - Double(l.firstFrame) * nominal <= Double(r.time) - Double(r.firstFrame) * nominal { continue }
-            lows[k] = r
+        var buckets: [Int64: [Read]] = [:]
+        for r in reads where r.time >= from && r.time < to { buckets[(r.time - from) / 1_000_000_000, default: []].append(r) }
+        func origin(_ r: Read) -> Double { Double(r.time) - Double(r.firstFrame) * nominal }
+        let lows: [Read] = buckets.values.compactMap { rs in
+            let os = rs.map(origin).sorted()
+            let median = os[os.count / 2]
+            return rs.filter { origin($0) >= median - 5e6 }.min { origin($0) < origin($1) }
         }
         guard lows.count >= 3 else { return nominal }
-        let pts = lows.values.map { (Double($0.firstFrame), Double($0.time)) }
+        let pts = lows.map { (Double($0.firstFrame), Double($0.time)) }
         let mx = pts.map(\.0).reduce(0, +) / Double(pts.count), my = pts.map(\.1).reduce(0, +) / Double(pts.count)
         let sxx = pts.map { ($0.0 - mx) * ($0.0 - mx) }.reduce(0, +), sxy = pts.map { ($0.0 - mx) * ($0.1 - my) }.reduce(0, +)
         return sxx > 0 ? sxy / sxx : nominal
