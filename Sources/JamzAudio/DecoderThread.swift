@@ -164,12 +164,18 @@ final class DecoderThread: @unchecked Sendable {
             }
             // Never hand out more than the catalog's exact length (the timeline is built on it).
             got = min(got, Int(max(0, e.frames - frame)))
+            // Copies and allocations before the lock: the renderer thread (real-time class)
+            // waits on it, and must not wait for a memset of a long pad.
+            let samples = got > 0 ? Array(scratch[0..<(got * 2)]) : []
+            let reached = frame + Int64(got)
+            let ending = got == 0 || failure != nil || reached >= e.frames
+            let padding = ending && failure == nil && reached < e.frames ? [Int16](repeating: 0, count: Int(e.frames - reached) * 2) : []
 
             cond.lock()
             if pending == nil {   // no newer request came while this chunk was decoded
                 if got > 0 {
                     chunks.append(PCMChunk(entryID: e.id, trackID: e.trackID,
-                                           firstFrame: frame, samples: Array(scratch[0..<(got * 2)])))
+                                           firstFrame: frame, samples: samples))
                     bufferedFrames += got
                     frame += Int64(got)
                     cond.broadcast()
@@ -178,15 +184,13 @@ final class DecoderThread: @unchecked Sendable {
                     chunks.append(PCMChunk(entryID: e.id, trackID: e.trackID,
                                            firstFrame: frame, samples: [], failure: failure))
                 }
-                if got == 0 || failure != nil || frame >= e.frames {
+                if ending {
                     // End of this entry: continue gapless with the next one.
                     handle.close()
-                    if failure == nil && frame < e.frames {
+                    if !padding.isEmpty {
                         // The file ended early: pad with silence to the catalog length.
-                        let pad = Int(e.frames - frame)
-                        chunks.append(PCMChunk(entryID: e.id, trackID: e.trackID,
-                                               firstFrame: frame, samples: [Int16](repeating: 0, count: pad * 2)))
-                        bufferedFrames += pad
+                        chunks.append(PCMChunk(entryID: e.id, trackID: e.trackID, firstFrame: frame, samples: padding))
+                        bufferedFrames += padding.count / 2
                     }
                     let next = lookup(e.id, true)
                     entry = next

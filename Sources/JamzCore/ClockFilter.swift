@@ -90,8 +90,10 @@ public struct ClockFilter: Sendable {
         /// A frequency error larger than this is not a clock: clamp the fit.
         public var maxPPM: Double = 500
         /// On a link whose round trips spread wider than this (p90 − p10), each slot also
-        /// contributes its one-way bests (see `ClockFilter`).
-        public var oneWayAbove: Nanos = 1_000_000
+        /// contributes its one-way bests (see `ClockFilter`); they stop when the spread falls
+        /// below `oneWayBelow` (no flapping on a link that hovers at the threshold).
+        public var oneWayAbove: Nanos = 1_200_000
+        public var oneWayBelow: Nanos = 800_000
         public init() {}
     }
 
@@ -102,6 +104,7 @@ public struct ClockFilter: Sendable {
     /// Per slot: the exchange with the least t2 − t1, and the one with the greatest t3 − t4.
     private var bestOut: [Int64: ClockSample] = [:]
     private var bestBack: [Int64: ClockSample] = [:]
+    private var oneWay = false
     public private(set) var estimate: ClockEstimate?
 
     public init(settings: Settings = Settings()) { self.settings = settings }
@@ -116,6 +119,9 @@ public struct ClockFilter: Sendable {
     }
     /// The worst of the last 32 round trips (ns).
     public var recentMaxDelay: Nanos { recent.max() ?? 0 }
+
+    /// Slots whose one-way bests are remembered (at most the window's).
+    public var oneWaySlots: Int { bestOut.count }
 
     /// The samples the fit currently uses, oldest first.
     public var keptSamples: [ClockSample] { kept }
@@ -134,10 +140,11 @@ public struct ClockFilter: Sendable {
         kept.removeAll { $0.midpoint / settings.slotLength < oldest }
         if let b = bestOut[slot], b.t2 - b.t1 <= s.t2 - s.t1 {} else { bestOut[slot] = s }
         if let b = bestBack[slot], b.t3 - b.t4 >= s.t3 - s.t4 {} else { bestBack[slot] = s }
-        if bestOut.count > settings.slots {
-            bestOut = bestOut.filter { $0.key >= oldest }
-            bestBack = bestBack.filter { $0.key >= oldest }
-        }
+        // The window's slots only (after a long gap the old bests must not come back).
+        bestOut = bestOut.filter { $0.key >= oldest }
+        bestBack = bestBack.filter { $0.key >= oldest }
+        let spread = delaySpread
+        if spread > settings.oneWayAbove { oneWay = true } else if spread < settings.oneWayBelow { oneWay = false }
         let same = kept.indices.filter { kept[$0].midpoint / settings.slotLength == slot }
         if same.count >= settings.keepPerSlot {
             guard let worst = same.max(by: { kept[$0].delay < kept[$1].delay }), kept[worst].delay > s.delay else {
@@ -155,7 +162,7 @@ public struct ClockFilter: Sendable {
     /// Forget everything (the peer restarted, so its clock is a new one).
     public mutating func reset() {
         kept.removeAll(); recent.removeAll(); total = 0; estimate = nil
-        bestOut.removeAll(); bestBack.removeAll()
+        bestOut.removeAll(); bestBack.removeAll(); oneWay = false
     }
 
     private struct Fit {
@@ -200,10 +207,11 @@ public struct ClockFilter: Sendable {
     /// One sample per slot from its best outbound and best return trips (see `ClockFilter`),
     /// once the frequency is known and only on a jittery link.
     private func oneWaySamples() -> [ClockSample] {
-        guard let e = estimate, e.quality == .locked, delaySpread > settings.oneWayAbove else { return [] }
+        guard let e = estimate, e.quality == .locked, oneWay else { return [] }
         let k = e.ppm * 1e-6
         return bestOut.keys.sorted().compactMap { slot in
-            guard let a = bestOut[slot], let b = bestBack[slot] else { return nil }
+            // One exchange best both ways is already among the kept samples: not twice.
+            guard let a = bestOut[slot], let b = bestBack[slot], a != b else { return nil }
             let down = Double(b.t3 - b.t4) + k * Double(a.midpoint - b.midpoint)
             let t3 = a.t4 + Nanos(down.rounded())
             let joined = ClockSample(t1: a.t1, t2: a.t2, t3: t3, t4: a.t4)

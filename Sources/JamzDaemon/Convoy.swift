@@ -280,8 +280,8 @@ public actor Convoy {
             q.nextExchange = now + pacer.interval(sent: q.sent, quality: q.filter.estimate?.quality ?? .none, delaySpread: q.filter.delaySpread)
             peers[id] = q
             let count = pacer.datagrams(delaySpread: q.filter.delaySpread)
-            transport.sendStamped(to: p.address, count: count, rehearse: { [outbox] in outbox.rehearse(.timeRequest(t1: 0, wall: nil)) }) { [outbox] t1 in
-                outbox.seal(.timeRequest(t1: t1, wall: nil))
+            transport.sendStamped(to: p.address, count: count, rehearse: { [outbox] in outbox.rehearse(.timeRequest(t1: 0, wall: nil)) }) { [outbox] read in
+                outbox.seal(stampedBy: read) { t1 in .timeRequest(t1: t1, wall: nil) }
             }
         }
         if now - followedAt >= 100_000_000 { await follow() }
@@ -351,8 +351,8 @@ public actor Convoy {
             let missing = log.missing(for: b.highWater, limit: WireLimits.opsPerMessage)
             for m in WireCodec.opsMessages(missing) { send(m, to: from) }
         case .timeRequest(let t1, _):
-            transport?.sendStamped(to: from, rehearse: { [outbox] in outbox.rehearse(.timeReply(t1: t1, t2: at, t3: at, wall: nil)) }) { [outbox] t3 in
-                outbox.seal(.timeReply(t1: t1, t2: at, t3: t3, wall: nil))
+            transport?.sendStamped(to: from, rehearse: { [outbox] in outbox.rehearse(.timeReply(t1: t1, t2: at, t3: at, wall: nil)) }) { [outbox] read in
+                outbox.seal(stampedBy: read) { t3 in .timeReply(t1: t1, t2: at, t3: t3, wall: nil) }
             }
         case .timeReply(let t1, let t2, let t3, _):
             // Clock readings of a member's monotonic clock: far from ±2⁶³, so no difference overflows.
@@ -660,11 +660,15 @@ final class Outbox: Sendable {
     func use(_ s: Sealer?) { sealer.withLock { $0 = s } }
 
     /// The message sealed for sending (nil: not in a convoy), counted as sent.
-    func seal(_ m: WireMessage) -> [UInt8]? {
+    func seal(_ m: WireMessage) -> [UInt8]? { seal(stampedBy: { 0 }) { _ in m } }
+
+    /// A message that carries the moment it leaves: the clock is read once the lock is held (a
+    /// seal by the actor at that moment must not delay one direction of an exchange only).
+    func seal(stampedBy read: () -> Nanos, _ message: (Nanos) -> WireMessage) -> [UInt8]? {
         guard let bytes = sealer.withLock({ s -> [UInt8]? in
             guard var x = s else { return nil }
             defer { s = x }
-            return x.seal(WireCodec.encode(m))
+            return x.seal(WireCodec.encode(message(read())))
         }) else { return nil }
         counts.withLock { $0.bytes += Int64(bytes.count) + 28; $0.datagrams += 1 }   // + IPv4 and UDP headers
         return bytes

@@ -212,6 +212,9 @@ public struct Sealer: Sendable {
     public let sender: MemberID
     public let groupID: GroupID
     let senderKey: SendableKey
+    /// A key of its own for `rehearse`, never used for anything sent: the convoy key never seals
+    /// two payloads under one nonce, even ones thrown away.
+    let rehearsalKey = SendableKey(key: SymmetricKey(size: .bits256))
     public private(set) var counter: SequenceCounter
 
     /// `bootCount` must be persisted and increased before each start: see `SequenceCounter`.
@@ -222,11 +225,11 @@ public struct Sealer: Sendable {
         self.counter = SequenceCounter(bootCount: bootCount)
     }
 
-    /// Seals `payload` under a sequence number never sent and throws the result away: runs the
-    /// cipher once so that a time-critical seal right after it takes its warm, steady time
-    /// (a clock exchange stamps the clock before sealing). Nothing leaves the car.
+    /// Seals `payload` under a throwaway key and throws the result away: runs the same cipher
+    /// code on the same sizes, so that a time-critical seal right after it takes its warm,
+    /// steady time (a clock exchange stamps the clock before sealing). Nothing leaves the car.
     public func rehearse(_ payload: [UInt8]) {
-        _ = Envelope.seal(payload: payload, header: .init(group: groupID, sender: sender, seq: .max), senderKey: senderKey.key)
+        _ = Envelope.seal(payload: payload, header: .init(group: groupID, sender: sender, seq: .max), senderKey: rehearsalKey.key)
     }
 
     public mutating func seal(_ payload: [UInt8]) -> [UInt8] {

@@ -116,18 +116,14 @@ public final class LANTransport: Sendable {
             throw IOError(errnoCode: e, reason: "bind \(host):\(port)")
         }
         Stamps.enable(fd)
-        do {
-            return try await DatagramBootstrap(group: group)
-                .channelInitializer { ch in
-                    ch.eventLoop.makeCompletedFuture {
-                        try ch.pipeline.syncOperations.addHandler(Inbound(clock: clock, fd: fd, stamps: stamps, receive: receive))
-                    }
+        // From here SwiftNIO owns the descriptor (it closes it itself if the channel fails).
+        return try await DatagramBootstrap(group: group)
+            .channelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.addHandler(Inbound(clock: clock, fd: fd, stamps: stamps, receive: receive))
                 }
-                .withBoundSocket(fd).get()
-        } catch {
-            Glibc.close(fd)
-            throw error
-        }
+            }
+            .withBoundSocket(fd).get()
     }
 
     /// Joins the group on interfaces that came up and opens their sending socket; closes those
@@ -204,21 +200,22 @@ public final class LANTransport: Sendable {
     }
 
     /// Send to one car `count` datagrams, back to back, each carrying the moment it leaves:
-    /// `make` is called on the event loop with the car's clock read just before the datagram is
-    /// sealed and written, and returns the sealed bytes (nil: nothing to send). `rehearse` runs
+    /// `make` is called on the event loop with a function that reads the car's clock, which it
+    /// calls just before it seals (inside whatever lock the sealing takes), and returns the
+    /// sealed bytes (nil: nothing to send); they are written at once. `rehearse` runs
     /// before each, to warm what `make` does. For clock exchanges: a car that has been idle
     /// would otherwise seal slowly after its stamp, and its first datagram takes the cold path
     /// through the network stack (on Wi-Fi, wakes the radio) while the answer, sent by a car
     /// that has just received, takes the warm one; the two directions of an exchange would not
     /// take equally long. The second of a pair finds the path warm.
     public func sendStamped(to address: SocketAddress, count: Int = 1, rehearse: @escaping @Sendable () -> Void,
-                            _ make: @escaping @Sendable (Nanos) -> [UInt8]?) {
+                            _ make: @escaping @Sendable (_ readClock: () -> Nanos) -> [UInt8]?) {
         let ch = channel
         let clock = self.clock
         ch.eventLoop.execute { [self] in
             for _ in 0..<max(1, count) {
                 rehearse()
-                guard let bytes = make(clock.now()) else { return }
+                guard let bytes = make({ clock.now() }) else { return }
                 write(bytes, to: address, on: ch)
             }
         }
@@ -250,8 +247,15 @@ public final class LANTransport: Sendable {
     /// The kernel's receive timestamps. SwiftNIO hands up no timestamp control messages, but it
     /// reads one datagram per recvmsg and passes it up before reading the next, and after each
     /// recvmsg the socket's SIOCGSTAMPNS answers the time that datagram arrived.
+    ///
+    /// This relies on SwiftNIO's single-datagram read path (`recvmsg`, then `channelRead`, then
+    /// the next `recvmsg`): vector reads (`.datagramVectorReadMessageCount`, recvmmsg) would give
+    /// every datagram of a batch the last one's stamp, so they must stay off on these channels.
     final class Stamps: Sendable {
         let counts = Mutex((kernel: 0, loop: 0))
+        /// Wall − monotonic at the last stamp: a wall-clock step (timesyncd, `date`) changes it,
+        /// a slew does not (both clocks are slewed alike).
+        private let wallMinusMono = Mutex<Int64?>(nil)
         /// SIOCGSTAMPNS (asm-generic/sockios.h, 64-bit time_t): not importable as a macro.
         static let request: UInt = 0x8907
 
@@ -261,15 +265,34 @@ public final class LANTransport: Sendable {
             _ = ioctl(fd, request, &ts)
         }
 
-        /// When the datagram just read arrived, in the car's clock; the event loop's `now` if
-        /// the kernel has no stamp. The stamp is wall-clock time: carried over by how long ago it
-        /// was, read against the wall clock now.
-        func arrival(fd: Int32, now: Nanos) -> Nanos {
-            var ts = timespec(), wall = timespec()
-            if ioctl(fd, Self.request, &ts) == 0, clock_gettime(CLOCK_REALTIME, &wall) == 0 {
-                let ago = (Int64(wall.tv_sec) - Int64(ts.tv_sec)) * 1_000_000_000 + Int64(wall.tv_nsec) - Int64(ts.tv_nsec)
-                // Negative or over a second: the wall clock was stepped in between.
-                if ago >= 0 && ago < 1_000_000_000 {
+        /// When the datagram just read arrived, in the car's clock (`clock`); the clock's
+        /// reading now if there is no usable kernel stamp. The stamp is wall-clock time: carried
+        /// over by how long ago it was, against a wall reading taken right around the car's clock
+        /// reading (both read after the ioctl, so a delay between them cannot make the arrival
+        /// look earlier than it was; a pair that straddled a preemption is read again).
+        func arrival(fd: Int32, clock: any HostClock) -> Nanos {
+            var ts = timespec()
+            let stamped = ioctl(fd, Self.request, &ts) == 0
+            var w0 = timespec(), w1 = timespec(), mono = timespec()
+            var now: Nanos = 0, wallMid: Int64 = 0, monoRaw: Int64 = 0
+            for _ in 0..<3 {
+                clock_gettime(CLOCK_REALTIME, &w0)
+                clock_gettime(CLOCK_MONOTONIC, &mono)
+                now = clock.now()
+                clock_gettime(CLOCK_REALTIME, &w1)
+                let a = Self.ns(w0), b = Self.ns(w1)
+                wallMid = a + (b - a) / 2
+                monoRaw = Self.ns(mono)
+                if b - a < 20_000 { break }
+            }
+            let offset = wallMid - monoRaw
+            let previous = wallMinusMono.withLock { p in defer { p = offset }; return p }
+            let stepped = previous.map { abs($0 - offset) > 100_000 } ?? false
+            if stamped, !stepped {
+                let ago = wallMid - Self.ns(ts)
+                // Under 2 µs: the skb had no stamp and the ioctl made one from its own time.
+                // Over a second: not this datagram's (a wall-clock step in between).
+                if ago >= 2_000 && ago < 1_000_000_000 {
                     counts.withLock { $0.kernel += 1 }
                     return now - ago
                 }
@@ -277,6 +300,8 @@ public final class LANTransport: Sendable {
             counts.withLock { $0.loop += 1 }
             return now
         }
+
+        private static func ns(_ t: timespec) -> Int64 { Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec) }
     }
 
     private final class Inbound: ChannelInboundHandler, Sendable {
@@ -290,7 +315,7 @@ public final class LANTransport: Sendable {
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            let at = stamps.arrival(fd: fd, now: clock.now())
+            let at = stamps.arrival(fd: fd, clock: clock)
             let envelope = unwrapInboundIn(data)
             receive(Array(envelope.data.readableBytesView), envelope.remoteAddress, at)
         }

@@ -26,6 +26,9 @@ final class FifoReader: @unchecked Sendable {
         var p = sched_param()
         p.sched_priority = 30
         _ = sched_setscheduler(0, SCHED_FIFO, &p)
+        // Room for two minutes up front: growing by copying MBs at real-time priority would
+        // delay the stamps (and the cars) on a 2-core machine.
+        if keepSamples { lock.lock(); samples.reserveCapacity(44_100 * 2 * 120); lock.unlock() }
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return }
         // Up to one sink block (2048 frames) per read, so each stamp belongs to one block.

@@ -105,6 +105,25 @@ struct Link {
         #expect(joined < alone * 0.7, "mean error joined \(joined / 4) ns vs round trips alone \(alone / 4) ns")
     }
 
+    /// A car out of reach for longer than the window (a tunnel, a parking garage) comes back
+    /// with no one-way best from before the gap: they would pull the fit to the old line.
+    @Test func oneWayBestsOlderThanTheWindowAreForgottenAcrossAGap() {
+        let link = Link(offset: 1e9, ppm: 20)
+        var rng = SplitMix64(seed: 3)
+        var f = ClockFilter()
+        var t: Nanos = seconds(1)
+        func exchange() {
+            let up = ms(20) + Nanos(-10e6 * log(1 - rng.unit())), down = ms(20) + Nanos(-10e6 * log(1 - rng.unit()))
+            f.add(link.sample(at: t, up: up, down: down))
+            t += ms(50)
+        }
+        for _ in 0..<1_200 { exchange() }       // a minute
+        #expect(f.oneWaySlots >= 15)
+        t += seconds(300)                        // longer than the 256 s window
+        for _ in 0..<200 { exchange() }          // 10 s
+        #expect(f.oneWaySlots <= 4)
+    }
+
     /// On a quiet link the one-way bests are not used: the estimate is the round trips' own.
     @Test func aQuietLinkIsLeftToTheRoundTrips() {
         let link = Link(offset: -1e9, ppm: -20)

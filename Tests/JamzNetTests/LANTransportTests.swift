@@ -32,11 +32,11 @@ private final class Inbox: Sendable {
     }
 }
 
-private func transport(_ inbox: Inbox) async throws -> LANTransport {
+private func transport(_ inbox: Inbox, on group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> LANTransport {
     let clock = Monotonic()
     var log = Logger(label: "test")
     log.logLevel = .critical
-    return try await LANTransport.start(settings: .init(port: 0, bind: "127.0.0.1"), on: MultiThreadedEventLoopGroup.singleton,
+    return try await LANTransport.start(settings: .init(port: 0, bind: "127.0.0.1"), on: group,
                                         clock: clock, logger: log) { bytes, _, at in
         let handled = clock.now()
         inbox.got.withLock { $0.append(.init(bytes: bytes, at: at, handled: handled)) }
@@ -51,7 +51,9 @@ private func stamp(of bytes: [UInt8]) -> Nanos { bytes.withUnsafeBytes { Nanos(l
     /// reading it: the receiver's loop is kept busy for 300 ms while the datagram arrives.
     @Test func datagramsAreStampedWithTheKernelsArrivalTimeNotTheReadTime() async throws {
         let bIn = Inbox()
-        let b = try await transport(bIn)
+        // A loop of its own: it is kept busy, and other suites' channels must not wait on it.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let b = try await transport(bIn, on: group)
         let port = try #require(b.localPort)
         let busy = b.eventLoopForTesting.submit { usleep(300_000) }
         try await Task.sleep(for: .milliseconds(20))   // b's loop is now inside the sleep
@@ -80,6 +82,7 @@ private func stamp(of bytes: [UInt8]) -> Nanos { bytes.withUnsafeBytes { Nanos(l
         #expect(got[0].handled - got[0].at > 150_000_000, "stamped at read time, not at arrival")
         #expect(b.receiveStamps.kernel >= 1)
         await b.close()
+        try await group.shutdownGracefully()
     }
 
     /// `sendStamped` with a count sends that many datagrams back to back, each carrying a clock
@@ -90,7 +93,7 @@ private func stamp(of bytes: [UInt8]) -> Nanos { bytes.withUnsafeBytes { Nanos(l
         let a = try await transport(aIn), b = try await transport(bIn)
         let to = try SocketAddress(ipAddress: "127.0.0.1", port: try #require(b.localPort))
         let rehearsals = Mutex(0)
-        a.sendStamped(to: to, count: 2, rehearse: { rehearsals.withLock { $0 += 1 } }) { t in stampBytes(t) }
+        a.sendStamped(to: to, count: 2, rehearse: { rehearsals.withLock { $0 += 1 } }) { read in stampBytes(read()) }
         let got = try await bIn.wait(for: 2)
         try #require(got.count == 2)
         let stamps = got.map { stamp(of: $0.bytes) }
