@@ -280,9 +280,7 @@ public actor Convoy {
             q.nextExchange = now + pacer.interval(sent: q.sent, quality: q.filter.estimate?.quality ?? .none, delaySpread: q.filter.delaySpread)
             peers[id] = q
             let count = pacer.datagrams(delaySpread: q.filter.delaySpread)
-            transport.sendStamped(to: p.address, count: count, rehearse: { [outbox] in outbox.rehearse(.timeRequest(t1: 0, wall: nil)) }) { [outbox] read in
-                outbox.seal(stampedBy: read) { t1 in .timeRequest(t1: t1, wall: nil) }
-            }
+            sendStamped(to: p.address, count: count) { t1 in .timeRequest(t1: t1, wall: nil) }
         }
         if now - followedAt >= 100_000_000 { await follow() }
         if trackServer == nil, !startingServer, let s = secret {
@@ -310,6 +308,14 @@ public actor Convoy {
         let start = (beaconCount * WireLimits.origins) % keys.count
         let window = (0..<WireLimits.origins).map { keys[(start + $0) % keys.count] }
         return Dictionary(uniqueKeysWithValues: window.map { ($0, hw[$0]!) })
+    }
+
+    /// A clock-exchange message that carries the moment it leaves: stamped, sealed and written
+    /// on the transport's event loop, after a rehearsal seal (`LANTransport.sendStamped`).
+    private func sendStamped(to address: SocketAddress, count: Int = 1, _ message: @escaping @Sendable (Nanos) -> WireMessage) {
+        transport?.sendStamped(to: address, count: count, rehearse: { [outbox] in outbox.rehearse(message(0)) }) { [outbox] read in
+            outbox.seal(stampedBy: read, message)
+        }
     }
 
     private func send(_ m: WireMessage, to address: SocketAddress?) {
@@ -351,9 +357,7 @@ public actor Convoy {
             let missing = log.missing(for: b.highWater, limit: WireLimits.opsPerMessage)
             for m in WireCodec.opsMessages(missing) { send(m, to: from) }
         case .timeRequest(let t1, _):
-            transport?.sendStamped(to: from, rehearse: { [outbox] in outbox.rehearse(.timeReply(t1: t1, t2: at, t3: at, wall: nil)) }) { [outbox] read in
-                outbox.seal(stampedBy: read) { t3 in .timeReply(t1: t1, t2: at, t3: t3, wall: nil) }
-            }
+            sendStamped(to: from) { t3 in .timeReply(t1: t1, t2: at, t3: t3, wall: nil) }
         case .timeReply(let t1, let t2, let t3, _):
             // Clock readings of a member's monotonic clock: far from ±2⁶³, so no difference overflows.
             guard [t1, t2, t3].allSatisfy({ abs($0) < Self.timeLimit }) else { rejected += 1; return }

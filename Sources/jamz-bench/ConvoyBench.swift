@@ -59,6 +59,7 @@ struct ConvoyBench: ParsableCommand {
         var readers: [FifoReader] = []
         var clients: [ControlClient] = []
         var ppms: [Double] = []
+        var offsetsMs: [Int] = []
         defer { for d in daemons { d.kill(SIGKILL); _ = d.wait() } }
         for i in 1...n {
             let dir = work + "/car\(i)"
@@ -68,9 +69,10 @@ struct ConvoyBench: ParsableCommand {
             readers.append(FifoReader(path: fifo, keepSamples: true))
             let ppm = i == 1 ? 0 : (i % 2 == 0 ? 50 : -50)
             ppms.append(Double(ppm))
+            offsetsMs.append(i * 1000)
             let args = ["netns", "exec", "jamz-car\(i)", bin + "/jamzd", "--data-dir", dir + "/data", "--socket", dir + "/jamz.sock",
                         "--output", "file:" + fifo, "--log-level", "warning", "--car-name", "car\(i)",
-                        "--clock-offset-ms=\(i * 1000)", "--clock-drift-ppm=\(ppm)"]
+                        "--clock-offset-ms=\(offsetsMs.last!)", "--clock-drift-ppm=\(ppm)"]
                 + (impair.isEmpty ? [] : ["--test-link-impair", "\(impair),seed=\(i)"])
             daemons.append(try Child.spawn("/usr/sbin/ip", args, log: dir + "/jamzd.log"))
             clients.append(ControlClient(path: dir + "/jamz.sock"))
@@ -90,7 +92,7 @@ struct ConvoyBench: ParsableCommand {
             return v
         }
         func trueClock(_ i: Int, _ r: Int64) -> Double {
-            Double(r) + Double(i + 1) * 1e9 + Double(r - origins[i]) * ppms[i] * 1e-6
+            Double(r) + Double(offsetsMs[i]) * 1e6 + Double(r - origins[i]) * ppms[i] * 1e-6
         }
         let created = try clients[0].call("group", "create", "bench")
         guard let code = (created["data"] as? [String: Any])?["code"] as? String else { throw BenchError("no join code") }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import JamzAudio
 
 /// Reads a `file:` sink FIFO on its own thread and stamps every read with the host's monotonic
 /// clock: an independent record of which stream frame was consumed when.
@@ -23,9 +24,7 @@ final class FifoReader: @unchecked Sendable {
     private func run(_ path: String) {
         // The measuring thread stamps each read: real-time class, above the cars' renderers
         // (20), so that it wakes when a block is written rather than when a CPU is free.
-        var p = sched_param()
-        p.sched_priority = 30
-        _ = sched_setscheduler(0, SCHED_FIFO, &p)
+        _ = DeviceThread.makeRealtime(priority: 30)
         // Room for two minutes up front: growing by copying MBs at real-time priority would
         // delay the stamps (and the cars) on a 2-core machine.
         if keepSamples { lock.lock(); samples.reserveCapacity(44_100 * 2 * 120); lock.unlock() }
