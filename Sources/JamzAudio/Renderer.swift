@@ -45,6 +45,8 @@ public final class Renderer: @unchecked Sendable {
         public var framesDropped = 0
         public var decodeFailures = 0
         public var blocks = 0
+        /// Frames by which late starts were moved later instead of skipping music (`slip` plans).
+        public var framesSlipped = 0
     }
 
     public let settings: Settings
@@ -80,6 +82,18 @@ public final class Renderer: @unchecked Sendable {
         set { lock.lock(); entryFailedHandler = newValue; lock.unlock() }
     }
     private var entryFailedHandler: (@Sendable (Int64, String) -> Void)?
+
+    /// Called on the renderer thread each time a `slip` plan's start is moved later (its music
+    /// was not ready on time), with the plan as it now stands: same entry and frame, later time.
+    public var onStartSlipped: (@Sendable (PlayAnchor) -> Void)? {
+        get { lock.lock(); defer { lock.unlock() }; return slipHandler }
+        set { lock.lock(); slipHandler = newValue; lock.unlock() }
+    }
+    private var slipHandler: (@Sendable (PlayAnchor) -> Void)?
+    /// The current plan may still move its start (guarded by lock); `planGeneration` tells a
+    /// plan from the one that replaced it.
+    private var slipArmed = false
+    private var planGeneration = 0
 
     public init(settings: Settings, output: any AudioOutput, logger: Logger,
                 trackPath: @escaping @Sendable (TrackID) -> String) {
@@ -122,8 +136,15 @@ public final class Renderer: @unchecked Sendable {
 
     /// The new timeline and the queue it walks. Entries may be added or removed: whatever the
     /// renderer already holds that no longer fits is corrected on the next block.
-    public func setPlan(anchor: PlayAnchor?, queue: [QueueEntry]) {
+    ///
+    /// `slip`: the plan is this car's alone (no convoy keeps to it). When its music starts from
+    /// silence and is not decoded in time (a slow start-up, a loaded CPU), the start is moved
+    /// later, to the frame, instead of skipping ahead to keep the time: a resume or a play starts
+    /// on the frame asked. `onStartSlipped` reports the moved plan. A convoy timeline never slips.
+    public func setPlan(anchor: PlayAnchor?, queue: [QueueEntry], slip: Bool = false) {
         lock.lock()
+        planGeneration &+= 1
+        if !slip { slipArmed = false }
         // Until the new anchor's time comes, the old plan still holds, unless the music jumps or
         // starts (a seek, a skip, a start, a resume): then the decoder is sent to the new place at
         // once and the moments until the anchor time are silent, so the music starts on its frame.
@@ -135,6 +156,7 @@ public final class Renderer: @unchecked Sendable {
         if let new, self.anchor?.playing != true || !small {
             prefetch = DecoderThread.Start(entryID: new.entryID, frame: new.frame)
             previous = nil
+            slipArmed = slip
         } else if let current = self.anchor, let end = heardMap.end, current.time > end {
             // The plan being replaced never started: what is heard until then is still the one
             // before it (or silence).
@@ -226,6 +248,7 @@ public final class Renderer: @unchecked Sendable {
     private var fadeGain: Float = 1        // guarded by lock for writers, read by the thread under lock
     private var volumeGain: Float = 1      // renderer thread only
     private var wasAudible = false         // renderer thread only
+    private var slipping: Int?             // renderer thread only: the slip plan's generation, this block
     private var corrector: RenderController!
     private var predicted: Nanos?
     private var lastRequest: (start: DecoderThread.Start, at: Nanos)?
@@ -309,6 +332,8 @@ public final class Renderer: @unchecked Sendable {
         let failed = failedEntries
         let fetch = prefetch
         prefetch = nil
+        let generation = planGeneration
+        slipping = slipArmed ? generation : nil
         lock.unlock()
 
         block.removeAll(keepingCapacity: true)
@@ -319,11 +344,19 @@ public final class Renderer: @unchecked Sendable {
         let end = h + FrameMath.duration(ofFrames: Int64(n), rate: rate)
         if let a = plan, a.time > h {
             let k = a.time >= end ? n : Int(FrameMath.frames(in: a.time - h, rate: rate))
+            let wasSlipping = slipping
+            slipping = nil
             renderSpan(before?.anchor, before?.queue ?? [], failed: failed, blockStart: h, frames: k)
+            slipping = wasSlipping
             renderSpan(plan, q, failed: failed, blockStart: h, frames: n - k)
         } else {
             renderSpan(plan, q, failed: failed, blockStart: h, frames: n)
         }
+        // The slip plan is heard: from now on it keeps its time.
+        if slipping != nil && wasAudible {
+            lock.lock(); if planGeneration == generation { slipArmed = false }; lock.unlock()
+        }
+        slipping = nil
         // Send the decoder to a new plan's place only now: this block faded out on what it held.
         if let fetch { request(fetch, at: h) }
         try emit(at: h)
@@ -349,6 +382,12 @@ public final class Renderer: @unchecked Sendable {
         }
         guard let head else {
             requestIfStale(want: want, at: h)
+            if !wasAudible, slipping != nil {
+                // Nothing decoded yet: the plan's first frame moves to just after this silence.
+                silence(frames: n, at: h)
+                slipStart(to: want, heardAt: h + FrameMath.duration(ofFrames: Int64(blockFrames), rate: rate))
+                return
+            }
             fadeOutThenSilence(at: h, frames: n)
             return
         }
@@ -373,6 +412,12 @@ public final class Renderer: @unchecked Sendable {
             return
         }
         if !wasAudible {
+            if error < 0, slipping != nil, head.entryID == want.entryID,
+               slipStart(to: want, heardAt: h + FrameMath.duration(ofFrames: Int64(blockFrames), rate: rate), by: -error) {
+                // Decoded late: the plan moves later by as much, and its music starts here.
+                take(frames: n, at: h)
+                return
+            }
             // Starting from silence: line up exactly, by waiting in silence or skipping ahead.
             alignFromSilence(error: error, want: want, at: h, frames: n)
             return
@@ -420,6 +465,31 @@ public final class Renderer: @unchecked Sendable {
         } else {
             jump(to: want, at: h, frames: n)
         }
+    }
+
+    /// Moves the start of the slip plan later: by `by` frames, or (nil) so that the plan's first
+    /// frame is heard at `heardAt`. Only while nothing of the plan has been heard, only a plan
+    /// that starts on `want`'s entry. False when the plan changed meanwhile.
+    @discardableResult
+    private func slipStart(to want: Cursor, heardAt: Nanos, by frames: Int64? = nil) -> Bool {
+        lock.lock()
+        guard let g = slipping, g == planGeneration, slipArmed, var a = anchor, a.playing, a.entryID == want.entryID else {
+            lock.unlock(); return false
+        }
+        let moved: Nanos
+        if let frames {
+            moved = FrameMath.duration(ofFrames: frames, rate: rate)
+        } else {
+            moved = max(0, heardAt - a.time)
+        }
+        guard moved > 0 else { lock.unlock(); return frames != nil }
+        a.time += moved
+        anchor = a
+        stats.framesSlipped += Int(FrameMath.frames(in: moved, rate: rate))
+        let handler = slipHandler
+        lock.unlock()
+        handler?(a)
+        return true
     }
 
     /// Far from where we should be: fade out and ask the decoder for the right place.

@@ -77,6 +77,7 @@ public enum Daemon {
 
         let player = Player(store: store, cache: cache, renderer: renderer, clock: clock, config: config, logger: logger)
         renderer.onEntryFailed = { id, why in Task { await player.entryFailed(id, reason: why) } }
+        renderer.onStartSlipped = { moved in Task { await player.startSlipped(moved) } }
         // Read before the player restores (and re-saves) its state: a convoy car resumes from it.
         let savedPlayer = try await store.pool.read { db in try PlayerState.load(db) }
         try await player.restore()

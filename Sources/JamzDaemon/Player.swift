@@ -250,9 +250,22 @@ public actor Player {
         try await save()
     }
 
+    /// This car's own plan may slip (a late start moves later rather than skipping music); a
+    /// convoy's timeline (`follow`) never does.
     private func publish() {
-        renderer.setPlan(anchor: anchor, queue: entries)
+        renderer.setPlan(anchor: anchor, queue: entries, slip: !convoyMode)
     }
+
+    /// The renderer moved the start of this car's own plan later (its music was not decoded in
+    /// time): the anchor follows, so positions, saves and the next command agree with what is
+    /// heard. Reports from an older plan, or out of order, change nothing.
+    func startSlipped(_ moved: PlayAnchor) {
+        guard !convoyMode, let a = anchor, a.playing, a.entryID == moved.entryID, a.frame == moved.frame, a.time < moved.time else { return }
+        if slipped == nil { slipped = (a.time, moved.time) } else { slipped!.to = moved.time }
+        anchor = moved
+    }
+    /// A late start in progress: the plan's first time and where it moved (logged once heard).
+    private var slipped: (from: Nanos, to: Nanos)?
 
     /// Saves play state, entry, the frame heard now and the volume (skipped when unchanged).
     /// A change that is acknowledged but not heard yet (a seek, a skip) is saved as where the
@@ -285,6 +298,10 @@ public actor Player {
     /// changes (least-recently-played order, cache hits) and the end of the queue.
     func tick() async {
         let n = now()
+        if let s = slipped, renderer.heard(at: n.at) != nil {
+            slipped = nil
+            logger.info("the music started \(String(format: "%.0f", Double(s.to - s.from) / 1e6)) ms late (decoded late) on the frame asked: nothing skipped")
+        }
         if n.state == "stopped", anchor != nil, anchor!.playing {
             logger.info("end of the queue")
             anchor = nil
@@ -322,6 +339,7 @@ public actor Player {
         counters["renderer.jumps"] = Int64(s.jumps)
         counters["renderer.frames_repeated"] = Int64(s.framesRepeated)
         counters["renderer.frames_dropped"] = Int64(s.framesDropped)
+        counters["renderer.frames_slipped"] = Int64(s.framesSlipped)
         r.counters = counters
         return r
     }

@@ -3,6 +3,7 @@ import JamzTestSupport
 import JamzAudio
 import JamzCore
 import Logging
+import Synchronization
 import Testing
 
 /// The renderer through the real `file:` output on the real clock: what reaches the sink is
@@ -134,6 +135,39 @@ import Testing
         // (+16: the first audible frame can be a few frames late where the fade-in rounds to 0.)
         #expect(heard.frame < after + 16 && heard.frame >= before - 2048, "heard \(heard.frame), file \(before)...\(after)")
         _ = await rig.stop()
+    }
+
+    /// A plan whose music cannot be decoded in time (here: its start is already 600 ms past when
+    /// it is set). A car's own plan (`slip`) moves later and starts on the frame asked, reported
+    /// to `onStartSlipped`; a convoy's plan keeps its time and skips the music it missed.
+    @Test(arguments: [true, false]) func lateStartSlipsOnlyWhenAllowed(slip: Bool) async throws {
+        let (e, hex, path) = try Self.entry(1, "cbr.mp3")
+        let rig = try await Rig(tracks: [hex: path])
+        let moves = Mutex<[PlayAnchor]>([])
+        rig.renderer.onStartSlipped = { a in moves.withLock { $0.append(a) } }
+        let planned = rig.clock.now() - 600_000_000
+        rig.renderer.setPlan(anchor: PlayAnchor(entryID: 1, frame: 30_000, time: planned, playing: true), queue: [e], slip: slip)
+        try await Task.sleep(for: .milliseconds(1500))
+        let stats = rig.renderer.currentStats
+        let got = await rig.stop()
+        let ref = try Reference.decode("cbr.mp3")
+        let start = Self.exactStart(of: Self.expectedStart(ref, from: 30_000, frames: 20_000), in: got)
+        let moved = moves.withLock { $0 }
+        if slip {
+            #expect(start != nil, "the music did not start on frame 30000")
+            #expect(stats.framesSlipped >= 26_460, "slipped \(stats.framesSlipped) frames, at least 0.6 s expected")
+            let last = try #require(moved.last)
+            #expect(last.entryID == 1 && last.frame == 30_000 && last.time >= planned + 600_000_000)
+            // The moved plan's time is when the first frame was heard: the renderer says so.
+            #expect(rig.renderer.heard(at: last.time + 1_000_000)?.frame ?? -1 >= 30_000)
+        } else {
+            #expect(start == nil, "a convoy plan started late on its first frame instead of keeping the time")
+            #expect(stats.framesSlipped == 0 && moved.isEmpty)
+            // It joined the timeline: the first audible music is at least 0.6 s into the plan.
+            let s = try #require(Reference.firstAudibleFrame(got))
+            let first = bestOffset(got[((s + 400) * 2)...], in: ref, around: 30_000 + 26_460 + 30_000, range: 30_000) - 400
+            #expect(first >= 30_000 + 26_460, "first music heard from frame \(first)")
+        }
     }
 
     /// Paused, moved further than the decoder holds, resumed: the music comes back on the new
