@@ -94,6 +94,10 @@ public final class Renderer: @unchecked Sendable {
     /// plan from the one that replaced it.
     private var slipArmed = false
     private var planGeneration = 0
+    private var slipTotal: Nanos = 0
+    /// A start slips by at most this much in all; then the plan keeps its time (and the renderer
+    /// says why): a decoder that never delivers must not hold the music at its first frame.
+    static let slipLimit: Nanos = 10 * nanosPerSecond
 
     public init(settings: Settings, output: any AudioOutput, logger: Logger,
                 trackPath: @escaping @Sendable (TrackID) -> String) {
@@ -157,6 +161,7 @@ public final class Renderer: @unchecked Sendable {
             prefetch = DecoderThread.Start(entryID: new.entryID, frame: new.frame)
             previous = nil
             slipArmed = slip
+            slipTotal = 0
         } else if let current = self.anchor, let end = heardMap.end, current.time > end {
             // The plan being replaced never started: what is heard until then is still the one
             // before it (or silence).
@@ -178,6 +183,12 @@ public final class Renderer: @unchecked Sendable {
     /// An entry that failed (its file was missing) may play now: try it again when it comes.
     public func retry(_ entryID: Int64) {
         lock.lock(); failedEntries.remove(entryID); lock.unlock()
+    }
+
+    /// The plan as it stands now (a slip plan's time moves as its start slips).
+    public var plan: PlayAnchor? {
+        lock.lock(); defer { lock.unlock() }
+        return anchor
     }
 
     /// Which track frame is heard at time `t` (nil: silence).
@@ -249,6 +260,8 @@ public final class Renderer: @unchecked Sendable {
     private var volumeGain: Float = 1      // renderer thread only
     private var wasAudible = false         // renderer thread only
     private var slipping: Int?             // renderer thread only: the slip plan's generation, this block
+    private var slipHeard = false          // renderer thread only: music of the slip plan taken, this block
+    private var fetchPending = false       // renderer thread only: the decoder is sent to a new place after this block
     private var corrector: RenderController!
     private var predicted: Nanos?
     private var lastRequest: (start: DecoderThread.Start, at: Nanos)?
@@ -334,6 +347,8 @@ public final class Renderer: @unchecked Sendable {
         prefetch = nil
         let generation = planGeneration
         slipping = slipArmed ? generation : nil
+        fetchPending = fetch != nil
+        slipHeard = false
         lock.unlock()
 
         block.removeAll(keepingCapacity: true)
@@ -353,7 +368,7 @@ public final class Renderer: @unchecked Sendable {
             renderSpan(plan, q, failed: failed, blockStart: h, frames: n)
         }
         // The slip plan is heard: from now on it keeps its time.
-        if slipping != nil && wasAudible {
+        if slipping != nil && slipHeard {
             lock.lock(); if planGeneration == generation { slipArmed = false }; lock.unlock()
         }
         slipping = nil
@@ -411,13 +426,23 @@ public final class Renderer: @unchecked Sendable {
             jump(to: want, at: h, frames: n)
             return
         }
-        if !wasAudible {
-            if error < 0, slipping != nil, head.entryID == want.entryID,
-               slipStart(to: want, heardAt: h + FrameMath.duration(ofFrames: Int64(blockFrames), rate: rate), by: -error) {
-                // Decoded late: the plan moves later by as much, and its music starts here.
-                take(frames: n, at: h)
+        if !wasAudible, slipping != nil, let first = slipFirst() {
+            if head.entryID == first.entryID && head.frame == first.frame {
+                // The decoder holds the plan's first frame, late (error < 0): the plan moves later
+                // by as much, and its music starts here.
+                if error < 0, slipStart(to: want, heardAt: h, by: -error) {
+                    take(frames: n, at: h)
+                    return
+                }
+            } else if fetchPending {
+                // The decoder still holds what it had before (it is sent to the plan's place
+                // after this block): silence, and the plan's first frame just after it.
+                silence(frames: n, at: h)
+                slipStart(to: want, heardAt: h + FrameMath.duration(ofFrames: Int64(blockFrames), rate: rate))
                 return
             }
+        }
+        if !wasAudible {
             // Starting from silence: line up exactly, by waiting in silence or skipping ahead.
             alignFromSilence(error: error, want: want, at: h, frames: n)
             return
@@ -467,6 +492,13 @@ public final class Renderer: @unchecked Sendable {
         }
     }
 
+    /// The slip plan's first frame (entry, frame), while it may slip.
+    private func slipFirst() -> (entryID: Int64, frame: Int64)? {
+        lock.lock(); defer { lock.unlock() }
+        guard let g = slipping, g == planGeneration, slipArmed, let a = anchor else { return nil }
+        return (a.entryID, a.frame)
+    }
+
     /// Moves the start of the slip plan later: by `by` frames, or (nil) so that the plan's first
     /// frame is heard at `heardAt`. Only while nothing of the plan has been heard, only a plan
     /// that starts on `want`'s entry. False when the plan changed meanwhile.
@@ -475,6 +507,13 @@ public final class Renderer: @unchecked Sendable {
         lock.lock()
         guard let g = slipping, g == planGeneration, slipArmed, var a = anchor, a.playing, a.entryID == want.entryID else {
             lock.unlock(); return false
+        }
+        if slipTotal >= Self.slipLimit {
+            slipArmed = false
+            lock.unlock()
+            slipping = nil
+            logger.warning("the music was not decoded within \(Self.slipLimit / nanosPerSecond) s of its start: it keeps its time from now on")
+            return false
         }
         let moved: Nanos
         if let frames {
@@ -485,6 +524,7 @@ public final class Renderer: @unchecked Sendable {
         guard moved > 0 else { lock.unlock(); return frames != nil }
         a.time += moved
         anchor = a
+        slipTotal += moved
         stats.framesSlipped += Int(FrameMath.frames(in: moved, rate: rate))
         let handler = slipHandler
         lock.unlock()
@@ -510,11 +550,14 @@ public final class Renderer: @unchecked Sendable {
         let leadFrames = FrameMath.frames(in: settings.decodeLead, rate: rate)
         // A request for this entry is under way: when its music arrives late, the renderer skips
         // ahead to stay on the timeline. Ask again only if nothing came for two seconds.
-        if let r = lastRequest, r.start.entryID == want.entryID, h - r.at < 2 * nanosPerSecond {
+        // A start that slips waits for its own frame (a slow open or seek is not started over
+        // every 2 s); it asks again, for that frame, only after 5 s.
+        let slips = slipping != nil
+        if let r = lastRequest, r.start.entryID == want.entryID, h - r.at < (slips ? 5 : 2) * nanosPerSecond {
             return
         }
         count { $0.jumps += 1 }
-        request(DecoderThread.Start(entryID: want.entryID, frame: want.frame + leadFrames), at: h)
+        request(DecoderThread.Start(entryID: want.entryID, frame: want.frame + (slips ? 0 : leadFrames)), at: h)
     }
 
     // MARK: building the block
@@ -595,6 +638,7 @@ public final class Renderer: @unchecked Sendable {
             if got == 0 { break }
             need -= got
             wasAudible = true
+            if slipping != nil { slipHeard = true }
         }
         volumeGain = vol
         storeFade(fade)

@@ -253,6 +253,9 @@ public actor Player {
     /// This car's own plan may slip (a late start moves later rather than skipping music); a
     /// convoy's timeline (`follow`) never does.
     private func publish() {
+        // A slip the renderer made that is not reported yet: keep it, do not send the old time back.
+        if let moved = renderer.plan { startSlipped(moved) }
+        slipped = nil
         renderer.setPlan(anchor: anchor, queue: entries, slip: !convoyMode)
     }
 
@@ -260,7 +263,7 @@ public actor Player {
     /// time): the anchor follows, so positions, saves and the next command agree with what is
     /// heard. Reports from an older plan, or out of order, change nothing.
     func startSlipped(_ moved: PlayAnchor) {
-        guard !convoyMode, let a = anchor, a.playing, a.entryID == moved.entryID, a.frame == moved.frame, a.time < moved.time else { return }
+        guard !convoyMode, let a = anchor, a.playing, moved.playing, a.entryID == moved.entryID, a.frame == moved.frame, a.time < moved.time else { return }
         if slipped == nil { slipped = (a.time, moved.time) } else { slipped!.to = moved.time }
         anchor = moved
     }
@@ -271,6 +274,7 @@ public actor Player {
     /// A change that is acknowledged but not heard yet (a seek, a skip) is saved as where the
     /// music is going, so a power cut right after the answer does not undo it.
     func save(periodic: Bool = false) async throws {
+        if let moved = renderer.plan { startSlipped(moved) }
         let n = now()
         var found: PlayerRecord
         if let a = anchor, a.time > n.at, let c = Timeline.locate(a, in: entries, at: a.time, rate: rate) {
