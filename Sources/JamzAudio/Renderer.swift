@@ -398,9 +398,8 @@ public final class Renderer: @unchecked Sendable {
         guard let head else {
             requestIfStale(want: want, at: h)
             if !wasAudible, slipping != nil {
-                // Nothing decoded yet: the plan's first frame moves to just after this silence.
-                silence(frames: n, at: h)
-                slipStart(to: want, heardAt: h + FrameMath.duration(ofFrames: Int64(blockFrames), rate: rate))
+                // Nothing decoded yet.
+                silenceThenSlip(want: want, at: h, frames: n)
                 return
             }
             fadeOutThenSilence(at: h, frames: n)
@@ -430,15 +429,14 @@ public final class Renderer: @unchecked Sendable {
             if head.entryID == first.entryID && head.frame == first.frame {
                 // The decoder holds the plan's first frame, late (error < 0): the plan moves later
                 // by as much, and its music starts here.
-                if error < 0, slipStart(to: want, heardAt: h, by: -error) {
+                if error < 0, slipStart(to: want, .late(frames: -error)) {
                     take(frames: n, at: h)
                     return
                 }
             } else if fetchPending {
                 // The decoder still holds what it had before (it is sent to the plan's place
-                // after this block): silence, and the plan's first frame just after it.
-                silence(frames: n, at: h)
-                slipStart(to: want, heardAt: h + FrameMath.duration(ofFrames: Int64(blockFrames), rate: rate))
+                // after this block).
+                silenceThenSlip(want: want, at: h, frames: n)
                 return
             }
         }
@@ -499,11 +497,24 @@ public final class Renderer: @unchecked Sendable {
         return (a.entryID, a.frame)
     }
 
-    /// Moves the start of the slip plan later: by `by` frames, or (nil) so that the plan's first
-    /// frame is heard at `heardAt`. Only while nothing of the plan has been heard, only a plan
-    /// that starts on `want`'s entry. False when the plan changed meanwhile.
+    /// Silence for the rest of the block, and the slip plan's first frame just after it.
+    private func silenceThenSlip(want: Cursor, at h: Nanos, frames n: Int) {
+        silence(frames: n, at: h)
+        slipStart(to: want, .firstFrameAt(h + FrameMath.duration(ofFrames: Int64(blockFrames), rate: rate)))
+    }
+
+    private enum Slip {
+        /// The plan's first frame is to be heard at this instant.
+        case firstFrameAt(Nanos)
+        /// The decoder holds the plan's first frame this many frames after the plan wants it.
+        case late(frames: Int64)
+    }
+
+    /// Moves the start of the slip plan later. Only while nothing of the plan has been heard,
+    /// only a plan that starts on `want`'s entry. False when the plan changed meanwhile, or
+    /// the slip limit is reached.
     @discardableResult
-    private func slipStart(to want: Cursor, heardAt: Nanos, by frames: Int64? = nil) -> Bool {
+    private func slipStart(to want: Cursor, _ how: Slip) -> Bool {
         lock.lock()
         guard let g = slipping, g == planGeneration, slipArmed, var a = anchor, a.playing, a.entryID == want.entryID else {
             lock.unlock(); return false
@@ -516,12 +527,11 @@ public final class Renderer: @unchecked Sendable {
             return false
         }
         let moved: Nanos
-        if let frames {
-            moved = FrameMath.duration(ofFrames: frames, rate: rate)
-        } else {
-            moved = max(0, heardAt - a.time)
+        switch how {
+        case .firstFrameAt(let t): moved = max(0, t - a.time)
+        case .late(let frames): moved = FrameMath.duration(ofFrames: frames, rate: rate)
         }
-        guard moved > 0 else { lock.unlock(); return frames != nil }
+        guard moved > 0 else { lock.unlock(); return true }
         a.time += moved
         anchor = a
         slipTotal += moved

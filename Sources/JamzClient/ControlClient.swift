@@ -57,7 +57,7 @@ public struct ControlClient: Sendable {
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN || errno == EWOULDBLOCK {
-                    throw Failure(description: "jamzd did not answer \(req.cmd) within \(Int(silence)) s (is it stuck? journalctl -u jamzd)")
+                    throw Failure(description: "jamzd did not answer \(req.cmd) within \(String(format: "%g", wait)) s (is it stuck? journalctl -u jamzd)")
                 }
                 throw Failure(description: "read: \(String(cString: strerror(errno)))")
             }

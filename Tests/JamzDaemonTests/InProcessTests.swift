@@ -9,6 +9,24 @@ import Testing
 /// The daemon started inside the test process: the same requests answered in-process and
 /// through its live control socket.
 @Suite struct InProcessTests {
+    /// A daemon that accepts and never answers: the client gives up after its silence, with a
+    /// line that says so, instead of hanging the CLI.
+    @Test func clientGivesUpOnASilentDaemon() async throws {
+        let path = Fixtures.tempDir().appendingPathComponent("mute.sock").path
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.enumerated() { p[i] = b } }
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        #expect(bound == 0 && listen(fd, 4) == 0)
+        let client = ControlClient(path: path, silence: 0.3)
+        let error = await Task.detached { () -> String? in
+            do { _ = try client.status(); return nil } catch { return "\(error)" }
+        }.value
+        #expect(error?.contains("did not answer status within 0.3 s") == true, "\(String(describing: error))")
+    }
+
     @Test func sameAnswersInProcessAndOverTheSocket() async throws {
         let dir = Fixtures.tempDir()
         var config = DaemonConfig()
