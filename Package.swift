@@ -65,6 +65,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
@@ -98,6 +99,6 @@ let package = Package(
                                                       .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "JamzControlsTests", dependencies: ["JamzControls", "JamzCore", "CLinuxInput",
                                                            .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzClient", "JamzNet", "JamzControls", "JamzTestSupport", "CLinuxInput", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzAudio", "JamzClient", "JamzNet", "JamzControls", "JamzTestSupport", "CLinuxInput", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

@@ -238,14 +238,21 @@ public final class Renderer: @unchecked Sendable {
         poke()
     }
 
-    /// Counts the renderer thread's turns: a block written, or half a second idle. It stops
-    /// moving when the thread is stuck (e.g. in a write the output never finishes): the
-    /// daemon's systemd watchdog feeds on it.
+    /// Counts the renderer thread's turns: a block written, or a wake from idle. It stops
+    /// moving when the thread is stuck (e.g. in a write the output never finishes), or when it
+    /// sleeps with nothing to play (`isParked`): the daemon's systemd watchdog feeds on both.
     public var heartbeat: Int {
         lock.lock(); defer { lock.unlock() }
         return beats
     }
     private var beats = 0                  // guarded by lock
+
+    /// The thread sleeps with nothing to play, until a new plan or a stop wakes it.
+    public var isParked: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return parked
+    }
+    private var parked = false             // guarded by lock
 
     public var currentStats: Stats {
         lock.lock(); defer { lock.unlock() }
@@ -289,13 +296,16 @@ public final class Renderer: @unchecked Sendable {
             if quit { break }
             do {
                 if isIdle() {
-                    // Nothing to play: let the output run dry and sleep until there is.
+                    // Nothing to play: let the output run dry and sleep until a new plan (or a
+                    // stop) pokes: no timed wake-ups while paused.
                     output.idle()
                     predicted = nil
+                    lock.lock(); parked = true; lock.unlock()
                     wake.lock()
-                    if !poked { _ = wake.wait(until: Date().addingTimeInterval(0.5)) }
+                    while !poked { wake.wait() }
                     poked = false
                     wake.unlock()
+                    lock.lock(); parked = false; lock.unlock()
                     continue
                 }
                 try renderOneBlock()

@@ -30,6 +30,9 @@ actor Controls {
     private var powerHold: GPIOOutputLine?
     private var lastGesture: String?
     private var lastResult: String?
+    /// Rung after each event: a press may have set a deadline (long press, double-press window,
+    /// the ACC grace) sooner than the one the loop sleeps towards.
+    private nonisolated let wakeup = Doorbell()
 
     init(board: BoardConfig, commands: Commands, player: Player, clock: SystemClock, counters: Counters, logger: Logger) {
         self.board = board; self.commands = commands; self.player = player; self.clock = clock
@@ -112,13 +115,13 @@ actor Controls {
         for s in sources { s.source.start { cont.yield($0) } }
         logger.info("controls: \(board.buttons.count) button(s), \(board.encoders.count) encoder(s), ignition \(board.ignition.map { "\($0.input)" } ?? "none") on \(sources.count) device(s)")
         await withDiscardingTaskGroup { group in
-            group.addTask { for await e in events { await self.handle(e) } }
             group.addTask {
-                while !Task.isCancelled {
-                    let wait = await self.tick()
-                    try? await Task.sleep(nanoseconds: UInt64(wait))
+                for await e in events {
+                    await self.handle(e)
+                    self.wakeup.ring()
                 }
             }
+            group.addTask { await runDue(clock: self.clock, doorbell: self.wakeup) { await self.tick() } }
             while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
             cont.finish()
             group.cancelAll()
@@ -168,8 +171,8 @@ actor Controls {
     }
 
     /// Fires due long presses, expired double-press windows and the end of the ACC grace;
-    /// returns how long to sleep before looking again (≤ 50 ms, less when a deadline is near).
-    func tick() async -> Nanos {
+    /// returns the next such deadline (nil: none until the next event).
+    func tick() async -> Nanos? {
         let now = clock.now()
         for name in recognizers.keys.sorted() {
             if let g = recognizers[name]!.tick(at: now) { await fire(name, g) }
@@ -178,10 +181,8 @@ actor Controls {
             ignition = p
             await perform(a)
         }
-        var next = now + 50_000_000
-        for r in recognizers.values { if let d = r.nextDeadline { next = min(next, d) } }
-        if let d = ignition?.nextDeadline { next = min(next, d) }
-        return max(1_000_000, next - clock.now())
+        let deadlines = recognizers.values.compactMap(\.nextDeadline) + [ignition?.nextDeadline].compactMap { $0 }
+        return deadlines.min()
     }
 
     private func fire(_ name: String, _ g: Gesture) async {

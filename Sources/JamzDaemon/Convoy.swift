@@ -70,12 +70,16 @@ public actor Convoy {
     /// Bytes copied and the time the copies took (throughput, for status and the benchmark).
     var fetchedBytes: Int64 = 0
     var fetchNanos: Int64 = 0
-    var lastFetchCheck: Nanos = 0
+    /// When the track server may be tried again after it could not start.
+    var trackServerRetry: Nanos = 0
     var followSeq = 0
     var editing = false
     var beaconCount = 0
     /// Where this car is; positions of the others go to it.
     var location: Location?
+    /// Rung when work may be due sooner than the loop's next deadline (a join, a new peer, a
+    /// first clock estimate of the DJ, a new timeline).
+    nonisolated let wakeup = Doorbell()
 
     static func load(store: Store, cache: TrackCache, clock: SystemClock, player: Player, config: DaemonConfig, logger: Logger) async throws -> Convoy {
         let (id, ops, timeline) = try await store.pool.write { db -> (MemberID, [PlaylistOp], ConvoyTimeline?) in
@@ -159,6 +163,9 @@ public actor Convoy {
         secret = s
         receiver.add(s.key)
         outbox.use(Sealer(key: s.key, sender: me, bootCount: boots))
+        trackServerRetry = 0
+        lastBeacon = 0
+        wakeup.ring()
     }
 
     func create(name: String) async throws -> (String, String) {
@@ -260,9 +267,12 @@ public actor Convoy {
         }
     }
 
-    /// Called every 20 ms: beacons, clock exchanges, following the timeline.
-    func tick() async {
-        guard inGroup, let transport else { return }
+    /// Does what is due — a beacon each second, the clock exchanges the pacer asks for, the
+    /// timeline handed to the player again (every 100 ms while a follower plays the DJ's music),
+    /// the track server, copies of missing tracks — and returns when something is due next (nil:
+    /// not in a convoy, only a ring can make work due).
+    func tick() async -> Nanos? {
+        guard inGroup, transport != nil else { return nil }
         let now = clock.now()
         if now - lastBeacon >= nanosPerSecond {
             lastBeacon = now
@@ -272,6 +282,9 @@ public actor Convoy {
                            clockQuality: UInt8(djEstimate?.quality.rawValue ?? 0), wall: location?.wallSample(),
                            position: location?.wirePosition(at: now), tracks: 0, dataPort: UInt16(trackServer?.port ?? 0))
             send(.beacon(b), to: nil)
+            // Copies of missing tracks are looked for with each beacon (and when the playlist,
+            // the timeline or the peers change).
+            fetchMissing()
         }
         for (id, p) in peers where now >= p.nextExchange {
             var q = p
@@ -282,22 +295,35 @@ public actor Convoy {
             let count = pacer.datagrams(delaySpread: q.filter.delaySpread)
             sendStamped(to: p.address, count: count) { t1 in .timeRequest(t1: t1, wall: nil) }
         }
-        if now - followedAt >= 100_000_000 { await follow() }
-        if trackServer == nil, !startingServer, let s = secret {
+        if let due = followDue, now >= due { await follow() }
+        if trackServer == nil, !startingServer, now >= trackServerRetry, let s = secret {
             startingServer = true
             do {
                 trackServer = try await TrackServer.start(cacheDir: cache.dir.path, key: s.key, group: MultiThreadedEventLoopGroup.singleton)
                 logger.info("track server on TCP \(trackServer!.port)")
             } catch {
-                logger.error("track server cannot start: \(error); other cars cannot copy tracks from this one")
+                trackServerRetry = clock.now() + 5 * nanosPerSecond
+                logger.error("track server cannot start: \(error); other cars cannot copy tracks from this one; trying again in 5 s")
             }
             startingServer = false
         }
-        if now - lastFetchCheck >= 500_000_000 {
-            lastFetchCheck = now
-            fetchMissing()
-        }
+        var next = lastBeacon + nanosPerSecond
+        for p in peers.values { next = min(next, p.nextExchange) }
+        if let due = followDue { next = min(next, due) }
+        if trackServer == nil { next = min(next, trackServerRetry) }
+        return next
     }
+
+    /// When a follower hands the DJ's timeline to the player again: every 100 ms while the DJ's
+    /// music plays or a change is scheduled (re-anchored at our "now", see `follow`), nil
+    /// otherwise (a paused or stopped timeline is handed over when it changes, and when the DJ's
+    /// clock is first measured).
+    private var followDue: Nanos? {
+        guard inGroup, !session.isDJ, let est = djEstimate, let a = session.timeline.anchor else { return nil }
+        guard a.rate == 1 || a.time > est.peerTime(at: followedAt) else { return nil }
+        return followedAt + Convoy.followInterval
+    }
+    static let followInterval: Nanos = 100_000_000
 
     /// The op-log high-water marks a beacon carries: all of them, or a rotating window of
     /// `WireLimits.origins` when the convoy has seen more origins than one beacon holds.
@@ -349,7 +375,10 @@ public actor Convoy {
         switch message {
         case .beacon(let b):
             var p = peers[sender] ?? Peer(name: b.name, address: from, lastHeard: at)
-            if peers[sender] == nil { logger.info("peer \(b.name) (\(sender)) at \(from)") }
+            if peers[sender] == nil {
+                logger.info("peer \(b.name) (\(sender)) at \(from)")
+                wakeup.ring()   // a clock exchange with it is due now, and it may have tracks we lack
+            }
             p.name = b.name; p.address = from; p.lastHeard = at; p.tracks = b.tracks; p.dataPort = Int(b.dataPort)
             peers[sender] = p
             await take(b.timeline)
@@ -361,8 +390,11 @@ public actor Convoy {
         case .timeReply(let t1, let t2, let t3, _):
             // Clock readings of a member's monotonic clock: far from ±2⁶³, so no difference overflows.
             guard [t1, t2, t3].allSatisfy({ abs($0) < Self.timeLimit }) else { rejected += 1; return }
+            let had = peers[sender]?.filter.estimate != nil
             peers[sender]?.filter.add(ClockSample(t1: t1, t2: t2, t3: t3, t4: at))
             peers[sender]?.lastHeard = at
+            // The DJ's clock is measured for the first time: its timeline can be followed now.
+            if !had, sender == session.term.dj, peers[sender]?.filter.estimate != nil { await follow() }
         case .timeline(let t):
             await take(t)
         case .ops(let ops):
@@ -390,6 +422,7 @@ public actor Convoy {
         }
         guard session.receive(t) else { return }
         logger.info("timeline \(t.term) v\(t.version) from the DJ")
+        wakeup.ring()   // following it may be due every 100 ms now, or no more
         try? await persistTimeline()
         await follow()
     }

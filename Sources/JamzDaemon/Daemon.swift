@@ -5,6 +5,7 @@ import JamzStore
 import Logging
 import NIOPosix
 import ServiceLifecycle
+import UnixSignals
 
 /// `jamzd`: opens the store (moving a broken one aside), reconciles the cache, starts the audio
 /// path, restores the player, serves the control socket, tells systemd it is ready, and on
@@ -14,10 +15,9 @@ public enum Daemon {
     public static func run(config: DaemonConfig, configProblems: [String], logger: Logger) async throws {
         let d = try await start(config: config, configProblems: configProblems, logger: logger)
         SystemdNotify.send("READY=1\nSTATUS=playing through \(d.renderer.outputLabel)")
-        let service = DaemonService(daemon: d)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: service)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        // SIGTERM/SIGINT: a graceful shutdown, services stopped in reverse order (the player,
+        // first in the list, last: it fades out and saves once nothing else acts on it).
+        try await d.serviceGroup(gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
         SystemdNotify.send("STOPPING=1")
     }
 
@@ -123,76 +123,75 @@ public enum Daemon {
         let channel: NIOAsyncChannelOfConnections
         let controls: Controls?
 
-        /// Serves the control socket and ticks the player until cancelled; then fades out and saves.
+        /// Serves until the task is cancelled; then fades out and saves (tests run it in-process).
         public func serve() async {
-            await withDiscardingTaskGroup { group in
-                group.addTask { try? await server.serve(channel) }
-                if let controls { group.addTask { await controls.run() } }
-                group.addTask {
-                    while !Task.isCancelled {
-                        await player.tick()
-                        try? await Task.sleep(for: .milliseconds(500))
-                    }
+            try? await serviceGroup(gracefulShutdownSignals: [], logger: Logger(label: "jamzd.services")).run()
+        }
+
+        /// The daemon's subsystems as services of one group. Each runs when something is due
+        /// and sleeps otherwise: no fixed-rate loop (`runDue`, `Doorbell`).
+        func serviceGroup(gracefulShutdownSignals: [UnixSignal], logger: Logger) -> ServiceGroup {
+            var services: [SubsystemService] = [
+                SubsystemService("player", body: { [player] in
+                    await runDue(clock: player.clock, doorbell: player.wakeup) { await player.tick() }
+                }, shutdown: { [player] in await player.shutdown() }),
+                countersService(),
+                SubsystemService("control-server", body: { [server, channel] in try? await server.serve(channel) }),
+                SubsystemService("convoy", body: { [convoy, player] in
+                    await runDue(clock: player.clock, doorbell: convoy.wakeup) { await convoy.tick() }
+                }),
+                SubsystemService("location", body: { [location, player] in
+                    await runDue(clock: player.clock, doorbell: location.wakeup) { await location.tick(now: location.now) }
+                }),
+            ]
+            if let controls { services.append(SubsystemService("controls", body: { await controls.run() })) }
+            if let every = SystemdNotify.watchdogInterval() { services.append(watchdogService(every: every)) }
+            // A service that returns (the control socket closed, no controls) leaves the others running.
+            let configs = services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore) }
+            return ServiceGroup(configuration: .init(services: configs, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
+        }
+
+        /// Counters are counted in memory and written 5 s after the first unsaved one (one small
+        /// transaction however many arrived meanwhile), and at shutdown.
+        private func countersService() -> SubsystemService {
+            let counters = store.counters
+            return SubsystemService("counters", body: {
+                let bell = Doorbell()
+                counters.whenUnsaved { bell.ring() }
+                while !Task.isCancelled {
+                    await bell.wait(atMost: nil)
+                    try? await Task.sleep(for: .seconds(5))
+                    guard !Task.isCancelled else { return }
+                    do { try await counters.flush() } catch { Logger(label: "jamzd").error("cannot save counters: \(error); trying again") }
                 }
-                group.addTask {
-                    while !Task.isCancelled {
-                        await convoy.tick()
-                        try? await Task.sleep(for: .milliseconds(20))
-                    }
+            }, shutdown: {
+                _ = try? await onThread("jamz-counters") { try counters.flushNow() }
+            })
+        }
+
+        /// systemd's watchdog (WatchdogSec=): WATCHDOG=1 at half the interval, but only while the
+        /// renderer thread keeps turning (a block written since the last look, or asleep with
+        /// nothing to play) and the player actor answers. A stuck output or a hung actor stops the
+        /// pings and systemd restarts jamzd (Restart=always).
+        private func watchdogService(every: Duration) -> SubsystemService {
+            SubsystemService("watchdog", body: { [renderer, player] in
+                var beat = renderer.heartbeat
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: every)
+                    guard !Task.isCancelled else { return }
+                    let now = renderer.heartbeat
+                    defer { beat = now }
+                    guard now != beat || renderer.isParked else { continue }
+                    _ = await player.isAlive()
+                    SystemdNotify.send("WATCHDOG=1")
                 }
-                group.addTask {
-                    while !Task.isCancelled {
-                        await location.tick(now: location.now)
-                        try? await Task.sleep(for: .seconds(1))
-                    }
-                }
-                if let every = SystemdNotify.watchdogInterval() {
-                    // systemd's watchdog (WatchdogSec=): WATCHDOG=1 at half the interval, but only
-                    // while the renderer thread keeps turning (a block written, or half a second
-                    // idle: its heartbeat moved in the last 2 s) and the player actor answers. A
-                    // stuck output or a hung actor stops the pings and systemd restarts jamzd
-                    // (Restart=always).
-                    group.addTask {
-                        let clock = ContinuousClock()
-                        var beat = renderer.heartbeat
-                        var moved = clock.now
-                        var lastPing = clock.now
-                        while !Task.isCancelled {
-                            try? await Task.sleep(for: min(every, .milliseconds(250)))
-                            guard !Task.isCancelled else { break }
-                            let now = renderer.heartbeat
-                            if now != beat { beat = now; moved = clock.now }
-                            if clock.now - moved > .seconds(2) { continue }
-                            _ = await player.isAlive()
-                            if clock.now - lastPing >= every {
-                                SystemdNotify.send("WATCHDOG=1")
-                                lastPing = clock.now
-                            }
-                        }
-                    }
-                }
-                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
-                group.cancelAll()
-            }
-            await player.shutdown()
+            })
         }
 
         /// One control request, in-process (tests): the same path a socket line takes.
         public func request(_ json: String) async -> String {
             let out = await commands.handle(line: Array(json.utf8)) { _ in }
             return String(decoding: out, as: UTF8.self)
-        }
-    }
-}
-
-struct DaemonService: Service {
-    let daemon: Daemon.Running
-
-    func run() async throws {
-        await withDiscardingTaskGroup { group in
-            group.addTask { await daemon.serve() }
-            try? await gracefulShutdown()
-            group.cancelAll()
         }
     }
 }

@@ -154,13 +154,16 @@ final class Location: Sendable {
                 fix = f
             }
         }
-        state.withLock { s in
+        let first = state.withLock { s -> Bool in
+            let first = s.peers.isEmpty
             var p = s.peers[member] ?? Peer(name: name, fix: nil, heard: now)
             p.name = name; p.heard = now
             p.fix = fix   // a beacon without a position: theirs is no longer known
             s.peers[member] = p
             s.tracker.heard(member, at: now)
+            return first
         }
+        if first { wakeup.ring() }
         if let fix { toStore.yield((member, fix)) }
     }
 
@@ -229,17 +232,22 @@ final class Location: Sendable {
         }
     }
 
-    /// Every second: the tracker (cars not heard any more), and every 10 minutes the history's
-    /// downsampling and retention, on a thread of its own.
-    func tick(now: Nanos) async {
-        let (check, compact) = state.withLock { s -> (Bool, Bool) in
-            guard let last = s.lastCompact else { s.lastCompact = now; return (true, false) }   // first: 10 min after start
-            let c = now - last >= 600 * nanosPerSecond
+    /// Each second while other cars are known or gpsd is read: the tracker (cars not heard any
+    /// more); every 10 minutes (the first 10 minutes after start) the history's downsampling and
+    /// retention, on a thread of its own. Returns when it is due next: a car alone without GPS
+    /// sleeps until the next compaction (a peer's first beacon rings `wakeup`).
+    func tick(now: Nanos) async -> Nanos {
+        let (check, compact, next) = state.withLock { s -> (Bool, Bool, Nanos) in
+            let c: Bool
+            if let last = s.lastCompact { c = now - last >= Self.compactInterval } else { c = false; s.lastCompact = now }
             if c { s.lastCompact = now }
-            return (s.lastTogetherCheck.map { now - $0 >= nanosPerSecond } ?? true, c)
+            let check = s.lastTogetherCheck.map { now - $0 >= nanosPerSecond } ?? true
+            let watching = !s.peers.isEmpty || source != nil
+            let nextCompact = s.lastCompact! + Self.compactInterval
+            return (check, c, watching ? min(nextCompact, now + nanosPerSecond) : nextCompact)
         }
         if check { checkTogether(now: now) }
-        guard compact else { return }
+        guard compact else { return next }
         let (pool, policy) = (store.pool, settings.history)
         // Rows are stamped with GPS time: judge their age by GPS time too (a head unit without
         // an RTC may boot with its wall clock far off); the host clock only without a fix.
@@ -250,7 +258,12 @@ final class Location: Sendable {
         } catch {
             logger.error("location history cannot be compacted: \(error)")
         }
+        return next
     }
+
+    static let compactInterval: Nanos = 600 * nanosPerSecond
+    /// Rung when the first peer is heard: the tracker's loop runs each second from then on.
+    let wakeup = Doorbell()
 
     // MARK: reports
 

@@ -40,7 +40,11 @@ extension Player {
             anchor = nil
         }
         convoyMode = true
+        let wasPlaying = renderer.plan?.playing == true
         renderer.setPlan(anchor: anchor, queue: entries)
+        // The timeline is handed over again every 100 ms while the DJ plays: only a start or a
+        // stop changes when the player's loop is due.
+        if wasPlaying != (anchor?.playing == true) { wakeup.ring() }
     }
 
     /// Cached tracks matching a query (for a convoy add).

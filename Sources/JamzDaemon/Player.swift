@@ -39,6 +39,8 @@ public actor Player {
     var accHeld = false
     /// Faded to silence by ACC off in a convoy (the convoy's timeline goes on).
     var accMuted = false
+    /// Rung when the plan changes: the player's loop (`tick`) looks again at once.
+    nonisolated let wakeup = Doorbell()
 
     init(store: Store, cache: TrackCache, renderer: Renderer, clock: SystemClock, config: DaemonConfig, logger: Logger) {
         self.store = store; self.cache = cache; self.renderer = renderer; self.clock = clock
@@ -257,6 +259,7 @@ public actor Player {
         if let moved = renderer.plan { startSlipped(moved) }
         slipped = nil
         renderer.setPlan(anchor: anchor, queue: entries, slip: !convoyMode)
+        wakeup.ring()
     }
 
     /// The renderer moved the start of this car's own plan later (its music was not decoded in
@@ -298,9 +301,12 @@ public actor Player {
     /// The watchdog's proof that the actor still answers.
     func isAlive() -> Bool { true }
 
-    /// Called twice a second: saves the position while playing, notices track
-    /// changes (least-recently-played order, cache hits) and the end of the queue.
-    func tick() async {
+    /// Twice a second while music is due: saves the position, notices track changes
+    /// (least-recently-played order, cache hits) and the end of the queue. Returns when it is due
+    /// again, or nil while paused or stopped (a new plan rings `wakeup`).
+    func tick() async -> Nanos? {
+        // Rung before the cadence's next turn while music plays: keep the cadence.
+        if let due = nextTick, clock.now() < due, musicDue { return due }
         let n = now()
         if let s = slipped, renderer.heard(at: n.at) != nil {
             slipped = nil
@@ -318,7 +324,15 @@ public actor Player {
             try? await store.pool.write { db in try Catalog.markPlayed(db, id: item.entry.trackID) }
         }
         do { try await save(periodic: true) } catch { logger.error("cannot save player state: \(error)") }
+        nextTick = musicDue ? n.at + Player.tickInterval : nil
+        return nextTick
     }
+    private var nextTick: Nanos?
+    /// Music is playing or due to (a late start in progress included).
+    private var musicDue: Bool { anchor?.playing == true || slipped != nil }
+
+    /// How often the position is saved while music plays (a power cut loses at most this much).
+    static let tickInterval: Nanos = 500_000_000
 
     // MARK: reports
 

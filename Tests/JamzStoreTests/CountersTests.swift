@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import JamzCore
 import JamzStore
+import Synchronization
 import Testing
 
 @Suite final class CountersTests {
@@ -17,8 +18,7 @@ import Testing
 
     deinit { try? store.pool.close() }
 
-    /// What SQLite holds. A write is queued behind the counters' own asynchronous writes (GRDB
-    /// runs writes one at a time, in order), so it sees every increment made before it.
+    /// What SQLite holds.
     func stored() throws -> [String: Int64] {
         try store.pool.write { db in
             var d: [String: Int64] = [:]
@@ -50,23 +50,47 @@ import Testing
         #expect(c["big"] == Int64(1) << 41)
     }
 
-    @Test func incrementsReachTheDatabase() throws {
+    @Test func incrementsReachTheDatabaseWhenFlushed() async throws {
+        let bell = Mutex(0)
+        store.counters.whenUnsaved { bell.withLock { $0 += 1 } }
         store.counters.add("cacheHits")
         store.counters.add("cacheHits", 4)
         store.counters.add("evictions", 2)
+        // In memory only until a flush: no write per increment.
+        #expect(try stored() == [:])
+        #expect(store.counters.hasUnsaved)
+        #expect(bell.withLock { $0 } == 1)
+        try await store.counters.flush()
+        #expect(!store.counters.hasUnsaved)
         #expect(try stored() == ["cacheHits": 5, "evictions": 2])
         store.counters.add("evictions")
+        #expect(bell.withLock { $0 } == 2)
+        try store.counters.flushNow()
         #expect(try stored() == ["cacheHits": 5, "evictions": 3])
+        // Nothing new: a flush writes nothing and does not ring.
+        try await store.counters.flush()
+        #expect(bell.withLock { $0 } == 2)
+    }
+
+    @Test func aFailedFlushKeepsTheCounts() async throws {
+        store.counters.add("kept", 3)
+        try store.pool.close()
+        await #expect(throws: (any Error).self) { try await self.store.counters.flush() }
+        #expect(store.counters.hasUnsaved)
+        store = try Store.open(path: path).store
+        #expect(store.counters["kept"] == 0)
     }
 
     @Test func countsSurviveAReopen() throws {
         store.counters.add("cacheHits", 3)
         store.counters.add("badFrames", 11)
-        try store.pool.close()   // runs after the queued writes
+        try store.counters.flushNow()
+        try store.pool.close()
         store = try Store.open(path: path).store
         #expect(store.counters.all == ["cacheHits": 3, "badFrames": 11])
         store.counters.add("cacheHits")
         #expect(store.counters["cacheHits"] == 4)
+        try store.counters.flushNow()
         #expect(try stored() == ["cacheHits": 4, "badFrames": 11])
     }
 
@@ -78,6 +102,7 @@ import Testing
         }
         #expect(c["hits"] == 2000)
         #expect(c.all.count == 9)
+        try c.flushNow()
         #expect(try stored()["hits"] == 2000)
         #expect(try stored()["worker7"] == 7)
     }
@@ -85,7 +110,7 @@ import Testing
     @Test func eachStoreReadsWhatIsStoredWhenOpened() throws {
         // A second Store on the same file sees what the first had written when it opened.
         store.counters.add("a", 2)
-        _ = try stored()
+        try store.counters.flushNow()
         let other = try Store(path: path)
         defer { try? other.pool.close() }
         #expect(other.counters.all == ["a": 2])

@@ -64,6 +64,7 @@ import Testing
                 try PlayerState.save(db, PlayerRecord(playing: true, entryId: 2, frame: 12_345, volume: 70))
             }
             store.counters.add("hits", 3)
+            try store.counters.flushNow()
             try store.pool.close()
         }
         let r = try Store.open(path: path)
@@ -164,6 +165,7 @@ import Testing
             let r = try Store.open(path: path)
             #expect(r.movedAside == nil, "round \(round)")
             r.store.counters.add("opens")
+            try r.store.counters.flushNow()
             try r.store.pool.close()
         }
         let r = try Store.open(path: path)
