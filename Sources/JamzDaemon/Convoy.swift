@@ -375,12 +375,14 @@ public actor Convoy {
         switch message {
         case .beacon(let b):
             var p = peers[sender] ?? Peer(name: b.name, address: from, lastHeard: at)
+            let newSource = b.dataPort > 0 && (peers[sender]?.dataPort ?? 0) == 0
             if peers[sender] == nil {
                 logger.info("peer \(b.name) (\(sender)) at \(from)")
-                wakeup.ring()   // a clock exchange with it is due now, and it may have tracks we lack
+                wakeup.ring()   // a clock exchange with it is due now
             }
             p.name = b.name; p.address = from; p.lastHeard = at; p.tracks = b.tracks; p.dataPort = Int(b.dataPort)
             peers[sender] = p
+            if newSource { fetchMissing() }   // it may have tracks we lack
             await take(b.timeline)
             location?.heard(sender, name: b.name, position: b.position, at: at)
             let missing = log.missing(for: b.highWater, limit: WireLimits.opsPerMessage)
@@ -437,6 +439,7 @@ public actor Convoy {
             logger.error("cannot store playlist ops: \(error)")
         }
         await follow()
+        fetchMissing()
     }
 
     private func persistTimeline() async throws {
@@ -592,6 +595,7 @@ public actor Convoy {
         _ = log.receive(contentsOf: made)
         for m in WireCodec.opsMessages(made) { send(m, to: nil) }
         await follow()
+        fetchMissing()
         return "added \(made.count) track\(made.count == 1 ? "" : "s") to the convoy playlist (\(log.entries.count) entries)"
     }
 
