@@ -58,17 +58,17 @@ struct Child {
     }
 
     /// Per thread id so far: its name (/proc/PID/task/TID/comm), context switches (voluntary +
-    /// involuntary, /proc/PID/task/TID/status: each one a wake-up) and time on a CPU (ns, the first
-    /// field of /proc/PID/task/TID/schedstat: finer than the 10 ms ticks of stat).
-    var threads: [String: (name: String, switches: Int, cpuNs: Int)] {
-        var out: [String: (name: String, switches: Int, cpuNs: Int)] = [:]
+    /// involuntary, /proc/PID/task/TID/status: each one a wake-up), of which involuntary (preempted),
+    /// and time on a CPU (ns, the first field of /proc/PID/task/TID/schedstat: finer than stat's 10 ms ticks).
+    var threads: [String: (name: String, switches: Int, involuntary: Int, cpuNs: Int)] {
+        var out: [String: (name: String, switches: Int, involuntary: Int, cpuNs: Int)] = [:]
         for t in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
             let dir = "/proc/\(pid)/task/\(t)"
             let f = Self.fields(dir + "/status")
             guard let v = f["voluntary_ctxt_switches"], let nv = f["nonvoluntary_ctxt_switches"] else { continue }
             let name = (try? String(contentsOfFile: dir + "/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
             let ns = (try? String(contentsOfFile: dir + "/schedstat", encoding: .utf8))?.split(separator: " ").first.flatMap { Int($0) } ?? 0
-            out[t] = (name, v + nv, ns)
+            out[t] = (name, v + nv, nv, ns)
         }
         return out
     }
