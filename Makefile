@@ -8,7 +8,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 FIXTURES := $(CURDIR)/.build/fixtures
 DEMO := $(CURDIR)/demo-data
 
-.PHONY: deps build release test fixtures demo bench bench-sync bench-gps image hil clean
+.PHONY: deps build release test fixtures demo bench bench-sync bench-gps bench-footprint image hil clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -41,6 +41,12 @@ bench-sync: release
 # Real gpsd fed with the committed NMEA logs (about a minute).
 bench-gps: release
 	.build/release/jamz-bench gps
+
+# Issue 15: CPU, wake-ups, memory and disk writes of jamzd playing, paused and idle in a 3-car
+# convoy, against MPD and mpg123 on the same paced sink (as root: the convoy runs in network
+# namespaces; about 10 minutes). FOOTPRINT_ARGS="--seconds 10" for a quick look.
+bench-footprint: release fixtures
+	JAMZ_FIXTURES=$(FIXTURES) .build/release/jamz-bench footprint $(FOOTPRINT_ARGS)
 
 # The car images (as root). jamzd/jamz with the Swift stdlib linked in: the image has no Swift
 # runtime. The arm64 jamzd needs the aarch64 Swift SDK (not on this machine): pass

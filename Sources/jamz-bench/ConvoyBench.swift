@@ -46,14 +46,14 @@ struct ConvoyBench: ParsableCommand {
         }
     }
 
-    func netns(_ script: String, _ args: String...) throws {
+    static func netns(_ script: String, _ args: String...) throws {
         let c = try Child.spawn("/bin/bash", [script] + args)
         guard c.wait().status == 0 else { throw BenchError("netns.sh \(args.joined(separator: " ")) failed") }
     }
 
     func measure(n: Int, link: String, impair: String, bin: String, script: String, fixture: String, big: String?, ref: [Int16], work: String) throws {
-        try netns(script, "up", "\(n)")
-        defer { try? netns(script, "down") }
+        try Self.netns(script, "up", "\(n)")
+        defer { try? Self.netns(script, "down") }
         let rate = 44_100
         var daemons: [Child] = []
         var readers: [FifoReader] = []

@@ -57,6 +57,42 @@ struct Child {
         return out
     }
 
+    /// Per thread id so far: its name (/proc/PID/task/TID/comm), context switches (voluntary +
+    /// involuntary, /proc/PID/task/TID/status: each one a wake-up), of which involuntary (preempted),
+    /// and time on a CPU (ns, the first field of /proc/PID/task/TID/schedstat: finer than stat's 10 ms ticks).
+    var threads: [String: (name: String, switches: Int, involuntary: Int, cpuNs: Int)] {
+        var out: [String: (name: String, switches: Int, involuntary: Int, cpuNs: Int)] = [:]
+        for t in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+            let dir = "/proc/\(pid)/task/\(t)"
+            let f = Self.fields(dir + "/status")
+            guard let v = f["voluntary_ctxt_switches"], let nv = f["nonvoluntary_ctxt_switches"] else { continue }
+            let name = (try? String(contentsOfFile: dir + "/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            let ns = (try? String(contentsOfFile: dir + "/schedstat", encoding: .utf8))?.split(separator: " ").first.flatMap { Int($0) } ?? 0
+            out[t] = (name, v + nv, nv, ns)
+        }
+        return out
+    }
+
+    /// /proc/PID/smaps_rollup in bytes: Rss, Pss, Private_Dirty, ...
+    var memory: [String: Int] { Self.fields("/proc/\(pid)/smaps_rollup") }
+
+    /// Bytes this process caused to be written to storage so far (/proc/PID/io write_bytes:
+    /// counted when a page cache page turns dirty, so rewriting a still-dirty page is not counted again).
+    var writeBytes: Int { Self.fields("/proc/\(pid)/io")["write_bytes"] ?? 0 }
+
+    /// "Name: value [kB]" lines of a /proc file, values in bytes where the file says kB.
+    static func fields(_ path: String) -> [String: Int] {
+        guard let s = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var out: [String: Int] = [:]
+        for line in s.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let rest = line[line.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard let n = rest.first.flatMap({ Int($0) }) else { continue }
+            out[String(line[..<colon])] = rest.last == "kB" ? n * 1024 : n
+        }
+        return out
+    }
+
     /// Peak resident set (VmHWM) in bytes.
     var peakRSS: Int { statusField("VmHWM:") }
 

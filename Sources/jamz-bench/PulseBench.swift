@@ -45,20 +45,28 @@ struct PulseBench {
         }
     }
 
-    func run() throws {
+    /// A PulseAudio server of the benchmark's own (in `work`/pulse) with one null sink,
+    /// `jamzbench`, which it paces in real time by its clock; PULSE_* point every client this
+    /// process starts (ALSA's pulse plugin too) at it.
+    static func startServer(work: String) throws -> Child {
         let pdir = work + "/pulse"
         try FileManager.default.createDirectory(atPath: pdir, withIntermediateDirectories: true)
         setenv("PULSE_RUNTIME_PATH", pdir, 1)
         setenv("PULSE_SERVER", "unix:\(pdir)/native", 1)
         setenv("PULSE_SINK", "jamzbench", 1)
-        // Start parec before the sink runs, at low latency, so the sink itself runs at low latency.
         let pulse = try Child.spawn("/usr/bin/pulseaudio", [
             "-n", "--daemonize=no", "--exit-idle-time=-1", "--system=false",
             "--load=module-null-sink sink_name=jamzbench rate=44100 channels=2",
             "--load=module-native-protocol-unix socket=\(pdir)/native auth-anonymous=1",
         ], log: work + "/pulse.log")
-        defer { pulse.kill(SIGTERM); _ = pulse.wait() }
         try waitFor("PulseAudio's socket") { FileManager.default.fileExists(atPath: pdir + "/native") }
+        return pulse
+    }
+
+    func run() throws {
+        // Start parec before the sink runs, at low latency, so the sink itself runs at low latency.
+        let pulse = try Self.startServer(work: work)
+        defer { pulse.kill(SIGTERM); _ = pulse.wait() }
 
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw BenchError("pipe failed") }
