@@ -37,6 +37,9 @@ struct DeviceCycle {
     /// How a failed look reads in the log: "not found", "not available".
     let missingWord: String
     let folder: String
+    /// The folder is a configured path's (a test hook): a regular file written again there is
+    /// a change too.
+    let rewrites: Bool
     let matches: (String) -> Bool
     let retryInterval: Double
     let logger: Logger
@@ -48,7 +51,7 @@ struct DeviceCycle {
         var quickLoss = false
         cycle: while !state.isStopped {
             // The watch before the look: a node that appears in between wakes the wait.
-            let watch = FolderWatch(folder: folder, matches: matches)
+            let watch = FolderWatch(folder: folder, rewrites: rewrites, matches: matches)
             if watch == nil, !loggedNoWatch {
                 logger.warning("\(label): cannot watch \(folder) for the device (\(errnoText())); looking every \(retryInterval) s instead")
                 loggedNoWatch = true

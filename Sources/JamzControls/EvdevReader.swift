@@ -61,7 +61,8 @@ public final class EvdevReader: ButtonSource {
 
     private func run(_ sink: @escaping @Sendable (ControlEvent) -> Void) {
         let (dir, matches) = folder
-        let cycle = DeviceCycle(state: state, label: config.label, missingWord: "not found", folder: dir, matches: matches,
+        let cycle = DeviceCycle(state: state, label: config.label, missingWord: "not found", folder: dir,
+                                rewrites: config.path != nil, matches: matches,
                                 retryInterval: retryInterval, logger: logger)
         cycle.run(look: { () -> Look<Device> in
             switch open() {

@@ -3,14 +3,15 @@ import Glibc
 /// Waits for a device node to appear in a folder (/dev/input for event devices, /dev for GPIO
 /// chips, a test's folder for a FIFO): inotify on the folder for the names that concern a reader.
 /// IN_CREATE and IN_MOVED_TO for a new node; IN_ATTRIB because udev creates the node and then
-/// fixes its owner and mode (a node that could not be opened yet can be now); IN_CLOSE_WRITE for
-/// a regular file (a test's) written again. A folder that does not exist yet (/dev/input on a
+/// fixes its owner and mode (a node that could not be opened yet can be now); IN_CLOSE_WRITE only
+/// when asked (`rewrites`: a configured path, where a test's regular file may be written again;
+/// never on /dev, where every close of /dev/null written to would wake the reader). A folder that does not exist yet (/dev/input on a
 /// machine with no input device at all) is waited for in its parent, and so on up.
 ///
 /// Made before the look for the device, so a node that appears between the look and the wait
 /// is not missed.
 final class FolderWatch {
-    static let entryEvents = UInt32(IN_CREATE | IN_ATTRIB | IN_MOVED_TO | IN_CLOSE_WRITE)
+    static let entryEvents = UInt32(IN_CREATE | IN_ATTRIB | IN_MOVED_TO)
     /// The watched folder itself went away or was renamed (watch again, from scratch).
     static let selfEvents = UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW)
 
@@ -27,13 +28,13 @@ final class FolderWatch {
 
     /// Nil if inotify cannot be had (EMFILE, ENOSPC: too many watches) or no folder up the path
     /// can be watched; errno then says why.
-    init?(folder: String, matches: @escaping (String) -> Bool) {
+    init?(folder: String, rewrites: Bool = false, matches: @escaping (String) -> Bool) {
         fd = inotify_init1(Int32(IN_NONBLOCK) | Int32(IN_CLOEXEC))
         guard fd >= 0 else { return nil }
         var target = folder
         var child: String?      // the next component down towards `folder`, when watching above it
         while true {
-            let mask = child == nil ? Self.entryEvents : UInt32(IN_CREATE | IN_MOVED_TO)
+            let mask = child == nil ? Self.entryEvents | (rewrites ? UInt32(IN_CLOSE_WRITE) : 0) : UInt32(IN_CREATE | IN_MOVED_TO)
             if inotify_add_watch(fd, target, mask | UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)) >= 0 { break }
             let e = errno
             guard e == ENOENT || e == ENOTDIR, target != "/", !target.isEmpty else {

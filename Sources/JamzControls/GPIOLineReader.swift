@@ -132,7 +132,8 @@ public final class GPIOLineReader: ButtonSource {
 
     private func run(_ sink: @escaping @Sendable (ControlEvent) -> Void) {
         let (dir, matches) = folder
-        let cycle = DeviceCycle(state: state, label: "\(spec) (\(name))", missingWord: "not available", folder: dir, matches: matches,
+        let cycle = DeviceCycle(state: state, label: "\(spec) (\(name))", missingWord: "not available", folder: dir,
+                                rewrites: spec.path != nil, matches: matches,
                                 retryInterval: retryInterval, logger: logger)
         cycle.run(look: look, read: { kernel, fd, at in
             logger.info("\(spec) (\(name)) opened: \(at)")

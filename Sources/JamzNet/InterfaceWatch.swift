@@ -64,7 +64,15 @@ public final class InterfaceWatch: Sendable {
         }
         self.fd = fd
         self.stopFD = stopFD
-        let t = Thread { [self] in read(changed) }
+        let t = Thread { [self] in
+            // Linux threads inherit their maker's name (an event loop's): say whose it is.
+            let comm = open("/proc/thread-self/comm", O_WRONLY)
+            if comm >= 0 {
+                _ = write(comm, "jamz-netlink", 12)
+                close(comm)
+            }
+            read(changed)
+        }
         t.name = "jamz-netlink"
         t.stackSize = 256 << 10
         t.start()
