@@ -30,6 +30,8 @@ actor Controls {
     private var powerHold: GPIOOutputLine?
     private var lastGesture: String?
     private var lastResult: String?
+    /// The one sleeping task that runs `tick` at the next deadline, and that deadline.
+    private var timer: (at: Nanos, task: Task<Void, Never>)?
 
     init(board: BoardConfig, commands: Commands, player: Player, clock: SystemClock, counters: Counters, logger: Logger) {
         self.board = board; self.commands = commands; self.player = player; self.clock = clock
@@ -112,17 +114,18 @@ actor Controls {
         for s in sources { s.source.start { cont.yield($0) } }
         logger.info("controls: \(board.buttons.count) button(s), \(board.encoders.count) encoder(s), ignition \(board.ignition.map { "\($0.input)" } ?? "none") on \(sources.count) device(s)")
         await withDiscardingTaskGroup { group in
-            group.addTask { for await e in events { await self.handle(e) } }
             group.addTask {
-                while !Task.isCancelled {
-                    let wait = await self.tick()
-                    try? await Task.sleep(nanoseconds: UInt64(wait))
+                for await e in events {
+                    await self.handle(e)
+                    await self.planTick()
                 }
             }
             while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
             cont.finish()
             group.cancelAll()
         }
+        timer?.task.cancel()
+        timer = nil
         for s in sources { s.source.stop() }
     }
 
@@ -167,9 +170,8 @@ actor Controls {
         return (String(name[..<i]), String(name[name.index(after: i)...]))
     }
 
-    /// Fires due long presses, expired double-press windows and the end of the ACC grace;
-    /// returns how long to sleep before looking again (≤ 50 ms, less when a deadline is near).
-    func tick() async -> Nanos {
+    /// Fires due long presses, expired double-press windows and the end of the ACC grace.
+    func tick() async {
         let now = clock.now()
         for name in recognizers.keys.sorted() {
             if let g = recognizers[name]!.tick(at: now) { await fire(name, g) }
@@ -178,10 +180,37 @@ actor Controls {
             ignition = p
             await perform(a)
         }
-        var next = now + 50_000_000
-        for r in recognizers.values { if let d = r.nextDeadline { next = min(next, d) } }
-        if let d = ignition?.nextDeadline { next = min(next, d) }
-        return max(1_000_000, next - clock.now())
+    }
+
+    /// The earliest deadline of the recognizers and the ignition (nil: nothing until an event).
+    private var nextDeadline: Nanos? {
+        let all = recognizers.values.compactMap(\.nextDeadline) + [ignition?.nextDeadline].compactMap { $0 }
+        return all.min()
+    }
+
+    /// Runs `tick` at the next deadline and only then (a button held towards its long press, a
+    /// double-press window, the ACC grace): one sleeping task, replaced when the deadline moves,
+    /// none while nothing is pending. Idle controls wake nothing.
+    func planTick() {
+        let next = nextDeadline
+        if timer?.at == next { return }
+        timer?.task.cancel()
+        timer = nil
+        guard let next else { return }
+        // At least 1 ms: a deadline the daemon's clock (skewed in tests) has not quite reached
+        // when the sleep ends is planned again, not spun on.
+        let wait = UInt64(max(1_000_000, next - clock.now()))
+        timer = (next, Task { [weak self] in
+            try? await Task.sleep(nanoseconds: wait)
+            guard !Task.isCancelled, let self else { return }
+            await self.deadlineReached()
+        })
+    }
+
+    private func deadlineReached() async {
+        timer = nil
+        await tick()
+        planTick()
     }
 
     private func fire(_ name: String, _ g: Gesture) async {
