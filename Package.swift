@@ -32,11 +32,13 @@ let package = Package(
         // Linux GPIO character device (uAPI v2) and evdev: ioctl numbers, flags and the kernel's
         // struct layouts, from linux-libc-dev's headers.
         .target(name: "CLinuxInput"),
+        // rtnetlink's structs and constants (the LAN link's interface notices), from linux-libc-dev.
+        .target(name: "CLinuxNet"),
 
         .target(name: "JamzCore", dependencies: [.product(name: "RealModule", package: "swift-numerics")], swiftSettings: strict),
         .target(name: "JamzSim", dependencies: ["JamzCore"], swiftSettings: strict),
         .target(name: "JamzNet", dependencies: [
-            "JamzCore",
+            "JamzCore", "CLinuxNet",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -88,7 +90,7 @@ let package = Package(
         .target(name: "JamzTestSupport", path: "Tests/JamzTestSupport"),
         .testTarget(name: "JamzCoreTests", dependencies: ["JamzCore", "JamzTestSupport"]),
         .testTarget(name: "JamzSimTests", dependencies: ["JamzSim", "JamzCore"]),
-        .testTarget(name: "JamzNetTests", dependencies: ["JamzNet", "JamzCore", "JamzTestSupport",
+        .testTarget(name: "JamzNetTests", dependencies: ["JamzNet", "JamzCore", "JamzTestSupport", "CLinuxNet",
                                                       .product(name: "NIOPosix", package: "swift-nio"),
                                                       .product(name: "NIOCore", package: "swift-nio"),
                                                       .product(name: "Logging", package: "swift-log"),

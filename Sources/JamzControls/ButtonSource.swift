@@ -49,16 +49,20 @@ public struct SourceReport: Sendable, Equatable, Codable {
 public protocol ButtonSource: AnyObject, Sendable {
     /// Starts reading; `sink` is called on the source's thread, in event order.
     func start(_ sink: @escaping @Sendable (ControlEvent) -> Void)
-    /// Stops reading and closes the device (returns at once; the thread ends within ~250 ms).
+    /// Stops reading and closes the device (returns at once; the thread, woken by the stop, ends
+    /// as soon as it runs).
     func stop()
     var report: SourceReport { get }
 }
 
-/// The state a reader shares with the rest: its report and its stop flag.
+/// The state a reader shares with the rest: its report, its stop, and (for tests and figures)
+/// its thread and how many times it looked for its device.
 final class ReaderState: Sendable {
     let report: Mutex<SourceReport>
-    let stopped = Mutex(false)
+    let stop = StopSignal()
+    let thread = Mutex<Int32>(0)
+    let looks = Mutex(0)
     init(device: String) { report = Mutex(SourceReport(device: device, state: "missing")) }
-    var isStopped: Bool { stopped.withLock { $0 } }
+    var isStopped: Bool { stop.isStopped }
     func update(_ f: (inout SourceReport) -> Void) { report.withLock { f(&$0) } }
 }

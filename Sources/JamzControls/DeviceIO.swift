@@ -17,15 +17,6 @@ enum ReaderThread {
         t.stackSize = 256 << 10
         t.start()
     }
-
-    /// Sleeps `seconds` in short naps, returning early when `stop` says so.
-    static func nap(_ seconds: Double, stop: () -> Bool) {
-        var left = seconds
-        while left > 0 && !stop() {
-            usleep(UInt32(min(left, 0.1) * 1e6))
-            left -= 0.1
-        }
-    }
 }
 
 /// Why a record loop ended.
@@ -46,23 +37,22 @@ public enum ReadEnd: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Reads fixed-size kernel records (struct input_event, struct gpio_v2_line_event) from `fd`
-/// until `stop()` or an error: poll with a short timeout (so a stop is noticed), read whatever
-/// is there, hand each whole record to `record` (a partial one waits for the rest).
-public func readRecords(fd: Int32, size: Int, stop: () -> Bool, _ record: (UnsafeRawBufferPointer) -> Void) -> ReadEnd {
+/// until `stop` or an error: sleeps in poll() on the fd and the stop (no timeout: an idle device
+/// costs no wake-ups), reads whatever is there, hands each whole record to `record` (a partial
+/// one waits for the rest).
+public func readRecords(fd: Int32, size: Int, stop: StopSignal, _ record: (UnsafeRawBufferPointer) -> Void) -> ReadEnd {
     var buf = [UInt8](repeating: 0, count: size * 64)
     var have = 0
-    while !stop() {
-        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        let r = poll(&p, 1, 250)
-        if r < 0 {
-            if errno == EINTR { continue }
-            return .failed(errno)
+    while true {
+        switch waitReadable([fd], stop: stop) {
+        case .stopped: return .stopped
+        case .failed(let e): return .failed(e)
+        case .timedOut: continue
+        case .ready(_, let events): if events & Int16(POLLNVAL) != 0 { return .failed(EBADF) }
         }
-        if r == 0 { continue }
-        if p.revents & Int16(POLLNVAL) != 0 { return .failed(EBADF) }
-        let n = buf.withUnsafeMutableBytes { b in read(fd, b.baseAddress! + have, b.count - have) }
+        let n = retryingEINTR { buf.withUnsafeMutableBytes { b in read(fd, b.baseAddress! + have, b.count - have) } }
         if n < 0 {
-            if errno == EINTR || errno == EAGAIN { continue }
+            if errno == EAGAIN { continue }
             return .failed(errno)
         }
         if n == 0 { return .endOfFile }
@@ -79,16 +69,16 @@ public func readRecords(fd: Int32, size: Int, stop: () -> Bool, _ record: (Unsaf
             have -= whole
         }
     }
-    return .stopped
 }
 
 /// Opens a FIFO (the documented test/integration hook) read-write so it never reports end of
-/// file when a writer leaves; anything else read-only. Non-blocking, close-on-exec.
+/// file when a writer leaves (and, with no writer yet, simply waits for one); anything else
+/// read-only. Non-blocking, close-on-exec.
 func openInput(_ path: String) -> (fd: Int32, isFIFO: Bool)? {
     var st = stat()
     guard stat(path, &st) == 0 else { return nil }
     let fifo = (st.st_mode & S_IFMT) == S_IFIFO
-    let fd = open(path, (fifo ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC)
+    let fd = retryingEINTR { open(path, (fifo ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC) }
     return fd < 0 ? nil : (fd, fifo)
 }
 

@@ -6,7 +6,8 @@ import Logging
 
 /// An evdev input device (steering-wheel buttons, a keyboard-like button board, an ACC switch,
 /// a rotary encoder on EV_REL), found by its name among /dev/input/event*, read on one thread of
-/// its own. A missing or vanished device is logged once and looked for again every 1.5 s.
+/// its own. A missing or vanished device is logged once and waited for: inotify on /dev/input
+/// (its node appearing, or udev fixing its permissions), no periodic look.
 public final class EvdevReader: ButtonSource {
     public struct Config: Sendable, Equatable {
         /// The device's name as EVIOCGNAME reports it ("TrafficJamz Buttons").
@@ -29,7 +30,8 @@ public final class EvdevReader: ButtonSource {
     let clock: ReaderClock
     let logger: Logger
     let state: ReaderState
-    /// Seconds between looks for a missing device.
+    /// Seconds before a device that failed at once is looked for again (and between looks when
+    /// inotify cannot be had); a missing device is otherwise waited for, not looked for.
     public var retryInterval: Double { 1.5 }
 
     public init(config: Config, clock: ReaderClock, logger: Logger) {
@@ -38,46 +40,46 @@ public final class EvdevReader: ButtonSource {
     }
 
     public var report: SourceReport { state.report.withLock { $0 } }
-    public func stop() { state.stopped.withLock { $0 = true } }
+    /// How many times the reader has looked for its device (tests: no look without a cause).
+    public var looks: Int { state.looks.withLock { $0 } }
+    /// The reader thread's id (/proc/self/task/TID), once it runs; 0 before.
+    public var threadID: Int32 { state.thread.withLock { $0 } }
+    public func stop() { state.stop.stop() }
 
     public func start(_ sink: @escaping @Sendable (ControlEvent) -> Void) {
         ReaderThread.start("jamz-evdev") { [self] in run(sink) }
     }
 
+    /// The folder the device's node appears in: /dev/input, or the configured path's folder.
+    var folder: (path: String, matches: (String) -> Bool) {
+        guard let path = config.path else { return ("/dev/input", { $0.hasPrefix("event") }) }
+        let cut = path.lastIndex(of: "/")
+        let dir = cut.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let name = cut.map { String(path[path.index(after: $0)...]) } ?? path
+        return (dir, { $0 == name })
+    }
+
     private func run(_ sink: @escaping @Sendable (ControlEvent) -> Void) {
-        var loggedMissing = false
-        while !state.isStopped {
-            let opened = open()
-            guard case .success(let dev) = opened else {
-                if case .failure(let why) = opened {
-                    state.update { $0.state = "missing"; $0.problem = why.description; $0.path = nil }
-                    if !loggedMissing {
-                        logger.warning("\(config.label) not found (\(why)); looking for it again every \(retryInterval) s, the music goes on")
-                        loggedMissing = true
-                    }
-                }
-                ReaderThread.nap(retryInterval) { state.isStopped }
-                continue
+        let (dir, matches) = folder
+        let cycle = DeviceCycle(state: state, label: config.label, missingWord: "not found", folder: dir,
+                                rewrites: config.path != nil, matches: matches,
+                                retryInterval: retryInterval, logger: logger)
+        cycle.run(look: { () -> Look<Device> in
+            switch open() {
+            case .success(let dev): .found(dev, fd: dev.fd, at: dev.path)
+            case .failure(let why): .missing(why.description)
             }
-            loggedMissing = false
-            state.update { $0.state = "open"; $0.problem = nil; $0.path = dev.path; $0.opens += 1 }
-            logger.info("\(config.label) opened at \(dev.path)\(dev.monotonic ? "" : " (no kernel monotonic timestamps: events timed when read)")")
+        }, read: { dev, fd, at in
+            logger.info("\(config.label) opened at \(at)\(dev.monotonic ? "" : " (no kernel monotonic timestamps: events timed when read)")")
             // Switches report their level at once (ACC may already be off at start).
             if dev.monotonic {
                 var switches = config
                 switches.keys = [:]
-                for e in EvdevReader.levels(fd: dev.fd, config: switches, at: clock.now()) { sink(e) }
+                for e in EvdevReader.levels(fd: fd, config: switches, at: clock.now()) { sink(e) }
             }
-            let end = EvdevReader.read(fd: dev.fd, config: config, kernelMonotonic: dev.monotonic, clock: clock, state: state,
-                                       stop: { state.isStopped }, sink)
-            Glibc.close(dev.fd)
-            if end == .stopped { break }
-            state.update { $0.state = "missing"; $0.problem = end.description; $0.losses += 1; $0.path = nil }
-            logger.warning("\(config.label) lost (\(end)); looking for it again every \(retryInterval) s")
-            loggedMissing = true
-            ReaderThread.nap(retryInterval) { state.isStopped }
-        }
-        state.update { $0.state = "stopped" }
+            return EvdevReader.read(fd: fd, config: config, kernelMonotonic: dev.monotonic, clock: clock, state: state,
+                                    stop: state.stop, sink)
+        })
     }
 
     struct OpenError: Error, CustomStringConvertible { let description: String }
@@ -102,7 +104,7 @@ public final class EvdevReader: ButtonSource {
         var seen: [String] = []
         for n in names.filter({ $0.hasPrefix("event") }).sorted(by: { $0.count == $1.count ? $0 < $1 : $0.count < $1.count }) {
             let path = "\(dir)/\(n)"
-            let fd = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+            let fd = retryingEINTR { Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
             if fd < 0 { continue }
             if let name = EvdevReader.deviceName(fd), name == want {
                 return .success(prepared(fd, path))
@@ -152,12 +154,12 @@ public final class EvdevReader: ButtonSource {
     /// EV_SW → pressed (on)/released (off), EV_REL → relative counts; codes not in `config`
     /// are skipped. Kernel timestamps are used when they are CLOCK_MONOTONIC.
     public static func read(fd: Int32, config: Config, kernelMonotonic: Bool, clock: ReaderClock,
-                            stop: () -> Bool, _ sink: (ControlEvent) -> Void) -> ReadEnd {
+                            stop: StopSignal, _ sink: (ControlEvent) -> Void) -> ReadEnd {
         read(fd: fd, config: config, kernelMonotonic: kernelMonotonic, clock: clock, state: nil, stop: stop, sink)
     }
 
     static func read(fd: Int32, config: Config, kernelMonotonic: Bool, clock: ReaderClock, state: ReaderState?,
-                     stop: () -> Bool, _ sink: (ControlEvent) -> Void) -> ReadEnd {
+                     stop: StopSignal, _ sink: (ControlEvent) -> Void) -> ReadEnd {
         readRecords(fd: fd, size: jamz_input_event_size(), stop: stop) { rec in
             var sec: Int64 = 0, usec: Int64 = 0, type: UInt16 = 0, code: UInt16 = 0, value: Int32 = 0
             jamz_input_event_decode(rec.baseAddress!, &sec, &usec, &type, &code, &value)

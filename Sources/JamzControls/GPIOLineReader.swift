@@ -70,7 +70,8 @@ public struct GPIOError: Error, CustomStringConvertible {
 /// One GPIO input line (a button, one phase of an encoder, the ACC sense) requested through the
 /// GPIO character device (uAPI v2) with both edges, the kernel's debounce and active-low from
 /// the board file; its `struct gpio_v2_line_event`s (CLOCK_MONOTONIC timestamps) are read on a
-/// thread of its own. Rising edge (inactive → active, after active-low) = pressed.
+/// thread of its own. Rising edge (inactive → active, after active-low) = pressed. A missing chip
+/// is waited for with inotify on /dev, a busy line through its chip's line-info watch.
 public final class GPIOLineReader: ButtonSource {
     public let name: String
     public let spec: GPIOLineSpec
@@ -79,6 +80,8 @@ public final class GPIOLineReader: ButtonSource {
     let clock: ReaderClock
     let logger: Logger
     let state: ReaderState
+    /// Seconds before a line that failed at once is looked for again (and between looks when
+    /// inotify cannot be had); a missing chip or busy line is otherwise waited for.
     public var retryInterval: Double { 1.5 }
 
     public init(name: String, spec: GPIOLineSpec, reportsLevel: Bool = false, clock: ReaderClock, logger: Logger) {
@@ -87,71 +90,72 @@ public final class GPIOLineReader: ButtonSource {
     }
 
     public var report: SourceReport { state.report.withLock { $0 } }
-    public func stop() { state.stopped.withLock { $0 = true } }
+    /// How many times the reader has looked for its line (tests: no look without a cause).
+    public var looks: Int { state.looks.withLock { $0 } }
+    /// The reader thread's id (/proc/self/task/TID), once it runs; 0 before.
+    public var threadID: Int32 { state.thread.withLock { $0 } }
+    public func stop() { state.stop.stop() }
 
     public func start(_ sink: @escaping @Sendable (ControlEvent) -> Void) {
         ReaderThread.start("jamz-gpio") { [self] in run(sink) }
     }
 
-    private func open() -> Result<(fd: Int32, kernel: Bool, at: String), GPIOError> {
+    /// The folder the line's chip appears in: /dev (gpiochipN), or the configured path's folder.
+    var folder: (path: String, matches: (String) -> Bool) {
+        guard let path = spec.path else { return ("/dev", { $0.hasPrefix("gpiochip") }) }
+        let cut = path.lastIndex(of: "/")
+        let dir = cut.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let name = cut.map { String(path[path.index(after: $0)...]) } ?? path
+        return (dir, { $0 == name })
+    }
+
+    /// The line requested (kernel: its events carry kernel timestamps), or why not. A line held
+    /// by someone else (EBUSY) is watched on its chip (GPIO_V2_GET_LINEINFO_WATCH_IOCTL): the
+    /// chip fd becomes readable when the line is released, and the reader looks again then.
+    private func look() -> Look<Bool> {
         if let path = spec.path {
-            guard let (fd, fifo) = openInput(path) else { return .failure(GPIOError("\(path): \(errnoText())")) }
-            return .success((fd, !fifo, path))
+            guard let (fd, fifo) = openInput(path) else { return .missing("\(path): \(errnoText())") }
+            return .found(!fifo, fd: fd, at: path)
         }
         switch spec.locate() {
-        case .failure(let e): return .failure(e)
+        case .failure(let e): return .missing(e.description)
         case .success(let (chip, offset, at)):
-            defer { close(chip) }
             let fd = jamz_gpio_request_input(chip, offset, "jamzd", spec.activeLow ? 1 : 0, spec.pullUp ? 1 : 0, spec.debounceMicros)
-            if fd < 0 { return .failure(GPIOError("\(at): cannot request the line: \(errnoText())")) }
-            return .success((fd, true, at))
+            let e = errno
+            if fd >= 0 { close(chip); return .found(true, fd: fd, at: at) }
+            let why = "\(at): cannot request the line: \(errnoText(e))"
+            if e == EBUSY, jamz_gpio_watch_line(chip, offset) == 0 { return .missing(why, watch: chip) }
+            close(chip)
+            return .missing(why)
         }
     }
 
     private func run(_ sink: @escaping @Sendable (ControlEvent) -> Void) {
-        var loggedMissing = false
-        while !state.isStopped {
-            let line: (fd: Int32, kernel: Bool, at: String)
-            switch open() {
-            case .failure(let why):
-                state.update { $0.state = "missing"; $0.problem = why.description; $0.path = nil }
-                if !loggedMissing {
-                    logger.warning("\(spec) (\(name)) not available (\(why)); trying again every \(retryInterval) s, the music goes on")
-                    loggedMissing = true
-                }
-                ReaderThread.nap(retryInterval) { state.isStopped }
-                continue
-            case .success(let l): line = l
-            }
-            loggedMissing = false
-            state.update { $0.state = "open"; $0.problem = nil; $0.path = line.at; $0.opens += 1 }
-            logger.info("\(spec) (\(name)) opened: \(line.at)")
-            if reportsLevel, line.kernel {
-                let v = jamz_gpio_get_value(line.fd)
+        let (dir, matches) = folder
+        let cycle = DeviceCycle(state: state, label: "\(spec) (\(name))", missingWord: "not available", folder: dir,
+                                rewrites: spec.path != nil, matches: matches,
+                                retryInterval: retryInterval, logger: logger)
+        cycle.run(look: look, read: { kernel, fd, at in
+            logger.info("\(spec) (\(name)) opened: \(at)")
+            if reportsLevel, kernel {
+                let v = jamz_gpio_get_value(fd)
                 if v >= 0 { sink(ControlEvent(name: name, change: v == 1 ? .pressed : .released, time: clock.now())) }
             }
-            let end = GPIOLineReader.read(fd: line.fd, name: name, kernelTimestamps: line.kernel, clock: clock, state: state,
-                                          stop: { state.isStopped }, sink)
-            close(line.fd)
-            if end == .stopped { break }
-            state.update { $0.state = "missing"; $0.problem = end.description; $0.losses += 1; $0.path = nil }
-            logger.warning("\(spec) (\(name)) lost (\(end)); trying again every \(retryInterval) s")
-            loggedMissing = true
-            ReaderThread.nap(retryInterval) { state.isStopped }
-        }
-        state.update { $0.state = "stopped" }
+            return GPIOLineReader.read(fd: fd, name: name, kernelTimestamps: kernel, clock: clock, state: state,
+                                       stop: state.stop, sink)
+        })
     }
 
     /// The reading loop over an already-open line fd (or a test's pipe fed with real
     /// `struct gpio_v2_line_event` bytes): rising → pressed, falling → released, timed by the
     /// kernel's CLOCK_MONOTONIC timestamp when `kernelTimestamps`.
     public static func read(fd: Int32, name: String, kernelTimestamps: Bool, clock: ReaderClock,
-                            stop: () -> Bool, _ sink: (ControlEvent) -> Void) -> ReadEnd {
+                            stop: StopSignal, _ sink: (ControlEvent) -> Void) -> ReadEnd {
         read(fd: fd, name: name, kernelTimestamps: kernelTimestamps, clock: clock, state: nil, stop: stop, sink)
     }
 
     static func read(fd: Int32, name: String, kernelTimestamps: Bool, clock: ReaderClock, state: ReaderState?,
-                     stop: () -> Bool, _ sink: (ControlEvent) -> Void) -> ReadEnd {
+                     stop: StopSignal, _ sink: (ControlEvent) -> Void) -> ReadEnd {
         readRecords(fd: fd, size: jamz_gpio_v2_line_event_size(), stop: stop) { rec in
             var ts: UInt64 = 0, id: UInt32 = 0, offset: UInt32 = 0, seq: UInt32 = 0
             jamz_gpio_event_decode(rec.baseAddress!, &ts, &id, &offset, &seq)

@@ -9,9 +9,10 @@ import Synchronization
 /// and unicast control, clock exchanges and anti-entropy, plus one socket per interface bound to
 /// that interface's address, which sends the beacons out of that interface (a car may have Wi-Fi
 /// and Ethernet side by side) and receives the unicast replies addressed to it. Interfaces that
-/// come up later (the Wi-Fi hotspot after boot) are picked up within `refreshInterval`, and
-/// those that go away are let go. It moves opaque datagrams (sealed envelopes); it knows
-/// nothing of keys or messages.
+/// come up later (the Wi-Fi hotspot after boot) are picked up when the kernel says so (an
+/// rtnetlink notice, `InterfaceWatch`, looked at `settleTime` later so a burst is one look),
+/// and those that go away are let go; nothing is looked at on a timer. It moves opaque
+/// datagrams (sealed envelopes); it knows nothing of keys or messages.
 ///
 /// Clock exchanges need both ends of each trip stamped as near the wire as possible: every
 /// datagram received is stamped with the time the kernel took it off the network (the socket's
@@ -28,7 +29,11 @@ public final class LANTransport: Sendable {
         public var bind: String = "0.0.0.0"
         /// TEST HOOK: delay, jitter and loss added to every datagram sent (see `LinkImpairment`).
         public var impairment: LinkImpairment?
-        /// How often the interfaces are looked at again.
+        /// How long after the kernel's notice of an interface or address change the interfaces
+        /// are looked at (a link coming up brings a burst of notices: one look for all).
+        public var settleTime: TimeAmount = .milliseconds(200)
+        /// How often the interfaces are looked at when the kernel's notices cannot be had
+        /// (no rtnetlink: a sandbox); never otherwise.
         public var refreshInterval: TimeAmount = .seconds(3)
         public init(port: Int = 47_800, group: String = "239.255.74.77", bind: String = "0.0.0.0", impairment: LinkImpairment? = nil) {
             self.port = port; self.group = group; self.bind = bind; self.impairment = impairment
@@ -45,7 +50,8 @@ public final class LANTransport: Sendable {
     }
 
     /// The 0.0.0.0 socket. SwiftNIO closes a datagram channel on most send errors (no route while
-    /// the Wi-Fi is down, say): a closed one is bound again at the next refresh.
+    /// the Wi-Fi is down, say): a closed one (this or an interface's) asks for a look, which
+    /// binds it again.
     private let main: Mutex<any Channel>
     private var channel: any Channel { main.withLock { $0 } }
     private let closed = Mutex(false)
@@ -56,13 +62,23 @@ public final class LANTransport: Sendable {
     private let logger: Logger
     private let receive: Receive
     private let links = Mutex<[String: Link]>([:])
-    private let refreshing = Mutex(false)
+    /// A look is running; another was asked for meanwhile (it runs right after).
+    private let refreshing = Mutex((running: false, again: false))
+    /// The next look scheduled, and when (`settleTime` after a notice, later after a failure).
+    private let pendingLook = Mutex<(task: Scheduled<Void>, at: NIODeadline)?>(nil)
+    /// Seconds before the next look when this one failed (the 0.0.0.0 socket could not be bound
+    /// again, an interface could not be used): doubling, ≤ 60; back to 1 after a look that did not.
+    private let retryBackoff = Mutex(Int64(1))
+    private let watch = Mutex<InterfaceWatch?>(nil)
+    private let looks = Mutex(0)
     private let impairRandom: Mutex<SplitMix64>
     private let dropped = Mutex(0)
     private let stamps: Stamps
 
     /// Interfaces the beacons go out of and the multicast group was joined on (status, tests).
     public var joined: [String] { links.withLock { $0.values.map(\.device.name).sorted() } }
+    /// How many times the interfaces were looked at (tests: a look only when something changed).
+    public var interfaceLooks: Int { looks.withLock { $0 } }
     /// Datagrams the test impairment dropped.
     public var impairedDrops: Int { dropped.withLock { $0 } }
     /// Datagrams stamped with the kernel's receive time, and those stamped when the event loop
@@ -86,38 +102,62 @@ public final class LANTransport: Sendable {
         let channel = try await bind(settings.bind, port: settings.port, on: group, clock: clock, stamps: stamps, receive: receive)
         let t = LANTransport(channel: channel, groupAddress: groupAddress, settings: settings, group: group,
                              clock: clock, logger: logger, stamps: stamps, receive: receive)
+        t.watchClosing(channel)
+        // The kernel's notices first, then the first look: nothing that changes in between is missed.
+        // The socket is made on the event loop's thread, like the UDP sockets (the same network
+        // namespace).
+        let watching: Bool
+        do {
+            let weak = Weak(t)
+            let w = try await channel.eventLoop.submit {
+                try InterfaceWatch { changes in weak.value?.interfacesChanged(changes) }
+            }.get()
+            t.watch.withLock { $0 = w }
+            watching = true
+        } catch {
+            logger.warning("convoy link: no rtnetlink notices of interface changes (\(error)); looking at the interfaces every \(settings.refreshInterval.nanoseconds / 1_000_000_000) s instead")
+            watching = false
+        }
         await t.refreshInterfaces()
         if t.joined.isEmpty {
-            logger.warning("no multicast-capable interface yet: beacons are not heard until one comes up (looked at every \(settings.refreshInterval.nanoseconds / 1_000_000_000) s)")
+            logger.warning("no multicast-capable interface yet: beacons are not heard until one comes up")
         }
         if let i = settings.impairment {
             logger.warning("TEST HOOK: every datagram this car sends is impaired (\(i)); never set this on a car")
         }
-        channel.eventLoop.scheduleRepeatedTask(initialDelay: settings.refreshInterval, delay: settings.refreshInterval) { [weak t] task in
-            guard let t else { task.cancel(); return }
-            Task { await t.refreshInterfaces() }
+        if !watching {
+            channel.eventLoop.scheduleRepeatedTask(initialDelay: settings.refreshInterval, delay: settings.refreshInterval) { [weak t] task in
+                guard let t else { task.cancel(); return }
+                Task { await t.refreshInterfaces() }
+            }
         }
         return t
     }
 
     /// A UDP socket bound to `host:port` whose receive timestamps are on, handed to SwiftNIO
-    /// (the socket is made here so its descriptor is known to the receive handler).
+    /// (the socket is made here so its descriptor is known to the receive handler). Made on the
+    /// event loop's thread, so it is in that thread's network namespace (every socket of the
+    /// transport is: tests run one in a namespace of its own).
     private static func bind(_ host: String, port: Int, on group: any EventLoopGroup, clock: any HostClock,
                              stamps: Stamps, receive: @escaping Receive) async throws -> any Channel {
         let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
-        let fd = Glibc.socket(Int32(address.protocol.rawValue), Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
-        var one: Int32 = 1
-        var ok = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) == 0
-        ok = ok && address.withSockAddr { Glibc.bind(fd, $0, socklen_t($1)) } == 0
-        guard ok else {
-            let e = errno
-            Glibc.close(fd)
-            throw IOError(errnoCode: e, reason: "bind \(host):\(port)")
-        }
-        Stamps.enable(fd)
+        let loop = group.next()
+        let fd = try await loop.submit {
+            let fd = Glibc.socket(Int32(address.protocol.rawValue), Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+            var one: Int32 = 1
+            var ok = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) == 0
+            ok = ok && address.withSockAddr { Glibc.bind(fd, $0, socklen_t($1)) } == 0
+            guard ok else {
+                let e = errno
+                Glibc.close(fd)
+                throw IOError(errnoCode: e, reason: "bind \(host):\(port)")
+            }
+            Stamps.enable(fd)
+            return fd
+        }.get()
         // From here SwiftNIO owns the descriptor (it closes it itself if the channel fails).
-        return try await DatagramBootstrap(group: group)
+        return try await DatagramBootstrap(group: loop)
             .channelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
                     try ch.pipeline.syncOperations.addHandler(Inbound(clock: clock, fd: fd, stamps: stamps, receive: receive))
@@ -126,22 +166,76 @@ public final class LANTransport: Sendable {
             .withBoundSocket(fd).get()
     }
 
-    /// Joins the group on interfaces that came up and opens their sending socket; closes those
-    /// of interfaces that went away or changed address. Called at start and every `refreshInterval`.
-    public func refreshInterfaces() async {
-        guard refreshing.withLock({ r in defer { r = true }; return !r }) else { return }
-        defer { refreshing.withLock { $0 = false } }
+    /// What the kernel said changed: the interfaces are looked at `settleTime` later.
+    private func interfacesChanged(_ changes: [InterfaceWatch.Change]) {
+        logger.debug("convoy link: \(changes.map(\.description).joined(separator: "; "))")
+        lookSoon(after: settings.settleTime)
+    }
+
+    /// Schedules one look at the interfaces: asks before it runs are that one look, unless they
+    /// want it sooner (a notice while a retry waits out its back-off).
+    private func lookSoon(after delay: TimeAmount) {
         guard !closed.withLock({ $0 }) else { return }
+        let at = NIODeadline.now() + delay
+        let loop = channel.eventLoop
+        pendingLook.withLock { pending in
+            if let p = pending, p.at <= at { return }
+            pending?.task.cancel()
+            let task = loop.scheduleTask(deadline: at) { [weak self] in
+                guard let self else { return }
+                pendingLook.withLock { $0 = nil }
+                Task { await self.refreshInterfaces() }
+            }
+            pending = (task, at)
+        }
+    }
+
+    /// A channel closed under us (SwiftNIO closes a datagram channel on most send errors) asks
+    /// for a look, which opens it again; a second later, so a send error that repeats does not
+    /// spin.
+    private func watchClosing(_ ch: any Channel) {
+        ch.closeFuture.whenComplete { [weak self] _ in
+            guard let self, !closed.withLock({ $0 }) else { return }
+            lookSoon(after: .seconds(1))
+        }
+    }
+
+    /// Joins the group on interfaces that came up and opens their sending socket; closes those
+    /// of interfaces that went away or changed address. Called at start, after the kernel's
+    /// notices of a change, and when a socket closed. A call while one runs makes that one look
+    /// again when it is done (the change may have come after it read the interfaces).
+    public func refreshInterfaces() async {
+        guard refreshing.withLock({ r in
+            if r.running { r.again = true; return false }
+            r.running = true
+            return true
+        }) else { return }
+        while true {
+            await lookAtInterfaces()
+            let again = refreshing.withLock { r -> Bool in
+                let again = r.again
+                r.again = false
+                r.running = again
+                return again
+            }
+            if !again { return }
+        }
+    }
+
+    private func lookAtInterfaces() async {
+        guard !closed.withLock({ $0 }) else { return }
+        looks.withLock { $0 += 1 }
         if !channel.isActive {
             // Closed under us by a send error: bind again and join every interface anew.
             do {
                 let fresh = try await Self.bind(settings.bind, port: settings.port, on: eventLoopGroup, clock: clock, stamps: stamps, receive: receive)
                 main.withLock { $0 = fresh }
+                watchClosing(fresh)
                 let gone = links.withLock { l -> [Link] in defer { l.removeAll() }; return Array(l.values) }
                 for l in gone { try? await l.channel.close() }
                 logger.notice("convoy link: the UDP socket had closed (a send error); bound again")
             } catch {
-                logger.warning("convoy link: cannot bind the UDP socket again: \(error)")
+                logger.warning("convoy link: cannot bind the UDP socket again: \(error); trying again in \(retryLater()) s")
                 return
             }
         }
@@ -160,6 +254,7 @@ public final class LANTransport: Sendable {
             logger.info("convoy link: \(key) \(now[key] == nil ? "went away" : "had closed (a send error); opening it again")")
         }
         let kept = links.withLock { $0 }
+        var failed = false
         for (key, device) in now.sorted(by: { $0.key < $1.key }) where kept[key] == nil {
             guard case .v4(let v4)? = device.address, let ip = device.address?.ipAddress else { continue }
             var sender: (any Channel)?
@@ -173,12 +268,22 @@ public final class LANTransport: Sendable {
                 sender = s
                 if let o = s as? any SocketOptionProvider { try await o.setIPMulticastIF(v4.address.sin_addr).get() }
                 links.withLock { $0[key] = Link(device: device, channel: s) }
+                watchClosing(s)
                 logger.info("convoy link: beacons on \(settings.group) via \(device.name) (\(ip))")
             } catch {
                 try? await sender?.close()
-                logger.warning("convoy link: cannot use \(key): \(error)")
+                failed = true
+                logger.warning("convoy link: cannot use \(key): \(error); trying again in \(retryLater()) s")
             }
         }
+        if !failed { retryBackoff.withLock { $0 = 1 } }
+    }
+
+    /// Schedules the look again after a failure, backing off; returns the wait in seconds.
+    private func retryLater() -> Int64 {
+        let wait = retryBackoff.withLock { b in defer { b = min(b * 2, 60) }; return b }
+        lookSoon(after: .seconds(wait))
+        return wait
     }
 
     /// The event loop the 0.0.0.0 socket reads on (tests keep it busy).
@@ -240,6 +345,8 @@ public final class LANTransport: Sendable {
 
     public func close() async {
         closed.withLock { $0 = true }
+        watch.withLock { w in w?.stop(); w = nil }
+        pendingLook.withLock { p in p?.task.cancel(); p = nil }
         for l in links.withLock({ l in defer { l.removeAll() }; return Array(l.values.map(\.channel)) }) { try? await l.close() }
         try? await channel.close()
     }
@@ -302,6 +409,12 @@ public final class LANTransport: Sendable {
         }
 
         private static func ns(_ t: timespec) -> Int64 { Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec) }
+    }
+
+    /// What the watch's thread holds: not the transport itself (it lets go of the watch).
+    private final class Weak: Sendable {
+        weak let value: LANTransport?
+        init(_ value: LANTransport) { self.value = value }
     }
 
     private final class Inbound: ChannelInboundHandler, Sendable {

@@ -67,7 +67,7 @@ import Testing
         }
         close(w)
         var got: [ControlEvent] = []
-        let end = EvdevReader.read(fd: r, config: cfg, kernelMonotonic: true, clock: Self.clock, stop: { false }) { got.append($0) }
+        let end = EvdevReader.read(fd: r, config: cfg, kernelMonotonic: true, clock: Self.clock, stop: StopSignal()) { got.append($0) }
         #expect(end == .endOfFile)
         let s: Nanos = nanosPerSecond
         #expect(got == [
@@ -88,7 +88,7 @@ import Testing
         _ = b.withUnsafeBytes { write(w, $0.baseAddress!, $0.count) }
         close(w)
         var got: [ControlEvent] = []
-        _ = EvdevReader.read(fd: r, config: cfg, kernelMonotonic: false, clock: Self.clock, stop: { false }) { got.append($0) }
+        _ = EvdevReader.read(fd: r, config: cfg, kernelMonotonic: false, clock: Self.clock, stop: StopSignal()) { got.append($0) }
         #expect(got == [ControlEvent(name: "next", change: .pressed, time: 42)])
     }
 
@@ -102,7 +102,7 @@ import Testing
         _ = bytes.withUnsafeBytes { write(w, $0.baseAddress!, $0.count) }
         close(w)
         var got: [ControlEvent] = []
-        let end = GPIOLineReader.read(fd: r, name: "dj", kernelTimestamps: true, clock: Self.clock, stop: { false }) { got.append($0) }
+        let end = GPIOLineReader.read(fd: r, name: "dj", kernelTimestamps: true, clock: Self.clock, stop: StopSignal()) { got.append($0) }
         #expect(end == .endOfFile)
         #expect(got == [
             ControlEvent(name: "dj", change: .pressed, time: 5 * nanosPerSecond + 1_000),
@@ -110,20 +110,33 @@ import Testing
         ])
     }
 
-    @Test func aStopEndsTheLoopWithoutAnyInput() {
+    /// A loop asleep on a silent pipe wakes for the stop at once (its eventfd), not at a timeout.
+    @Test func aStopEndsTheLoopWithoutAnyInput() throws {
         let (r, w) = pipePair()
         defer { close(r); close(w) }
-        let calls = Mutex(0)
-        let end = EvdevReader.read(fd: r, config: .init(path: "/x"), kernelMonotonic: false, clock: Self.clock,
-                                   stop: { calls.withLock { $0 += 1; return $0 > 2 } }) { _ in }
-        #expect(end == .stopped)
+        let stop = StopSignal()
+        let end = Mutex<(ReadEnd, Date)?>(nil)
+        let t = Thread {
+            let e = EvdevReader.read(fd: r, config: .init(path: "/x"), kernelMonotonic: false, clock: Self.clock, stop: stop) { _ in }
+            end.withLock { $0 = (e, Date()) }
+        }
+        t.start()
+        usleep(300_000)
+        #expect(end.withLock { $0 } == nil)             // asleep: no input, no stop
+        let stoppedAt = Date()
+        stop.stop()
+        try wait { end.withLock { $0 } != nil }
+        let (e, at) = try #require(end.withLock { $0 })
+        #expect(e == .stopped)
+        print("read loop ended \(Int(at.timeIntervalSince(stoppedAt) * 1e6)) µs after the stop")
     }
 
     @Test func aClosedDeviceEndsTheLoopWithAnError() {
+        let stop = StopSignal()              // made first: its eventfd must not take the closed fd's number
         let (r, w) = pipePair()
         close(w)
         close(r)
-        let end = GPIOLineReader.read(fd: r, name: "x", kernelTimestamps: true, clock: Self.clock, stop: { false }) { _ in }
+        let end = GPIOLineReader.read(fd: r, name: "x", kernelTimestamps: true, clock: Self.clock, stop: stop) { _ in }
         #expect(end == .failed(EBADF))
     }
 
@@ -151,6 +164,111 @@ import Testing
         try wait { got.withLock { $0.count } == 2 }
         #expect(got.withLock { $0.map(\.change) } == [.pressed, .released])
         #expect(reader.report.opens == 1 && reader.report.events == 2)
+    }
+
+    func tempDir() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jamz-ctl-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// A missing device costs nothing while it is missing: the reader looks once, then sleeps
+    /// (inotify on the folder, the stop's eventfd) until the node appears, and opens it then,
+    /// without a retry timer. Its thread's voluntary context switches over 2 s idle are printed
+    /// (a figure; the assertion is on the looks, which do not depend on timing).
+    @Test func aMissingDeviceIsWaitedForNotLookedFor() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("buttons").path
+        var cfg = EvdevReader.Config(path: path)
+        cfg.keys = [Int(KEY_PROG1): "dj"]
+        let reader = EvdevReader(config: cfg, clock: Self.clock, logger: Logger(label: "test"))
+        reader.start { _ in }
+        defer { reader.stop() }
+        try wait { reader.report.state == "missing" && reader.threadID != 0 }
+        // Unrelated entries in the folder do not wake it into a look either.
+        _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("other").path, contents: Data([1]))
+        usleep(100_000)
+        let looks = reader.looks
+        let before = voluntaryContextSwitches(thread: reader.threadID)
+        usleep(2_000_000)
+        let after = voluntaryContextSwitches(thread: reader.threadID)
+        #expect(reader.looks == looks, "looked \(reader.looks - looks) times while nothing changed")
+        if let before, let after {
+            print("missing device: reader thread made \(after - before) voluntary context switches in 2 s idle (looks: \(looks))")
+            #expect(after - before <= 2)
+        }
+        let made = Date()
+        #expect(mkfifo(path, 0o600) == 0)
+        try wait { reader.report.state == "open" }
+        print("device opened \(Int(Date().timeIntervalSince(made) * 1000)) ms after its node appeared")
+        #expect(reader.looks == looks + 1)
+    }
+
+    /// The folder itself may be missing too (/dev/input before the first input device): its
+    /// parent is watched until it appears, then the folder.
+    @Test func aMissingFolderIsWaitedForInItsParent() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sub = dir.appendingPathComponent("input/by-test")
+        let path = sub.appendingPathComponent("buttons").path
+        let reader = GPIOLineReader(name: "dj", spec: { var s = GPIOLineSpec(); s.path = path; return s }(), clock: Self.clock, logger: Logger(label: "test"))
+        let got = Mutex<[ControlEvent]>([])
+        reader.start { e in got.withLock { $0.append(e) } }
+        defer { reader.stop() }
+        try wait { reader.report.state == "missing" && reader.threadID != 0 }
+        usleep(200_000)
+        let looks = reader.looks
+        try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+        #expect(mkfifo(path, 0o600) == 0)
+        try wait { reader.report.state == "open" }
+        #expect(reader.looks <= looks + 3)      // one per folder level at most, then the node
+        let w = open(path, O_WRONLY | O_NONBLOCK)
+        defer { close(w) }
+        let e = Self.gpioEvent(ns: 1, rising: true, seq: 1)
+        _ = e.withUnsafeBytes { write(w, $0.baseAddress!, $0.count) }
+        try wait { got.withLock { $0.count } == 1 }
+    }
+
+    /// stop() wakes a reader asleep waiting for its device, and one asleep on an open device.
+    @Test func aStopWakesAReaderWhetherItsDeviceIsMissingOrOpen() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let missing = EvdevReader(config: .init(deviceName: "No Such Device"), clock: Self.clock, logger: Logger(label: "test"))
+        let fifo = dir.appendingPathComponent("acc").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let open = EvdevReader(config: .init(path: fifo), clock: Self.clock, logger: Logger(label: "test"))
+        missing.start { _ in }
+        open.start { _ in }
+        try wait { missing.report.state == "missing" && open.report.state == "open" }
+        usleep(200_000)
+        let t0 = Date()
+        missing.stop()
+        open.stop()
+        try wait(timeout: 2) { missing.report.state == "stopped" && open.report.state == "stopped" }
+        print("both readers stopped \(Int(Date().timeIntervalSince(t0) * 1e6)) µs after stop()")
+    }
+
+    /// A regular file standing in for a device is read to its end once, not over and over: it
+    /// is read again when it changes.
+    @Test func aRegularFileIsReadOnceUntilItChanges() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("recording").path
+        let press = Data(Self.inputEvent(sec: 0, usec: 0, type: EV_KEY, code: KEY_PROG1, value: 1))
+        _ = FileManager.default.createFile(atPath: path, contents: press)
+        var cfg = EvdevReader.Config(path: path)
+        cfg.keys = [Int(KEY_PROG1): "dj"]
+        let reader = EvdevReader(config: cfg, clock: Self.clock, logger: Logger(label: "test"))
+        let got = Mutex(0)
+        reader.start { _ in got.withLock { $0 += 1 } }
+        defer { reader.stop() }
+        try wait { got.withLock { $0 } == 1 && reader.report.losses == 1 }
+        usleep(2_500_000)                 // past the 1.5 s pause after a quick loss
+        #expect(got.withLock { $0 } == 1)
+        #expect(reader.looks <= 3)
+        try press.write(to: URL(fileURLWithPath: path))
+        try wait { got.withLock { $0 } == 2 }
     }
 
     func wait(timeout: Double = 5, _ cond: () -> Bool) throws {

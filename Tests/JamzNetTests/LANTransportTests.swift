@@ -1,3 +1,4 @@
+import CLinuxNet
 import Foundation
 import Glibc
 import JamzCore
@@ -105,5 +106,114 @@ private func stamp(of bytes: [UInt8]) -> Nanos { bytes.withUnsafeBytes { Nanos(l
         try await Task.sleep(for: .milliseconds(100))
         #expect(bIn.got.withLock { $0.count } == 2)
         await a.close(); await b.close()
+    }
+}
+
+/// The LAN link in a network namespace of its own (root, iproute2): the event loop's thread is
+/// moved into it, so every socket of the transport is made there; an interface (a veth pair)
+/// gets an address after the start. In the transport's serialized suite: the stamp test above
+/// must not share the machine with the `ip` processes.
+extension LANTransportTests {
+    static let canMakeNamespaces = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+
+    static func ip(_ args: String...) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        p.arguments = args
+        try p.run()
+        p.waitUntilExit()
+        if p.terminationStatus != 0 { throw POSIXError(.EIO, userInfo: [NSLocalizedDescriptionKey: "ip \(args.joined(separator: " "))"]) }
+    }
+
+    static func until(timeout: Double = 3, _ cond: () -> Bool) async throws -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while !cond() {
+            if Date() > end { return false }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return true
+    }
+
+    /// An address added after the start carries beacons within the settle time and a look (no
+    /// 3 s timer), one removed is let go, and nothing is looked at while nothing changes. The
+    /// kernel's notices, parsed, name the interface and the address.
+    @Test(.enabled(if: canMakeNamespaces, "needs root and iproute2"))
+    func anAddressAddedAfterTheStartCarriesBeaconsAtOnce() async throws {
+        let ns = "jamz-nl-\(getpid())"
+        try Self.ip("netns", "add", ns)
+        defer { try? Self.ip("netns", "del", ns) }
+        let nsfd = open("/run/netns/\(ns)", O_RDONLY | O_CLOEXEC)
+        try #require(nsfd >= 0)
+        defer { close(nsfd) }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let moved = try await group.next().submit { jamz_setns_net(nsfd) }.get()
+        try #require(moved == 0)
+        let notices = Mutex<[InterfaceWatch.Change]>([])
+        let watch = try await group.next().submit { try InterfaceWatch { c in notices.withLock { $0 += c } } }.get()
+        let inbox = Inbox()
+        var log = Logger(label: "test")
+        log.logLevel = .critical
+        let t = try await LANTransport.start(settings: .init(port: 47_800), on: group, clock: Monotonic(), logger: log) { bytes, _, at in
+            inbox.got.withLock { $0.append(.init(bytes: bytes, at: at, handled: at)) }
+        }
+        #expect(t.joined.isEmpty)
+
+        // A veth pair inside the namespace (this kernel has no dummy driver): d0 carries the address.
+        try Self.ip("-n", ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+        try Self.ip("-n", ns, "link", "set", "d1", "up")
+        try Self.ip("-n", ns, "link", "set", "d0", "multicast", "on", "up")
+        let added = Date()
+        try Self.ip("-n", ns, "addr", "add", "10.99.0.1/24", "dev", "d0")
+        let joined = try await Self.until { t.joined == ["d0"] }
+        let took = Date().timeIntervalSince(added)
+        print("interface joined \(Int(took * 1000)) ms after its address was added (settle time 200 ms)")
+        #expect(joined)
+        #expect(took < 1.5, "the 3 s timer would take up to 3 s")
+        // A beacon goes out of d0 and loops back to the group's socket.
+        t.multicast([7, 7, 7])
+        let got = try await inbox.wait(for: 1, timeout: 2)
+        #expect(got.first?.bytes == [7, 7, 7])
+
+        let seen = notices.withLock { $0 }
+        #expect(seen.contains { $0.kind == .link && $0.name == "d0" && $0.running == true })
+        #expect(seen.contains { $0.kind == .address && $0.address == "10.99.0.1" })
+
+        // Quiet: no look without a change.
+        try await Task.sleep(for: .milliseconds(400))
+        let looks = t.interfaceLooks
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(t.interfaceLooks == looks, "looked at the interfaces \(t.interfaceLooks - looks) times while nothing changed")
+
+        try Self.ip("-n", ns, "addr", "del", "10.99.0.1/24", "dev", "d0")
+        #expect(try await Self.until { t.joined.isEmpty })
+        #expect(try await Self.until { notices.withLock { $0.contains { $0.kind == .addressGone && $0.address == "10.99.0.1" } } })
+        await t.close()
+        watch.stop()
+        try await group.shutdownGracefully()
+    }
+
+    /// The parser on a hand-laid datagram: a wireless-extension-only notice is left out, a
+    /// truncated message ends the walk.
+    @Test func wirelessOnlyNoticesAreLeftOut() {
+        func message(type: Int, body: [UInt8]) -> [UInt8] {
+            var h = nlmsghdr()
+            h.nlmsg_len = UInt32(MemoryLayout<nlmsghdr>.size + body.count)
+            h.nlmsg_type = UInt16(type)
+            return withUnsafeBytes(of: h) { Array($0) } + body
+        }
+        func attr(_ type: Int, _ value: [UInt8]) -> [UInt8] {
+            var a = rtattr()
+            a.rta_len = UInt16(MemoryLayout<rtattr>.size + value.count)
+            a.rta_type = UInt16(type)
+            let raw = withUnsafeBytes(of: a) { Array($0) } + value
+            return raw + [UInt8](repeating: 0, count: (4 - raw.count % 4) % 4)
+        }
+        var info = ifinfomsg()
+        info.ifi_index = 3
+        let fixed = withUnsafeBytes(of: info) { Array($0) }
+        let wireless = message(type: Int(RTM_NEWLINK), body: fixed + attr(Int(IFLA_WIRELESS), [1, 2, 3, 4]))
+        let named = message(type: Int(RTM_NEWLINK), body: fixed + attr(Int(IFLA_IFNAME), Array("wlan0".utf8) + [0]))
+        let changes = InterfaceWatch.parse(ArraySlice(wireless + named + named.prefix(10)))
+        #expect(changes == [InterfaceWatch.Change(kind: .link, index: 3, name: "wlan0", running: false)])
     }
 }

@@ -8,11 +8,17 @@
    - struct input_event's time field differs by ABI (a struct timeval on 64-bit, __sec/__usec on
      32-bit with 64-bit time_t; 16 bytes on 32-bit ARM, 24 on 64-bit): it is encoded and decoded
      here through the kernel header's own input_event_sec/input_event_usec, never retyped in Swift.
-   Plain integer #defines (EV_KEY, KEY_PLAYPAUSE, SW_DOCK, …) import into Swift as they are. */
+   Plain integer #defines (EV_KEY, KEY_PLAYPAUSE, SW_DOCK, …) import into Swift as they are.
+   Also the waiting side of the readers: <sys/eventfd.h> (not in Swift's Glibc module; the stop
+   a blocked reader sees) and the calling thread's id (gettid is not declared without
+   _GNU_SOURCE; syscall(2) is variadic). inotify comes with Glibc. */
 #include <linux/gpio.h>
 #include <linux/input.h>
 #include <linux/input-event-codes.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +26,8 @@
 
 static inline int jamz_ioctl_ptr(int fd, unsigned long request, void *arg) { return ioctl(fd, request, arg); }
 static inline int jamz_ioctl_int(int fd, unsigned long request, int arg) { return ioctl(fd, request, arg); }
+/** The calling thread's id (its /proc/self/task/TID). */
+static inline int jamz_gettid(void) { return (int)syscall(SYS_gettid); }
 
 /* ---- GPIO uAPI v2 ------------------------------------------------------------------------ */
 static inline unsigned long jamz_gpio_get_chipinfo_ioctl(void) { return GPIO_GET_CHIPINFO_IOCTL; }
@@ -80,6 +88,16 @@ static inline int jamz_gpio_request_input(int chipfd, uint32_t offset, const cha
     }
     if (ioctl(chipfd, GPIO_V2_GET_LINE_IOCTL, &req) < 0) return -1;
     return req.fd;
+}
+
+/** Asks the chip to report when line `offset` is requested, released or reconfigured by anyone
+    (GPIO_V2_GET_LINEINFO_WATCH_IOCTL): struct gpio_v2_line_info_changed records then become
+    readable on the chip fd. How a reader waits for a busy line to be let go. 0 or -1 (errno set). */
+static inline int jamz_gpio_watch_line(int chipfd, uint32_t offset) {
+    struct gpio_v2_line_info info;
+    memset(&info, 0, sizeof info);
+    info.offset = offset;
+    return ioctl(chipfd, GPIO_V2_GET_LINEINFO_WATCH_IOCTL, &info);
 }
 
 /** Requests one output line driven to `value` (logical, after active_low). Line fd or -1. */
