@@ -49,7 +49,9 @@ final class FolderWatch {
         watching = target
         if let child {
             concerns = { $0 == child }
-            pending = access(target == "/" ? "/\(child)" : "\(target)/\(child)", F_OK) == 0
+            // Made meanwhile? (A file of that name is no folder: wait for it to be replaced.)
+            var st = stat()
+            pending = stat(target == "/" ? "/\(child)" : "\(target)/\(child)", &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
         } else {
             concerns = matches
         }

@@ -96,15 +96,19 @@ public final class InterfaceWatch: Sendable {
         while !stopped.withLock({ $0 }) {
             var set = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)]
             let r = Self.retryingEINTR { poll(&set, 2, -1) }
-            if r < 0 || set[1].revents != 0 { break }
+            if set[1].revents != 0 { break }
+            if r < 0 {
+                // Not expected (EINVAL, ENOMEM): one last look, and no more notices.
+                changed([Change(kind: .lost)])
+                return
+            }
             let n = Self.retryingEINTR { buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, Int32(MSG_DONTWAIT)) } }
             if n < 0 {
                 switch errno {
                 case EAGAIN: continue
-                case ENOBUFS: changed([Change(kind: .lost)])
+                case ENOBUFS: changed([Change(kind: .lost)]); continue      // overflowed: look anyway
                 default: changed([Change(kind: .lost)]); return
                 }
-                continue
             }
             let changes = Self.parse(buf[..<n])
             if !changes.isEmpty { changed(changes) }

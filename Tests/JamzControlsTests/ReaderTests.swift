@@ -230,6 +230,21 @@ import Testing
         try wait { got.withLock { $0.count } == 1 }
     }
 
+    /// A path whose folder is a file cannot appear until the file is replaced: waited for, not
+    /// looked at over and over.
+    @Test func aPathUnderAFileIsWaitedForWithoutSpinning() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("not-a-folder")
+        try Data([1]).write(to: file)
+        let reader = EvdevReader(config: .init(path: file.appendingPathComponent("buttons").path), clock: Self.clock, logger: Logger(label: "test"))
+        reader.start { _ in }
+        defer { reader.stop() }
+        try wait { reader.report.state == "missing" }
+        usleep(500_000)
+        #expect(reader.looks <= 2)
+    }
+
     /// stop() wakes a reader asleep waiting for its device, and one asleep on an open device.
     @Test func aStopWakesAReaderWhetherItsDeviceIsMissingOrOpen() throws {
         let dir = try tempDir()
