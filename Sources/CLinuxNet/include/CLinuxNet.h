@@ -15,7 +15,6 @@
 #include <linux/if_link.h>
 #include <sys/eventfd.h>
 #include <linux/sched.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
