@@ -56,7 +56,7 @@ declare -A N
 for arch in x86_64 aarch64; do
   for mode in idle play; do
     N[$arch-$mode]=$(run $arch $mode)
-    echo "per-minute: $arch $mode: ${N[$arch-$mode]} instructions in ${SECS} s ($(grep -m1 -o 'state.*' "$W/$arch-$mode/status.txt" | head -c 60))"
+    echo "per-minute: $arch $mode: ${N[$arch-$mode]} instructions in ${SECS} s (then: $(head -1 "$W/$arch-$mode/status.txt" | cut -c1-60))"
   done
 done
 python3 - "$SECS" "${N[x86_64-idle]}" "${N[x86_64-play]}" "${N[aarch64-idle]}" "${N[aarch64-play]}" > "$W/result.json" <<'PY'
