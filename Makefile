@@ -51,8 +51,9 @@ arm64: deps
 	bash image/install-deps.sh
 	bash image/cross-arm64
 
-# Guest instructions per minute of playback, aarch64 vs x86_64 (qemu-user + a counting plugin).
-insn: release fixtures arm64
+# Guest instructions per minute of playback, aarch64 vs x86_64 (as root: qemu-user + a counting
+# plugin; README, "Car image").
+insn: fixtures arm64
 	bash scripts/insn/per-minute.sh
 
 # The car images (as root). jamzd/jamz with the Swift stdlib linked in: the image has no Swift
