@@ -1,14 +1,15 @@
 # TrafficJamz head unit. The two commands of the README:
 #   make demo   build, make a demo library, start jamzd and show live status
 #   make test   install what is needed, build, run every test (what .ci/run calls)
+#   make arm64  jamzd/jamz cross-compiled for aarch64 (image/cross-arm64): .build/arm64/bin/
 #   make image  the car images: amd64 (board qemu-x86_64) and arm64 (board rpi4), see image/README.md
-#   make hil    the QEMU boot test of the amd64 image, and the arm64 image's boot (image/test-boot)
+#   make hil    the QEMU boot tests of the amd64 and arm64 images (image/test-boot)
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 FIXTURES := $(CURDIR)/.build/fixtures
 DEMO := $(CURDIR)/demo-data
 
-.PHONY: deps build release test fixtures demo bench bench-sync bench-gps bench-footprint image hil clean
+.PHONY: deps build release test fixtures demo bench bench-sync bench-gps bench-footprint arm64 insn image hil clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -48,17 +49,30 @@ bench-gps: release
 bench-footprint: release fixtures
 	JAMZ_FIXTURES=$(FIXTURES) .build/release/jamz-bench footprint $(FOOTPRINT_ARGS)
 
+# jamzd/jamz for aarch64 (as root): Debian sid's Swift 6.2.3, amd64 compiler in a chroot and
+# the arm64 runtime of the same version, against a Debian 12 arm64 sysroot, Swift stdlib linked
+# in (image/cross-arm64; toolchain and SDK cached in .build/arm64/).
+ARM64_BIN := $(CURDIR)/.build/arm64/bin
+arm64: deps
+	bash image/install-deps.sh
+	bash image/cross-arm64
+
+# Guest instructions per minute of playback, aarch64 vs x86_64 (as root: qemu-user + a counting
+# plugin; README, "Car image").
+insn: fixtures arm64
+	bash scripts/insn/per-minute.sh
+
 # The car images (as root). jamzd/jamz with the Swift stdlib linked in: the image has no Swift
-# runtime. The arm64 jamzd needs the aarch64 Swift SDK (not on this machine): pass
-# JAMZD_ARM64=PATH JAMZ_ARM64=PATH to put a cross-built pair into the rpi4 image.
+# runtime. The rpi4 image carries the cross-built aarch64 pair (make arm64).
 STATIC := swift build -c release --static-swift-stdlib
-image: deps
+image: deps arm64
 	$(STATIC) --product jamzd
 	$(STATIC) --product jamz
 	bash image/build --board qemu-x86_64 --jamzd $$($(STATIC) --show-bin-path)/jamzd --jamz $$($(STATIC) --show-bin-path)/jamz
-	bash image/build --board rpi4 $(if $(JAMZD_ARM64),--jamzd $(JAMZD_ARM64)) $(if $(JAMZ_ARM64),--jamz $(JAMZ_ARM64))
+	bash image/build --board rpi4 --jamzd $(ARM64_BIN)/jamzd --jamz $(ARM64_BIN)/jamz
 
-# Hardware-in-the-loop boot test in QEMU (as root): logs and figures in .build/hil/.
+# Hardware-in-the-loop boot tests in QEMU (as root): builds what it boots (the aarch64 pair
+# too, as make arm64 does); logs and figures in .build/hil/.
 hil: deps
 	bash image/test-boot
 

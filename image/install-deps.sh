@@ -9,6 +9,8 @@ PACKAGES=(
   e2fsprogs qemu-utils zstd                   # mkfs.ext4 -d, qemu-img, the initramfs unpacked for QEMU
   qemu-system-x86 qemu-system-arm             # the boot test (TCG) and the arm64 boot
   qemu-user-static binfmt-support             # running arm64 maintainer scripts while building the arm64 rootfs
+  binutils-aarch64-linux-gnu                  # stripping the aarch64 jamzd/jamz for the image
+  util-linux file                             # unshare (image/cross-arm64's chroot mounts), file (the boot test's checks)
   mpg123 python3-numpy                        # the boot test decodes the demo track and correlates the capture
 )
 

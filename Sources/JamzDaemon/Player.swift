@@ -79,6 +79,7 @@ public actor Player {
     func shutdown() async {
         try? await save()
         let fade = Nanos(config.stopFadeMs) * 1_000_000
+        let renderer = self.renderer   // not self in the closure: Swift 6.2.3 crashes in IRGen on that (the aarch64 build)
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             renderer.stop(fadeOut: fade) { c.resume() }
         }

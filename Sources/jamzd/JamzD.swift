@@ -3,10 +3,28 @@ import Foundation
 import JamzDaemon
 import Logging
 
+// What `jamzd --version` says: the CPU it was built for and the compiler (the aarch64 build
+// is cross-compiled with another Swift than the host's: image/cross-arm64).
+#if arch(arm64)
+private let buildArch = "aarch64"
+#elseif arch(x86_64)
+private let buildArch = "x86_64"
+#else
+private let buildArch = "unknown CPU"
+#endif
+#if compiler(>=6.3)
+private let builtWith = "Swift 6.3 or later"
+#elseif compiler(>=6.2)
+private let builtWith = "Swift 6.2"
+#else
+private let builtWith = "Swift before 6.2"
+#endif
+
 /// `jamzd`: the head unit's daemon. See README.md ("Running jamzd").
 @main
 struct JamzD: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "jamzd", abstract: "TrafficJamz head-unit daemon")
+    static let configuration = CommandConfiguration(commandName: "jamzd", abstract: "TrafficJamz head-unit daemon",
+                                                    version: "jamzd (TrafficJamz) \(buildArch), built with \(builtWith)")
 
     @Option(help: "TOML configuration file") var config: String?
     @Option(help: "Folder for the database and the track cache") var dataDir: String?
