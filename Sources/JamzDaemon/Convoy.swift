@@ -314,14 +314,15 @@ public actor Convoy {
         return next
     }
 
-    /// When a follower hands the DJ's timeline to the player again: every 100 ms while the DJ's
-    /// music plays or a change is scheduled (re-anchored at our "now", see `follow`), nil
-    /// otherwise (a paused or stopped timeline is handed over when it changes, and when the DJ's
-    /// clock is first measured).
+    /// When the timeline is handed to the player again: every 100 ms while the convoy's music
+    /// plays or a change is scheduled (a follower re-anchors the DJ's timeline at our "now", see
+    /// `follow`), once a second otherwise (a safety net: a paused or stopped timeline is also
+    /// handed over when it changes and when the DJ's clock is first measured); nil out of a convoy.
     private var followDue: Nanos? {
-        guard inGroup, !session.isDJ, let est = djEstimate, let a = session.timeline.anchor else { return nil }
-        guard a.rate == 1 || a.time > est.peerTime(at: followedAt) else { return nil }
-        return followedAt + Convoy.followInterval
+        guard inGroup else { return nil }
+        guard let a = session.timeline.anchor else { return followedAt + nanosPerSecond }
+        let djNow = session.isDJ ? followedAt : (djEstimate.map { $0.peerTime(at: followedAt) } ?? followedAt)
+        return followedAt + (a.rate == 1 || a.time > djNow ? Convoy.followInterval : nanosPerSecond)
     }
     static let followInterval: Nanos = 100_000_000
 

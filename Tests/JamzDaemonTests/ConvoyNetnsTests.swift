@@ -217,8 +217,15 @@ struct ConvoyNetnsTests {
         }
         #expect(try cars[0].jamz("play").0 == 0)
         #expect(try cars[1].jamz("take-control").0 == 0)
-        try waitUntil("every car sees car 2 as DJ and plays", timeout: 10) {
-            cars.allSatisfy { group($0)["dj"] as? String == ids[1] && status($0)["state"] as? String == "playing" }
+        do {
+            try waitUntil("every car sees car 2 as DJ and plays", timeout: 10) {
+                cars.allSatisfy { group($0)["dj"] as? String == ids[1] && status($0)["state"] as? String == "playing" }
+            }
+        } catch {
+            for (i, c) in cars.enumerated() {
+                print("car \(i + 1): dj \(group(c)["dj"] ?? "?") state \(status(c)["state"] ?? "?")\n\(c.logText.suffix(2500))")
+            }
+            throw error
         }
         // The impairment was really there.
         let drops = cars.map { ((status($0)["counters"] as? [String: Any])?["convoy.test_impair_dropped"] as? Int) ?? 0 }
