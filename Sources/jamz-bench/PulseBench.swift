@@ -59,7 +59,9 @@ struct PulseBench {
             "--load=module-null-sink sink_name=jamzbench rate=44100 channels=2",
             "--load=module-native-protocol-unix socket=\(pdir)/native auth-anonymous=1",
         ], log: work + "/pulse.log")
-        try waitFor("PulseAudio's socket") { FileManager.default.fileExists(atPath: pdir + "/native") }
+        do {
+            try waitFor("PulseAudio's socket") { FileManager.default.fileExists(atPath: pdir + "/native") }
+        } catch { pulse.kill(SIGTERM); _ = pulse.wait(); throw error }
         return pulse
     }
 
