@@ -49,9 +49,15 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
         .target(name: "JamzAudio", dependencies: [
-            "JamzCore", "JamzStore", "CALSA", "CMPG123",
+            "JamzCore", "CALSA", "CMPG123",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        // The music library above the store: import (probe, hash), the content-addressed cache.
+        .target(name: "JamzLibrary", dependencies: [
+            "JamzCore", "JamzStore", "JamzAudio",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
         .target(name: "JamzGPS", dependencies: [
             "JamzCore", "CGPS",
@@ -62,7 +68,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .target(name: "JamzDaemon", dependencies: [
-            "JamzCore", "JamzStore", "JamzAudio", "JamzNet", "JamzGPS", "JamzControls",
+            "JamzCore", "JamzStore", "JamzAudio", "JamzLibrary", "JamzNet", "JamzGPS", "JamzControls",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -96,11 +102,13 @@ let package = Package(
                                                       .product(name: "Logging", package: "swift-log"),
                                                       .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "JamzStoreTests", dependencies: ["JamzStore"]),
-        .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "CALSA", "JamzTestSupport"]),
+        .testTarget(name: "JamzAudioTests", dependencies: ["JamzAudio", "JamzLibrary", "JamzStore", "CALSA", "JamzTestSupport"]),
+        .testTarget(name: "JamzLibraryTests", dependencies: ["JamzLibrary", "JamzAudio", "JamzStore", "JamzCore", "JamzTestSupport",
+                                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "JamzGPSTests", dependencies: ["JamzGPS", "JamzCore", "JamzStore", "JamzAudio", "JamzTestSupport",
                                                       .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "JamzControlsTests", dependencies: ["JamzControls", "JamzCore", "CLinuxInput",
                                                            .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzAudio", "JamzClient", "JamzNet", "JamzControls", "JamzTestSupport", "CLinuxInput", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzAudio", "JamzLibrary", "JamzClient", "JamzNet", "JamzControls", "JamzTestSupport", "CLinuxInput", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

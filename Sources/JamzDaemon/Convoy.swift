@@ -1,6 +1,7 @@
 import Foundation
 import JamzAudio
 import JamzCore
+import JamzLibrary
 import JamzNet
 import JamzStore
 import Logging

@@ -1,6 +1,7 @@
 import Foundation
 import JamzAudio
 import JamzCore
+import JamzLibrary
 import JamzStore
 import Logging
 import Synchronization

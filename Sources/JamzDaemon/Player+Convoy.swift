@@ -1,4 +1,5 @@
 import JamzCore
+import JamzLibrary
 import JamzStore
 
 extension Player {

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import JamzAudio
 import JamzCore
+import JamzLibrary
 import JamzStore
 import Logging
 

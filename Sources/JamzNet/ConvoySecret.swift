@@ -1,7 +1,7 @@
 import Crypto
 import JamzCore
 
-// Convoy secret → group id and envelope keys. See DESIGN.md, "Networking", and `Envelope` for
+// Convoy secret → group id and envelope keys. See docs/architecture.md, "Networking", and `Envelope` for
 // the wire layout these keys protect.
 
 /// The public 8-byte name of a convoy on the wire: the first field after the version in every

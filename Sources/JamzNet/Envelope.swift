@@ -3,7 +3,7 @@ import Foundation
 import JamzCore
 
 // Sealed envelopes: the only thing any JamzNet transport sends or accepts.
-// See DESIGN.md, "Networking".
+// See docs/architecture.md, "Networking".
 
 /// A sealed envelope, wire format version 1. Every message between cars travels in one,
 /// on every link; nothing that does not open is ever applied.

@@ -1,2 +1,2 @@
 // JamzNet: transports (LAN UDP multicast/unicast; later Bluetooth LE and an internet relay),
-// sealed envelopes, the peer table and track transfer. See DESIGN.md, "Networking".
+// sealed envelopes, the peer table and track transfer. See docs/architecture.md, "Networking".

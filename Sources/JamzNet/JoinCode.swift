@@ -1,5 +1,5 @@
 // The convoy join code: how a convoy secret goes from one car's screen to another car
-// (`jamz group create` shows it, `jamz group join CODE` takes it). See DESIGN.md, "Networking".
+// (`jamz group create` shows it, `jamz group join CODE` takes it). See docs/architecture.md, "Networking".
 
 /// A convoy secret as a code a person can read out and type:
 ///

@@ -1,5 +1,5 @@
 // Per-sender replay protection and the sequence numbers it relies on.
-// See DESIGN.md, "Networking", and `Receiver` for where the window sits in the opening order.
+// See docs/architecture.md, "Networking", and `Receiver` for where the window sits in the opening order.
 
 /// A sliding window over one sender's sequence numbers (RFC 4303 §3.4.3 anti-replay, with the
 /// circular bitmap of RFC 6479): it remembers the highest number accepted and which of the

@@ -2,6 +2,7 @@ import Foundation
 import JamzTestSupport
 import JamzAudio
 import JamzCore
+import JamzLibrary
 import Logging
 import Synchronization
 import Testing

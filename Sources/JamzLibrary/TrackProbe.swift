@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import JamzAudio
 import JamzCore
 
 /// Why a file was not taken into the library: one line a person can act on.

@@ -2,6 +2,7 @@ import Foundation
 import JamzTestSupport
 import JamzAudio
 import JamzCore
+import JamzLibrary
 import Testing
 
 @Suite struct TrackProbeTests {
