@@ -42,6 +42,7 @@ public struct GroupID: Hashable, Sendable, Codable, CustomStringConvertible {
 /// |---|---|---|
 /// | group id (public) | `"jamz group-id v1"` | 8 bytes |
 /// | envelope key (ChaCha20-Poly1305) | `"jamz envelope-key v1"` | 32 bytes |
+/// | relay topic (MQTT, `jamz/v1/<hex>`) | `"jamz relay-topic v1"` | 16 bytes |
 ///
 /// The envelope key is not used directly: each sender seals with its own subkey, see
 /// `ConvoyKey.senderKey(_:)` and the nonce argument in `Envelope`.
@@ -52,6 +53,7 @@ public struct ConvoySecret: Equatable, Sendable, CustomStringConvertible {
     public static let hkdfSalt = Array("TrafficJamz convoy secret v1".utf8)
     static let groupIDInfo = Array("jamz group-id v1".utf8)
     static let envelopeKeyInfo = Array("jamz envelope-key v1".utf8)
+    static let relayTopicInfo = Array("jamz relay-topic v1".utf8)
 
     /// The 32 secret bytes. Whoever has them is a member of the convoy.
     public let bytes: [UInt8]
@@ -98,6 +100,14 @@ public struct ConvoySecret: Equatable, Sendable, CustomStringConvertible {
     /// The group id and the 256-bit envelope key: what a `Receiver` holds and `Envelope.seal` uses.
     public var key: ConvoyKey {
         ConvoyKey(groupID: groupID, key: derive(info: Self.envelopeKeyInfo, count: 32))
+    }
+
+    /// The convoy's topic on an MQTT relay: `jamz/v1/` and 32 hex digits of
+    /// HKDF-SHA256(secret, salt, "jamz relay-topic v1", 16 bytes). The broker learns neither the
+    /// name nor the group id nor any member.
+    public var relayTopic: String {
+        let b = derive(info: Self.relayTopicInfo, count: 16).withUnsafeBytes { Array($0) }
+        return "jamz/v1/" + b.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 
     public var description: String { "ConvoySecret(\"\(name)\", group \(groupID), secret redacted)" }
