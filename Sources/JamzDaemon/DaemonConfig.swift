@@ -35,6 +35,9 @@ public struct DaemonConfig: Sendable, Equatable {
     }()
     /// UDP port of the convoy link (the same in every car; 0 disables the link).
     public var convoyPort = 47_800
+    /// The internet relay (an MQTT broker reached over the car's modem): off unless `relay.url`
+    /// is set. A relay setting that cannot work turns the relay off, with a message.
+    public var relay: RelayTransport.Settings?
     /// gpsd's address; port 0: no GPS in this car.
     public var gpsHost = "localhost"
     public var gpsPort = 2947
@@ -93,7 +96,21 @@ public struct DaemonConfig: Sendable, Equatable {
             }
         }
         walk(table, "")
+        if let p = checkRelay() { problems.append(p) }
         return problems
+    }
+
+    /// A relay whose settings do not go together is turned off; returns why.
+    public mutating func checkRelay() -> String? {
+        guard let r = relay else { return nil }
+        if r.url.isEmpty {
+            relay = nil
+            return "config relay: relay.url is not set; the relay stays off"
+        }
+        do { _ = try r.endpoint(); return nil } catch {
+            relay = nil
+            return "config \(error.description); the relay stays off"
+        }
     }
 
     private mutating func set(_ key: String, _ v: any TOMLValueConvertible) -> String? {
@@ -131,6 +148,12 @@ public struct DaemonConfig: Sendable, Equatable {
         case "convoy.port": return int(0...65_535) { $0.convoyPort = $1 }
         case "convoy.together_radius_m": return num(10...1_000_000) { $0.togetherRadiusM = $1 }
         case "convoy.together_dwell_s": return num(0...3600) { $0.togetherDwellS = $1 }
+        case "relay.url": return str(anyPath) { $0.relay = $0.relay ?? .init(url: ""); $0.relay!.url = $1 }
+        case "relay.ca_file": return str(anyPath) { $0.relay = $0.relay ?? .init(url: ""); $0.relay!.caFile = $1 }
+        case "relay.username": return str(anyPath) { $0.relay = $0.relay ?? .init(url: ""); $0.relay!.username = $1 }
+        case "relay.password": return str({ _ in nil }) { $0.relay = $0.relay ?? .init(url: ""); $0.relay!.password = $1 }
+        case "relay.cert_file": return str(anyPath) { $0.relay = $0.relay ?? .init(url: ""); $0.relay!.certFile = $1 }
+        case "relay.key_file": return str(anyPath) { $0.relay = $0.relay ?? .init(url: ""); $0.relay!.keyFile = $1 }
         case "gps.host": return str({ $0.isEmpty ? "must not be empty" : nil }) { $0.gpsHost = $1 }
         case "gps.port": return int(0...65_535) { $0.gpsPort = $1 }
         case "gps.history_days": return int(1...3650) { $0.historyDays = $1 }

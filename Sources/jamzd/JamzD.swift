@@ -37,6 +37,7 @@ struct JamzD: AsyncParsableCommand {
     @Option(help: "Test hook: impair every convoy datagram sent, DELAY_MS[+expMEAN_MS][,loss=P][,seed=N] (no netem here)") var testLinkImpair: String?
     @Option(help: "gpsd to read the position from: HOST:PORT (default localhost:2947) or off") var gpsd: String?
     @Option(help: "UDP port of the convoy link, the same in every car (0: no convoy link)") var convoyPort: Int?
+    @Option(help: "Internet relay: mqtt://HOST:PORT or mqtts://HOST:PORT (the [relay] settings of the config file for TLS and credentials); off: no relay") var relay: String?
     @Option(help: "Board file (TOML): buttons, encoders, ignition sense, audio overrides (board/README.md)") var board: String?
 
     func run() async throws {
@@ -71,6 +72,13 @@ struct JamzD: AsyncParsableCommand {
             cfg.convoyPort = v
         }
         if let v = gpsd, let why = cfg.setGPSD(v) { throw ValidationError("--gpsd \(v): \(why)") }
+        if let v = relay {
+            if v == "off" { cfg.relay = nil } else {
+                cfg.relay = cfg.relay ?? .init(url: v)
+                cfg.relay?.url = v
+                if let why = cfg.checkRelay() { throw ValidationError("--relay \(v): \(why)") }
+            }
+        }
         if let v = testLinkImpair {
             if let why = cfg.setTestLinkImpairment(v) { throw ValidationError("--test-link-impair \(v): \(why)") }
         }

@@ -29,6 +29,27 @@ import Testing
         #expect(c.defaultVolume == 40 && c.stopFadeMs == 100 && c.resumeVolumeCap == 30 && c.resumeFadeMs == 800)
     }
 
+    @Test func theRelayIsOffUntilItsSettingsGoTogether() {
+        var c = DaemonConfig()
+        #expect(c.relay == nil)
+        let ok = c.apply(toml: """
+            [relay]
+            url = "mqtts://broker.example:8883"
+            ca_file = "/etc/jamz/broker-ca.pem"
+            username = "car-7"
+            password = "s3cret"
+            """)
+        #expect(ok.isEmpty)
+        #expect(c.relay == .init(url: "mqtts://broker.example:8883", caFile: "/etc/jamz/broker-ca.pem", username: "car-7", password: "s3cret"))
+        for (toml, says) in [("[relay]\nurl = \"http://x\"", "mqtt://"), ("[relay]\nurl = \"mqtt://x\"\nusername = \"u\"", "password"),
+                             ("[relay]\nca_file = \"/ca.pem\"", "relay.url"), ("[relay]\nurl = \"mqtt://x\"\nca_file = \"/c\"", "mqtts")] {
+            var bad = DaemonConfig()
+            let problems = bad.apply(toml: toml)
+            #expect(bad.relay == nil, "\(toml)")
+            #expect(problems.count == 1 && problems[0].contains(says) && problems[0].contains("relay stays off"), "\(problems)")
+        }
+    }
+
     @Test func badValuesAreReportedAndKeepTheirDefaults() {
         var c = DaemonConfig()
         let problems = c.apply(toml: """
