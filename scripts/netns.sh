@@ -7,6 +7,11 @@
 #   scripts/netns.sh unplug I take car I's first interface off the bridge (it stays up, alone)
 #   scripts/netns.sh unaddr I car I loses its address and routes (Wi-Fi dropped: sends fail with ENETUNREACH)
 #   scripts/netns.sh readdr I and gets them back
+#   scripts/netns.sh cloud N  a namespace jamz-cloud (the internet: the relay's broker at 10.79.255.1) and a
+#                             wan0 link to it from each of jamz-car1..N (made if missing, with no LAN):
+#                             car I is 10.79.I.2, routes 10.79.0.0/16 via 10.79.I.1; the cloud does not
+#                             forward, so cars reach the broker and nothing of each other
+#   scripts/netns.sh wancut I / wanrestore I   car I's mobile data link down / up
 set -euo pipefail
 BR=br-jamz
 BR2=br-jamz2
@@ -30,7 +35,7 @@ case "$cmd" in
     done
     ;;
   down)
-    for ns in $(ip netns list | awk '/^jamz-car/ {print $1}'); do
+    for ns in $(ip netns list | awk '/^jamz-(car|cloud)/ {print $1}'); do
       ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
       ip netns del "$ns"
     done
@@ -46,6 +51,25 @@ case "$cmd" in
     ip -n jamz-car$i addr add 10.78.0.$i/24 dev eth1
     ip -n jamz-car$i link set eth1 up multicast on
     ;;
+  cloud)
+    n=${2:?how many cars}
+    ip netns add jamz-cloud
+    ip -n jamz-cloud link set lo up
+    ip -n jamz-cloud addr add 10.79.255.1/32 dev lo
+    ip netns exec jamz-cloud sysctl -q -w net.ipv4.ip_forward=0
+    for i in $(seq 1 "$n"); do
+      ns=jamz-car$i
+      ip netns list | grep -q "^$ns\b" || { ip netns add $ns; ip -n $ns link set lo up; }
+      ip link add wan$i netns jamz-cloud type veth peer name wan0 netns $ns
+      ip -n jamz-cloud addr add 10.79.$i.1/24 dev wan$i
+      ip -n jamz-cloud link set wan$i up
+      ip -n $ns addr add 10.79.$i.2/24 dev wan0
+      ip -n $ns link set wan0 up
+      ip -n $ns route add 10.79.0.0/16 via 10.79.$i.1
+    done
+    ;;
+  wancut) ip -n jamz-cloud link set wan"${2:?car}" down ;;
+  wanrestore) ip -n jamz-cloud link set wan"${2:?car}" up ;;
   unplug) ip link set veth"${2:?car}" nomaster ;;
   unaddr) ip -n jamz-car"${2:?car}" addr flush dev eth0 ;;
   readdr)
@@ -55,5 +79,5 @@ case "$cmd" in
     ;;
   cut) ip link set veth"${2:?car}" down ;;
   restore) ip link set veth"${2:?car}" up ;;
-  *) echo "usage: $0 up N | down | cut I | restore I | link I | unplug I | unaddr I | readdr I" >&2; exit 2 ;;
+  *) echo "usage: $0 up N | down | cut I | restore I | link I | unplug I | unaddr I | readdr I | cloud N | wancut I | wanrestore I" >&2; exit 2 ;;
 esac
