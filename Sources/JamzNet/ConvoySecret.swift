@@ -43,6 +43,7 @@ public struct GroupID: Hashable, Sendable, Codable, CustomStringConvertible {
 /// | group id (public) | `"jamz group-id v1"` | 8 bytes |
 /// | envelope key (ChaCha20-Poly1305) | `"jamz envelope-key v1"` | 32 bytes |
 /// | relay topic (MQTT, `jamz/v1/<hex>`) | `"jamz relay-topic v1"` | 16 bytes |
+/// | Bluetooth LE advertisement hint / body keys (`BLEAdvertisement`) | `"jamz ble-hint v1"` / `"jamz ble-body v1"` | 32 bytes each |
 ///
 /// The envelope key is not used directly: each sender seals with its own subkey, see
 /// `ConvoyKey.senderKey(_:)` and the nonce argument in `Envelope`.
@@ -87,7 +88,7 @@ public struct ConvoySecret: Equatable, Sendable, CustomStringConvertible {
         return ConvoySecret(bytes: b, name: name)!
     }
 
-    private func derive(info: [UInt8], count: Int) -> SymmetricKey {
+    func derive(info: [UInt8], count: Int) -> SymmetricKey {
         HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: bytes), salt: Self.hkdfSalt,
                                info: info, outputByteCount: count)
     }
