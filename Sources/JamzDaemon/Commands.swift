@@ -139,7 +139,7 @@ struct Commands: Sendable {
             case "show":
                 let r = await convoy.report()
                 let text = r.inGroup
-                    ? "convoy \"\(r.name ?? "")\" (\(r.group ?? "")), this car \(r.member)\(r.isDJ ? " is the DJ" : ", DJ \(r.dj)") (term \(r.term))\njoin code: \(r.joinCode ?? "")\naccepted \(r.accepted) datagrams, dropped \(r.drops.total)"
+                    ? "convoy \"\(r.name ?? "")\" (\(r.group ?? "")), this car \(r.member)\(r.isDJ ? " is the DJ" : ", DJ \(r.dj)") (term \(r.term))\njoin code: \(r.joinCode ?? "")\naccepted \(r.accepted) datagrams, dropped \(r.drops.total)" + (r.relay.map { "\nrelay: \($0.summary)" } ?? "")
                     : "not in a convoy: `jamz group create [NAME]` or `jamz group join CODE`"
                 return Commands.success(text, r)
             default:

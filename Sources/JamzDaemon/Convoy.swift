@@ -18,15 +18,44 @@ import Synchronization
 /// clock exchanges paced by `ExchangePacer`, timelines announced by the DJ, and ops pushed when
 /// made and pulled by anti-entropy. Ops and timelines are stored before they are sent.
 public actor Convoy {
+    /// How a datagram reached us, and how a reply goes back.
+    enum Route: Sendable, CustomStringConvertible {
+        case lan(SocketAddress)
+        /// Through the internet relay, to this member's inbox.
+        case relay(MemberID)
+        var description: String {
+            switch self {
+            case .lan(let a): return "\(a)"
+            case .relay: return "relay"
+            }
+        }
+    }
+
     struct Peer {
         var name: String
-        var address: SocketAddress
+        /// Where it was last heard on the LAN, and when (nil: heard only through the relay).
+        var lan: SocketAddress?
+        var lanHeard: Nanos = 0
+        var relayHeard: Nanos = 0
         var lastHeard: Nanos
         var filter = ClockFilter()
         var sent = 0
         var nextExchange: Nanos = 0
         var tracks: UInt32 = 0
         var dataPort: Int = 0
+
+        /// The LAN while it was heard there in the last 3 s (fast, and copies tracks), else the relay.
+        func route(_ id: MemberID, now: Nanos) -> Route {
+            if let lan, now - lanHeard < 3 * nanosPerSecond || relayHeard == 0 { return .lan(lan) }
+            return .relay(id)
+        }
+        var link: String {
+            switch (lan != nil, relayHeard > 0) {
+            case (true, true): return "lan+relay"
+            case (false, true): return "relay"
+            default: return "lan"
+            }
+        }
     }
 
     /// `<data-dir>/convoy.json` (root only): the convoy's secret, as its join code, and name.
@@ -42,6 +71,12 @@ public actor Convoy {
     let carName: String
     let sampleRate: Int
     let settings: LANTransport.Settings
+    /// The internet relay's settings (nil: no relay); the link itself exists while in a convoy.
+    let relaySettings: RelayTransport.Settings?
+    var relay: RelayTransport?
+    /// What both links deliver, handled in arrival order by one task (`start`).
+    let inbox: AsyncStream<Datagram>
+    let inboxSink: AsyncStream<Datagram>.Continuation
     let membershipPath: String
     public let me: MemberID
 
@@ -94,16 +129,21 @@ public actor Convoy {
         }
         let path = (config.dataDir as NSString).appendingPathComponent("convoy.json")
         let c = Convoy(store: store, cache: cache, clock: clock, player: player, logger: logger, carName: config.carName, sampleRate: config.sampleRate,
-                       settings: LANTransport.Settings(port: config.convoyPort, impairment: config.testLinkImpairment), membershipPath: path,
+                       settings: LANTransport.Settings(port: config.convoyPort, impairment: config.testLinkImpairment),
+                       relaySettings: config.relay, membershipPath: path,
                        me: id, ops: ops, timeline: timeline)
         try await c.loadMembership()
         return c
     }
 
     init(store: Store, cache: TrackCache, clock: SystemClock, player: Player, logger: Logger, carName: String, sampleRate: Int, settings: LANTransport.Settings,
-         membershipPath: String, me: MemberID, ops: [PlaylistOp], timeline: ConvoyTimeline?) {
+         relaySettings: RelayTransport.Settings? = nil, membershipPath: String, me: MemberID, ops: [PlaylistOp], timeline: ConvoyTimeline?) {
         self.store = store; self.cache = cache; self.clock = clock; self.player = player; self.logger = logger
         self.carName = carName; self.sampleRate = sampleRate; self.settings = settings; self.membershipPath = membershipPath; self.me = me
+        self.relaySettings = relaySettings
+        // Bounded: under a flood (a broken or hostile sender) the oldest waiting datagrams are
+        // dropped and counted, and memory stays flat.
+        (inbox, inboxSink) = AsyncStream.makeStream(of: Datagram.self, bufferingPolicy: .bufferingNewest(Self.inboxLimit))
         receiver = Receiver(me: me)
         session = Session(me: me, timeline: timeline)
         log = PlaylistLog(me: me, ops: ops)
@@ -166,7 +206,30 @@ public actor Convoy {
         outbox.use(Sealer(key: s.key, sender: me, bootCount: boots))
         trackServerRetry = 0
         lastBeacon = 0
+        startRelay(s)
         wakeup.ring()
+    }
+
+    /// The relay link of this convoy (its topic comes from the secret), if one is configured.
+    private func startRelay(_ s: ConvoySecret) {
+        relay?.close()
+        relay = nil
+        guard let r = relaySettings else { return }
+        var g = SystemRandomNumberGenerator()
+        // A client id that names neither the car nor the convoy, new at each start.
+        let clientID = "jamz-" + String(g.next() as UInt64, radix: 36)
+        let (sink, counters) = (inboxSink, store.counters)
+        do {
+            let t = try RelayTransport(settings: r, topic: s.relayTopic, inbox: s.relayInbox(for: me), clientID: clientID,
+                                       clock: clock, logger: logger) { bytes, at in
+                if case .dropped = sink.yield(Datagram(bytes: bytes, from: nil, at: at)) { counters.add("convoy.dropped.overload", 1) }
+            }
+            t.start()
+            relay = t
+            logger.info("convoy relay: \(t.status.broker)")
+        } catch {
+            logger.error("convoy relay cannot start: \(error); the convoy uses the LAN only")
+        }
     }
 
     func create(name: String) async throws -> (String, String) {
@@ -203,6 +266,7 @@ public actor Convoy {
         try? FileManager.default.removeItem(atPath: membershipPath)
         receiver.remove(group: s.groupID)
         secret = nil; outbox.use(nil); peers.removeAll(); solo = nil
+        relay?.close(); relay = nil
         location?.forgetPeers()
         if let server = trackServer { trackServer = nil; await server.close() }
         session = Session(me: me)
@@ -236,29 +300,28 @@ public actor Convoy {
 
     struct Datagram: Sendable {
         var bytes: [UInt8]
-        var from: SocketAddress
+        /// nil: it came through the relay.
+        var from: SocketAddress?
         var at: Nanos
     }
     /// Datagrams waiting to be handled; beyond this the oldest are dropped (a flood).
     static let inboxLimit = 4096
 
     func start(group: any EventLoopGroup) async {
-        guard settings.port > 0 else { logger.info("convoy link disabled (convoy_port = 0)"); return }
+        // One queue for both links, handled in arrival order by one task.
+        let inbox = self.inbox
+        Task { [weak self] in
+            for await d in inbox {
+                guard let self else { return }
+                await self.receive(d.bytes, from: d.from, at: d.at)
+            }
+        }
+        guard settings.port > 0 else { logger.info("convoy LAN link disabled (convoy_port = 0)"); return }
         do {
-            // One queue, handled in arrival order by one task. Bounded: under a flood (a
-            // broken or hostile sender) the oldest waiting datagrams are dropped and counted,
-            // and memory stays flat.
-            let (inbox, sink) = AsyncStream.makeStream(of: Datagram.self, bufferingPolicy: .bufferingNewest(Self.inboxLimit))
-            let counters = store.counters
+            let (sink, counters) = (inboxSink, store.counters)
             let t = try await LANTransport.start(settings: settings, on: group, clock: clock, logger: logger) { bytes, from, at in
                 if case .dropped = sink.yield(Datagram(bytes: bytes, from: from, at: at)) {
                     counters.add("convoy.dropped.overload", 1)
-                }
-            }
-            Task { [weak self] in
-                for await d in inbox {
-                    guard let self else { return }
-                    await self.receive(d.bytes, from: d.from, at: d.at)
                 }
             }
             transport = t
@@ -273,7 +336,7 @@ public actor Convoy {
     /// the track server, copies of missing tracks — and returns when something is due next (nil:
     /// not in a convoy, only a ring can make work due).
     func tick() async -> Nanos? {
-        guard inGroup, transport != nil else { return nil }
+        guard inGroup, transport != nil || relay != nil else { return nil }
         let now = clock.now()
         if now - lastBeacon >= nanosPerSecond {
             lastBeacon = now
@@ -294,7 +357,7 @@ public actor Convoy {
             q.nextExchange = now + pacer.interval(sent: q.sent, quality: q.filter.estimate?.quality ?? .none, delaySpread: q.filter.delaySpread)
             peers[id] = q
             let count = pacer.datagrams(delaySpread: q.filter.delaySpread)
-            sendStamped(to: p.address, count: count) { t1 in .timeRequest(t1: t1, wall: nil) }
+            sendStamped(to: p.route(id, now: now), count: count) { t1 in .timeRequest(t1: t1, wall: nil) }
         }
         if let due = followDue, now >= due { await follow() }
         if trackServer == nil, !startingServer, now >= trackServerRetry, let s = secret {
@@ -340,15 +403,38 @@ public actor Convoy {
 
     /// A clock-exchange message that carries the moment it leaves: stamped, sealed and written
     /// on the transport's event loop, after a rehearsal seal (`LANTransport.sendStamped`).
-    private func sendStamped(to address: SocketAddress, count: Int = 1, _ message: @escaping @Sendable (Nanos) -> WireMessage) {
+    private func sendStamped(to route: Route, count: Int = 1, _ message: @escaping @Sendable (Nanos) -> WireMessage) {
+        guard case .lan(let address) = route else {
+            // Through the relay: stamped when handed to its thread (the path's 40+ ms of jitter
+            // dwarfs the hand-over), one at a time.
+            if case .relay(let id) = route, let relay, let s = secret,
+               let bytes = outbox.seal(stampedBy: { clock.now() }, message) {
+                relay.publish(bytes, .datagram, to: s.relayInbox(for: id))
+            }
+            return
+        }
         transport?.sendStamped(to: address, count: count, rehearse: { [outbox] in outbox.rehearse(message(0)) }) { [outbox] read in
             outbox.seal(stampedBy: read, message)
         }
     }
 
-    private func send(_ m: WireMessage, to address: SocketAddress?) {
-        guard let transport, let bytes = outbox.seal(m) else { return }
-        if let address { transport.send(bytes, to: address) } else { transport.multicast(bytes) }
+    /// To one car the way it was heard (`to`), or to every car on every link (nil).
+    private func send(_ m: WireMessage, to route: Route?) {
+        guard let bytes = outbox.seal(m) else { return }
+        switch route {
+        case .lan(let address): transport?.send(bytes, to: address)
+        case .relay(let id): if let s = secret { relay?.publish(bytes, .reliable, to: s.relayInbox(for: id)) }
+        case nil:
+            transport?.multicast(bytes)
+            guard let relay else { return }
+            switch m {
+            case .beacon: relay.publish(bytes, .datagram)
+            case .timeline:
+                relay.publish(bytes, .reliable)
+                relay.publish(bytes, .retainedTimeline)
+            default: relay.publish(bytes, .reliable)
+            }
+        }
     }
 
     /// Multicast the timeline, and again 10 ms later: one lost datagram must not make a car
@@ -362,8 +448,10 @@ public actor Convoy {
     }
     private func announceAgain() { send(.timeline(session.timeline), to: nil) }
 
-    func receive(_ bytes: [UInt8], from: SocketAddress, at: Nanos) async {
+    /// `address`: where it came from on the LAN (nil: through the relay).
+    func receive(_ bytes: [UInt8], from address: SocketAddress?, at: Nanos) async {
         guard let (_, sender, seq, payload) = try? receiver.admit(bytes) else { return }
+        let from: Route = address.map { .lan($0) } ?? .relay(sender)
         // A new boot of that car: its monotonic clock began again, its old samples mean nothing.
         let boot = UInt32(truncatingIfNeeded: seq >> 32)
         if let known = peerBoots[sender], known != boot { peers[sender]?.filter.reset() }
@@ -376,13 +464,14 @@ public actor Convoy {
         }
         switch message {
         case .beacon(let b):
-            var p = peers[sender] ?? Peer(name: b.name, address: from, lastHeard: at)
+            var p = peers[sender] ?? Peer(name: b.name, lastHeard: at)
             let newSource = b.dataPort > 0 && (peers[sender]?.dataPort ?? 0) == 0
             if peers[sender] == nil {
                 logger.info("peer \(b.name) (\(sender)) at \(from)")
                 wakeup.ring()   // a clock exchange with it is due now
             }
-            p.name = b.name; p.address = from; p.lastHeard = at; p.tracks = b.tracks; p.dataPort = Int(b.dataPort)
+            p.name = b.name; p.lastHeard = at; p.tracks = b.tracks; p.dataPort = Int(b.dataPort)
+            if let address { p.lan = address; p.lanHeard = at } else { p.relayHeard = at }
             peers[sender] = p
             if newSource { fetchMissing() }   // it may have tracks we lack
             await take(b.timeline)
@@ -514,7 +603,8 @@ public actor Convoy {
         let here = djNow.flatMap { session.timeline.position(at: $0, in: list, sampleRate: sampleRate)?.index } ?? 0
         for e in list[here..<min(list.count, here + 3)] where !fetching.contains(e.track) {
             guard !FileManager.default.fileExists(atPath: cache.path(for: e.track)) else { continue }
-            let sources = peers.values.filter { $0.dataPort > 0 }.sorted { $0.lastHeard > $1.lastHeard }
+            // Copies come over the LAN (TCP to its track server); the relay carries no files.
+            let sources = peers.values.filter { $0.dataPort > 0 && $0.lan != nil }.sorted { $0.lastHeard > $1.lastHeard }
             guard !sources.isEmpty else { return }
             fetching.insert(e.track)
             let key = s.key
@@ -525,7 +615,7 @@ public actor Convoy {
     private func fetch(_ id: TrackID, from sources: [Peer], key: ConvoyKey) async {
         defer { fetching.remove(id) }
         for p in sources {
-            guard let host = p.address.ipAddress else { continue }
+            guard let host = p.lan?.ipAddress else { continue }
             do {
                 let began = clock.now()
                 let file = try await TrackFetcher.fetch(id, from: host, port: p.dataPort, key: key, sender: me,
@@ -634,6 +724,15 @@ public actor Convoy {
         c["convoy.track_copy_ns"] = fetchNanos
         c["convoy.track_copy_failures"] = fetchFailures
         c["convoy.datagrams_sent"] = outbox.sent.datagrams
+        if let r = relay?.status {
+            c["convoy.relay.connected"] = r.connected ? 1 : 0
+            c["convoy.relay.connects"] = Int64(r.connects)
+            c["convoy.relay.messages_sent"] = r.messagesSent
+            c["convoy.relay.messages_received"] = r.messagesReceived
+            c["convoy.relay.bytes_sent"] = r.bytesSent
+            c["convoy.relay.bytes_received"] = r.bytesReceived
+            c["convoy.relay.send_failures"] = r.sendFailures
+        }
         if let t = transport?.receiveStamps {
             c["convoy.rx_stamped_kernel"] = Int64(t.kernel)
             c["convoy.rx_stamped_loop"] = Int64(t.loop)
@@ -645,14 +744,14 @@ public actor Convoy {
         GroupReport(inGroup: inGroup, group: secret.map { "\($0.groupID)" }, name: secret?.name, member: "\(me)",
                     term: session.term.number, dj: "\(session.term.dj)", isDJ: session.isDJ,
                     joinCode: secret.map { JoinCode.make($0) }, drops: receiver.drops, accepted: receiver.accepted,
-                    decodeErrors: decodeErrors)
+                    decodeErrors: decodeErrors, relay: relay?.status)
     }
 
     func peersReport() -> [PeerReport] {
         let now = clock.now()
         return peers.sorted { $0.key < $1.key }.map { id, p in
             let e = p.filter.estimate
-            return PeerReport(member: "\(id)", name: p.name, address: "\(p.address)", link: "lan",
+            return PeerReport(member: "\(id)", name: p.name, address: p.lan.map { "\($0)" } ?? "relay", link: p.link,
                               lastHeardSeconds: Double(now - p.lastHeard) / 1e9,
                               offsetMs: e.map { $0.offset(at: now) / 1e6 }, boundMs: e.map { Double($0.bound) / 1e6 },
                               spreadMs: e.map { Double($0.spread) / 1e6 }, ppm: e?.ppm, quality: e.map { "\($0.quality)" } ?? "none",
@@ -674,6 +773,8 @@ public struct GroupReport: Codable, Sendable {
     public var drops: DropCounters
     public var accepted: UInt64
     public var decodeErrors: UInt64
+    /// The internet relay: connected, broker, problem, RTT, messages and bytes (absent: no relay).
+    public var relay: RelayTransport.Status?
 }
 
 /// One row of `jamz peers --json` (stable keys).

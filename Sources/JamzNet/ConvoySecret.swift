@@ -43,6 +43,7 @@ public struct GroupID: Hashable, Sendable, Codable, CustomStringConvertible {
 /// | group id (public) | `"jamz group-id v1"` | 8 bytes |
 /// | envelope key (ChaCha20-Poly1305) | `"jamz envelope-key v1"` | 32 bytes |
 /// | relay topic (MQTT, `jamz/v1/<hex>`) | `"jamz relay-topic v1"` | 16 bytes |
+/// | a member's relay inbox | `"jamz relay-inbox v1"` ‖ member id (u64 LE) | 8 bytes |
 /// | Bluetooth LE advertisement hint / body keys (`BLEAdvertisement`) | `"jamz ble-hint v1"` / `"jamz ble-body v1"` | 32 bytes each |
 ///
 /// The envelope key is not used directly: each sender seals with its own subkey, see
@@ -55,6 +56,7 @@ public struct ConvoySecret: Equatable, Sendable, CustomStringConvertible {
     static let groupIDInfo = Array("jamz group-id v1".utf8)
     static let envelopeKeyInfo = Array("jamz envelope-key v1".utf8)
     static let relayTopicInfo = Array("jamz relay-topic v1".utf8)
+    static let relayInboxInfo = Array("jamz relay-inbox v1".utf8)
 
     /// The 32 secret bytes. Whoever has them is a member of the convoy.
     public let bytes: [UInt8]
@@ -107,8 +109,19 @@ public struct ConvoySecret: Equatable, Sendable, CustomStringConvertible {
     /// HKDF-SHA256(secret, salt, "jamz relay-topic v1", 16 bytes). The broker learns neither the
     /// name nor the group id nor any member.
     public var relayTopic: String {
-        let b = derive(info: Self.relayTopicInfo, count: 16).withUnsafeBytes { Array($0) }
-        return "jamz/v1/" + b.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        "jamz/v1/" + Self.hex(derive(info: Self.relayTopicInfo, count: 16))
+    }
+
+    /// One member's inbox on the relay (`<topic>/p/<inbox>`): 16 hex digits of
+    /// HKDF-SHA256(secret, salt, "jamz relay-inbox v1" ‖ member id, 8 bytes), so messages meant
+    /// for one car reach it alone without its id appearing on the broker.
+    public func relayInbox(for member: MemberID) -> String {
+        let info = Self.relayInboxInfo + (0..<8).map { UInt8(truncatingIfNeeded: member.raw >> (8 * UInt64($0))) }
+        return Self.hex(derive(info: info, count: 8))
+    }
+
+    static func hex(_ key: SymmetricKey) -> String {
+        key.withUnsafeBytes { b in b.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
     }
 
     public var description: String { "ConvoySecret(\"\(name)\", group \(groupID), secret redacted)" }

@@ -14,9 +14,10 @@ import Synchronization
 /// be called from any thread. Subscribed with "no local": a car does not get its own messages
 /// back (mobile data).
 ///
-/// Topics under the convoy's base: `…/m` for every message (beacons and clock exchanges at
-/// QoS 0, ops and timelines at QoS 1), `…/t` for the retained latest timeline, so a car that
-/// comes online mid-drive follows at once.
+/// Topics under the convoy's base: `…/m` for what every car hears (beacons at QoS 0, ops and
+/// timelines at QoS 1), `…/t` for the retained latest timeline, so a car that comes online
+/// mid-drive follows at once, and `…/p/<inbox>` for what is meant for one car (clock exchanges,
+/// replies): each car subscribes to its own inbox (`ConvoySecret.relayInbox(for:)`) only.
 public final class RelayTransport: Sendable {
     public struct Settings: Sendable, Equatable {
         /// `mqtt://host:port` or `mqtts://host:port` (TLS, the broker's certificate verified
@@ -89,6 +90,13 @@ public final class RelayTransport: Sendable {
         public var bytesReceived: Int64 = 0
         /// Publishes refused by the library (not connected, queue full).
         public var sendFailures: Int64 = 0
+
+        /// One line for people: "connected to mqtt://… (RTT 85 ms), 12 kB sent, 30 kB received".
+        public var summary: String {
+            let state = connected ? "connected to \(broker)" + (rttMillis.map { String(format: " (RTT %.0f ms)", $0) } ?? "")
+                                  : "not connected to \(broker)" + (problem.map { ": \($0)" } ?? "")
+            return "\(state), \(messagesSent) messages / \(bytesSent / 1000) kB sent, \(messagesReceived) / \(bytesReceived / 1000) kB received"
+        }
     }
 
     public enum Kind: Sendable {
@@ -111,6 +119,8 @@ public final class RelayTransport: Sendable {
 
     public let settings: Settings
     public let topic: String
+    /// This car's own subtopic (`…/p/<inbox>`), if it takes messages meant for it alone.
+    public let inbox: String?
     let endpoint: Settings.Endpoint
     let clock: any HostClock
     let logger: Logger
@@ -124,10 +134,11 @@ public final class RelayTransport: Sendable {
 
     /// Sets the link up and starts connecting in the background (it keeps trying until `close`).
     /// Throws only for settings that can never work (a bad URL, a missing CA file).
-    public init(settings: Settings, topic: String, clientID: String, clock: any HostClock, logger: Logger,
+    public init(settings: Settings, topic: String, inbox: String? = nil, clientID: String, clock: any HostClock, logger: Logger,
                 receive: @escaping Receive) throws(RelayError) {
         self.settings = settings
         self.topic = topic
+        self.inbox = inbox
         self.endpoint = try settings.endpoint()
         self.clock = clock
         self.logger = logger
@@ -207,9 +218,10 @@ public final class RelayTransport: Sendable {
 
     /// Publishes a sealed envelope to the convoy. Never blocks: the library queues it for its
     /// thread. QoS 1 messages are queued while disconnected and sent on reconnection.
-    public func publish(_ bytes: [UInt8], _ kind: Kind) {
+    /// `to`: the inbox of the one car it is meant for (nil: every car).
+    public func publish(_ bytes: [UInt8], _ kind: Kind, to: String? = nil) {
         let qos: Int32 = kind == .datagram ? 0 : 1
-        let sub = kind == .retainedTimeline ? "/t" : "/m"
+        let sub = kind == .retainedTimeline ? "/t" : to.map { "/p/" + $0 } ?? "/m"
         var mid: Int32 = 0
         let now = clock.now()
         let rc = bytes.withUnsafeBytes { b in
@@ -251,8 +263,10 @@ public final class RelayTransport: Sendable {
         }
         if first { logger.info("relay connected to \(status.broker)") }
         let options = Int32(MQTT_SUB_OPT_NO_LOCAL.rawValue)
-        let rc = mosquitto_subscribe_v5(mosq, nil, topic + "/#", 1, options, nil)
-        if rc != Self.success { problem("cannot subscribe: \(describe(rc))") }
+        for t in [topic + "/m", topic + "/t"] + (inbox.map { [topic + "/p/" + $0] } ?? []) {
+            let rc = mosquitto_subscribe_v5(mosq, nil, t, 1, options, nil)
+            if rc != Self.success { problem("cannot subscribe to \(t): \(describe(rc))") }
+        }
     }
 
     private func disconnected(rc: Int32) {

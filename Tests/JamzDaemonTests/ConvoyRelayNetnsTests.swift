@@ -1,0 +1,122 @@
+import Foundation
+import JamzCore
+import JamzNet
+import JamzTestSupport
+import Testing
+
+/// Cars with no LAN between them, each with its own mobile-data link to a "cloud" namespace
+/// (scripts/netns.sh cloud) where a real mosquitto runs behind a bad path (scripts/tcp-impair.py:
+/// 40 ms + exp(20 ms) each way, 2 % loss as TCP retransmissions, a 1 s outage every 15 s).
+@Suite(.serialized, .enabled(if: NetnsLab.available, "needs root and iproute2 (network namespaces)"))
+struct ConvoyRelayNetnsTests {
+    static let broker = "mqtt://10.79.255.1:1884"
+
+    /// One JSON answer of `jamz … --json`.
+    func json(_ car: Car, _ args: String...) -> Any? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Binaries.jamz)
+        p.arguments = ["--socket", car.socket] + args + ["--json"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        let d = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return p.terminationStatus == 0 ? try? JSONSerialization.jsonObject(with: d, options: [.fragmentsAllowed]) : nil
+    }
+    func group(_ c: Car) -> [String: Any] { json(c, "group", "show") as? [String: Any] ?? [:] }
+    func peers(_ c: Car) -> [[String: Any]] { json(c, "peers") as? [[String: Any]] ?? [] }
+    func queue(_ c: Car) -> [String] { (json(c, "queue") as? [[String: Any]] ?? []).compactMap { $0["id"] as? String } }
+    func status(_ c: Car) -> [String: Any] { json(c, "status") as? [String: Any] ?? [:] }
+    func counter(_ c: Car, _ name: String) -> Int { (status(c)["counters"] as? [String: Any])?[name] as? Int ?? 0 }
+    func drops(_ c: Car) -> Int {
+        let counters = status(c)["counters"] as? [String: Any] ?? [:]
+        return counters.filter { $0.key.hasPrefix("convoy.dropped.") }.values.compactMap { $0 as? Int }.reduce(0, +)
+    }
+
+    /// The broker and the bad path in front of it, in jamz-cloud.
+    func cloud() throws -> (MosquittoRig, GroupProcess) {
+        let broker = try MosquittoRig(port: 1883, netns: "jamz-cloud")
+        let path = try GroupProcess(["ip", "netns", "exec", "jamz-cloud", "/usr/bin/python3", Fixtures.repo.appendingPathComponent("scripts/tcp-impair.py").path,
+                                     "--listen", "10.79.255.1:1884", "--to", "127.0.0.1:1883",
+                                     "--delay", "40", "--exp", "20", "--loss", "0.02", "--outage", "1/15"], log: "/dev/null")
+        _ = try path.waitFor("the impaired path listens") { $0.contains("listening") }
+        return (broker, path)
+    }
+
+    @Test func threeCarsWithNoLANAreOneConvoyThroughTheRelay() throws {
+        try NetnsLab.run("cloud", "3")
+        defer { try? NetnsLab.run("down") }
+        let (broker, path) = try cloud()
+        defer { path.killGroup() }
+        let cars = (1...3).map { i in
+            Car(args: ["--car-name", "car\(i)", "--relay", Self.broker, "--gpsd", "off", "--clock-offset-ms=\(i * 1500)"], netns: "jamz-car\(i)")
+        }
+        for c in cars {
+            try c.start()
+            #expect(try c.jamz("import", try musicFolder(["long65.mp3", "cbr.mp3"])).0 == 0)
+        }
+        // Join by code through the relay only.
+        let code = try #require((json(cars[0], "group", "create", "Far apart") as? [String: Any])?["code"] as? String)
+        for c in cars.dropFirst() { #expect(try c.jamz("group", "join", code).0 == 0) }
+        let ids = cars.map { group($0)["member"] as? String ?? "?" }
+        try waitUntil("every car hears the two others through the relay, with a clock estimate", timeout: 60) {
+            cars.allSatisfy { c in let p = peers(c); return p.count == 2 && p.allSatisfy { $0["link"] as? String == "relay" && $0["offsetMs"] != nil } }
+        }
+        // One playlist from adds in all cars.
+        for (i, c) in cars.enumerated() { #expect(try c.jamz("add", i == 1 ? "cbr" : "long").0 == 0) }
+        try waitUntil("the same three entries everywhere", timeout: 40) {
+            let q = cars.map(queue)
+            return q[0].count == 3 && q.allSatisfy { $0 == q[0] }
+        }
+        // The same track playing; a take-over reaches every car.
+        #expect(try cars[0].jamz("play").0 == 0)
+        try waitUntil("every car plays the same track", timeout: 30) {
+            let tracks = cars.map { (status($0)["track"] as? [String: Any])?["id"] as? String }
+            return cars.allSatisfy { status($0)["state"] as? String == "playing" } && tracks[0] != nil && tracks.allSatisfy { $0 == tracks[0] }
+        }
+        #expect(try cars[2].jamz("take-control").0 == 0)
+        do {
+            try waitUntil("every car sees car 3 as DJ and still plays the same track", timeout: 30) {
+                let tracks = cars.map { (status($0)["track"] as? [String: Any])?["id"] as? String }
+                return cars.allSatisfy { group($0)["dj"] as? String == ids[2] && status($0)["state"] as? String == "playing" }
+                    && tracks[0] != nil && tracks.allSatisfy { $0 == tracks[0] }
+            }
+        } catch {
+            for (i, c) in cars.enumerated() {
+                print("car \(i + 1): dj \(group(c)["dj"] ?? "?") state \(status(c)["state"] ?? "?") track \((status(c)["track"] as? [String: Any])?["id"] ?? "none")\n\(c.logText.suffix(3000))")
+            }
+            throw error
+        }
+        // The broker dies mid-drive: the music goes on from the timeline; an edit made meanwhile
+        // reaches every car once it is back.
+        broker.kill()
+        try waitUntil("every car sees the relay down", timeout: 30) {
+            cars.allSatisfy { (group($0)["relay"] as? [String: Any])?["connected"] as? Bool == false }
+        }
+        #expect(try cars[1].jamz("add", "cbr").0 == 0)
+        sleep(2)
+        #expect(cars.allSatisfy { status($0)["state"] as? String == "playing" })
+        try broker.start()
+        try waitUntil("the edit made while the broker was down is everywhere", timeout: 60) {
+            let q = cars.map(queue)
+            return q[0].count == 4 && q.allSatisfy { $0 == q[0] }
+        }
+        // 10 000 forged, replayed, foreign and garbage publishes on the convoy's topic: none is
+        // applied (the playlist and the DJ stay), each is dropped and counted.
+        let secret = try JoinCode.parse(code)
+        let before = cars.map(drops), entries = cars.map(queue)
+        let flood = try GroupProcess(["ip", "netns", "exec", "jamz-cloud", "/usr/bin/python3", Fixtures.repo.appendingPathComponent("scripts/relay-flood.py").path,
+                                      "--host", "127.0.0.1", "--port", "1883", "--topic", secret.relayTopic, "--count", "10000"], log: "/dev/null")
+        let sent = try flood.waitFor("the flood is sent", timeout: 120) { $0.hasPrefix("{") }
+        #expect(!sent.contains("error"), "\(sent)")
+        try waitUntil("every car dropped (nearly) all of the flood", timeout: 60) {
+            zip(cars.map(drops), before).allSatisfy { $0 - $1 >= 9_500 }
+        }
+        #expect(cars.map(queue) == entries)
+        #expect(cars.allSatisfy { group($0)["dj"] as? String == ids[2] && status($0)["state"] as? String == "playing" })
+        print("relay test: flood \(sent); drops per car \(zip(cars.map(drops), before).map { $0 - $1 })")
+        for c in cars { #expect(counter(c, "convoy.relay.messages_received") > 0) }
+        for c in cars { #expect(c.terminate() == 0) }
+    }
+}
