@@ -102,31 +102,3 @@ extension ControlClient {
         return s
     }
 }
-
-/// An untyped look into a reply, for tests and the benchmark: `reply["data"] as? [String: Any]`.
-extension ControlReply where Data == JSONValue {
-    public subscript(key: String) -> Any? {
-        switch key {
-        case "ok": ok
-        case "message": message
-        case "error": error
-        case "data": data?.any
-        default: nil
-        }
-    }
-}
-
-extension JSONValue {
-    /// As JSONSerialization would have it (numbers as NSNumber, so `as? Double` takes an integer).
-    public var any: Any {
-        switch self {
-        case .null: NSNull()
-        case .bool(let b): b
-        case .int(let i): NSNumber(value: i)
-        case .double(let d): NSNumber(value: d)
-        case .string(let s): s
-        case .array(let a): a.map(\.any)
-        case .object(let o): o.mapValues(\.any)
-        }
-    }
-}

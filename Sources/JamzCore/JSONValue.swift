@@ -39,5 +39,15 @@ public enum JSONValue: Codable, Sendable, Equatable {
     }
 
     public var string: String? { if case .string(let s) = self { return s }; return nil }
+    public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
+    public var int: Int? { if case .int(let i) = self { return Int(exactly: i) }; return nil }
+    /// An integer too (JSON writes 2.0 as 2).
+    public var double: Double? {
+        switch self {
+        case .double(let d): d
+        case .int(let i): Double(i)
+        default: nil
+        }
+    }
     public var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
 }
