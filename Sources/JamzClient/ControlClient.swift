@@ -14,8 +14,16 @@ public struct ControlClient: Sendable {
 
     public struct Failure: Error, CustomStringConvertible { public let description: String }
 
-    /// Sends one request; calls `onProgress` for each progress line; returns the reply object.
-    public func send(_ req: ControlRequest, onProgress: ([String: Any]) -> Void = { _ in }) throws -> [String: Any] {
+    /// Sends one command; calls `onProgress` for each progress line; returns the reply, its
+    /// `data` read as `R`.
+    public func send<R: Decodable>(_ cmd: ControlCommand, expecting: R.Type = JSONValue.self,
+                                   onProgress: (ImportProgressReport) -> Void = { _ in }) throws -> ControlReply<R> {
+        try send(cmd.request, expecting: R.self, onProgress: onProgress)
+    }
+
+    /// The same for a request as it goes on the wire (which may name no command: tests).
+    public func send<R: Decodable>(_ req: ControlRequest, expecting: R.Type = JSONValue.self,
+                                   onProgress: (ImportProgressReport) -> Void = { _ in }) throws -> ControlReply<R> {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -49,9 +57,8 @@ public struct ControlClient: Sendable {
             while let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = Data(pending[..<nl])
                 pending.removeSubrange(...nl)
-                guard let obj = try JSONSerialization.jsonObject(with: line) as? [String: Any] else { continue }
-                if let p = obj["progress"] as? [String: Any] { onProgress(p); continue }
-                return obj
+                if let p = try JSONDecoder().decode(Progress.self, from: line).progress { onProgress(p); continue }
+                return try JSONDecoder().decode(ControlReply<R>.self, from: line)
             }
             let n = read(fd, &buf, buf.count)
             if n < 0 {
@@ -67,19 +74,31 @@ public struct ControlClient: Sendable {
     }
 }
 
+/// A line that may be a progress line.
+private struct Progress: Decodable {
+    var progress: ImportProgressReport?
+}
+
 extension ControlClient {
     /// Sends a command and returns the reply; throws when the daemon answers ok=false.
     @discardableResult
-    public func call(_ cmd: String, _ args: String...) throws -> [String: Any] {
-        let r = try send(ControlRequest(cmd: cmd, args: args))
-        guard r["ok"] as? Bool == true else { throw Failure(description: "\(cmd): \(r["message"] as? String ?? "failed")") }
+    public func call<R: Decodable>(_ cmd: ControlCommand, expecting: R.Type = JSONValue.self) throws -> ControlReply<R> {
+        let r = try send(cmd, expecting: R.self)
+        guard r.ok else { throw Failure(description: "\(cmd.name.rawValue): \(r.message)") }
         return r
+    }
+
+    /// The same from the words of a request (tests, the benchmark): `call("group", "join", code)`.
+    @discardableResult
+    public func call(_ cmd: String, _ args: String...) throws -> ControlReply<JSONValue> {
+        do { return try call(try ControlCommand(ControlRequest(cmd: cmd, args: args))) } catch let e as ControlCommand.ParseError {
+            throw Failure(description: "\(cmd): \(e)")
+        }
     }
 
     /// `status --json` decoded.
     public func status() throws -> StatusReport {
-        let r = try call("status")
-        let d = try JSONSerialization.data(withJSONObject: r["data"] ?? [:])
-        return try JSONDecoder().decode(StatusReport.self, from: d)
+        guard let s = try call(.status, expecting: StatusReport.self).data else { throw Failure(description: "status: no data") }
+        return s
     }
 }

@@ -18,7 +18,7 @@ public struct ControlRequest: Codable, Sendable, Equatable {
 }
 
 /// The last line of every answer. `message` is for people; `data` is for scripts and stable.
-public struct ControlReply<Data: Encodable & Sendable>: Encodable, Sendable {
+public struct ControlReply<Data: Sendable>: Sendable {
     public var ok: Bool
     public var message: String
     public var error: String?
@@ -95,7 +95,6 @@ public struct ControlsReport: Codable, Sendable, Equatable {
     public init() {}
 }
 
-/// One line of `jamz queue --json`.
 /// The `gps` part of `jamz status --json` (`jamz where` has the whole fix).
 public struct GPSSummary: Codable, Sendable, Equatable {
     /// "connected", "connecting", "disconnected (why)".
@@ -111,6 +110,7 @@ public struct GPSSummary: Codable, Sendable, Equatable {
     }
 }
 
+/// One line of `jamz queue --json`.
 public struct QueueItemReport: Codable, Sendable, Equatable {
     public var index = 0
     public var entry: Int64 = 0
@@ -149,7 +149,14 @@ public struct ImportProgressReport: Codable, Sendable, Equatable {
     }
 }
 
-public struct ProgressLine<P: Encodable & Sendable>: Encodable, Sendable {
+extension ControlReply: Encodable where Data: Encodable {}
+extension ControlReply: Decodable where Data: Decodable {}
+
+/// A line before the reply (`jamz import`'s progress).
+public struct ProgressLine<P: Sendable>: Sendable {
     public var progress: P
     public init(progress: P) { self.progress = progress }
 }
+
+extension ProgressLine: Encodable where P: Encodable {}
+extension ProgressLine: Decodable where P: Decodable {}

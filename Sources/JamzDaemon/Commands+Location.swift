@@ -3,10 +3,10 @@ import JamzCore
 
 /// `jamz where` and `jamz convoy`.
 extension Commands {
-    func runLocation(_ req: ControlRequest, _ location: Location) -> [UInt8]? {
+    func runLocation(_ cmd: ControlCommand, _ location: Location) -> ControlReplyValue? {
         let now = location.now
-        switch req.cmd {
-        case "where":
+        switch cmd {
+        case .where:
             let r = location.whereReport(now: now)
             var lines = ["gpsd: \(r.gpsd), \(r.mode)"]
             if let lat = r.latitude, let lon = r.longitude {
@@ -24,7 +24,7 @@ extension Commands {
             lines.append("clock: \(r.clock)")
             lines.append("fixes \(r.fixes), rejected \(r.rejected)")
             return Commands.success(lines.joined(separator: "\n"), r)
-        case "convoy":
+        case .convoy:
             let r = location.convoyReport(now: now)
             var lines: [String] = []
             if r.members.isEmpty { lines.append("no other car heard (yet)") }

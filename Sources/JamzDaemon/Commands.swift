@@ -4,7 +4,7 @@ import JamzCore
 import JamzStore
 import Logging
 
-/// Turns control requests into player and library actions and their JSON answers.
+/// Executes control commands: player, library, convoy and GPS actions and their replies.
 struct Commands: Sendable {
     let player: Player
     let library: Library
@@ -25,40 +25,56 @@ struct Commands: Sendable {
         return Array(d)
     }
 
-    static func failure(_ why: String) -> [UInt8] {
-        line(ControlReply<String>(ok: false, message: why, error: why))
+    static func failure(_ why: String) -> ControlReplyValue {
+        ControlReplyValue(ok: false, message: why, error: why)
     }
 
-    static func success<T: Encodable & Sendable>(_ message: String, _ data: T? = nil as String?) -> [UInt8] {
-        line(ControlReply(ok: true, message: message, data: data))
+    static func success(_ message: String) -> ControlReplyValue {
+        ControlReplyValue(ok: true, message: message)
     }
 
+    static func success(_ message: String, _ data: some Encodable & Sendable) -> ControlReplyValue {
+        ControlReplyValue(ok: true, message: message, data: ReplyData(data))
+    }
+
+    /// One request line in, its progress lines and reply line out (the socket's and the tests' path).
     func handle(line: [UInt8], progress: @escaping @Sendable ([UInt8]) async -> Void) async -> [UInt8] {
         let req: ControlRequest
         do { req = try JSONDecoder().decode(ControlRequest.self, from: Data(line)) } catch {
             library.count("control.bad_requests")
-            return Commands.failure("not a valid request: expected one JSON object per line like {\"cmd\":\"status\",\"args\":[]}")
+            return Commands.line(Commands.failure("not a valid request: expected one JSON object per line like {\"cmd\":\"status\",\"args\":[]}"))
         }
+        let cmd: ControlCommand
+        do { cmd = try ControlCommand(req) } catch {
+            if case .unknownCommand = error { library.count("control.bad_requests") }
+            return Commands.line(Commands.failure(error.description))
+        }
+        return Commands.line(await execute(cmd) { p in await progress(Commands.line(ProgressLine(progress: p))) })
+    }
+
+    /// Does one command; a refusal or failure is an ok=false reply.
+    func execute(_ cmd: ControlCommand, progress: @escaping @Sendable (ImportProgressReport) async -> Void = { _ in }) async -> ControlReplyValue {
         do {
-            return try await run(req, progress: progress)
+            return try await run(cmd, progress: progress)
         } catch let e as Player.CommandError {
             return Commands.failure(e.description)
         } catch {
-            logger.error("\(req.cmd) failed: \(error)")
-            return Commands.failure("\(req.cmd) failed: \(error)")
+            logger.error("\(cmd.name.rawValue) failed: \(error)")
+            return Commands.failure("\(cmd.name.rawValue) failed: \(error)")
         }
     }
 
-    private func arg(_ req: ControlRequest, _ usage: String) throws -> String {
-        guard let a = req.args.first, !a.isEmpty else { throw Player.CommandError("usage: \(usage)") }
-        return a
+    /// A command this daemon does not serve (no convoy, no GPS): answered as an unknown one.
+    private func notServed(_ cmd: ControlCommand) -> Player.CommandError {
+        library.count("control.bad_requests")
+        return Player.CommandError(ControlCommand.unknown(cmd.name.rawValue))
     }
 
-    private func run(_ req: ControlRequest, progress: @escaping @Sendable ([UInt8]) async -> Void) async throws -> [UInt8] {
-        if let location, let answer = runLocation(req, location) { return answer }
-        if let convoy, let answer = try await runConvoy(req, convoy) { return answer }
-        switch req.cmd {
-        case "status":
+    private func run(_ cmd: ControlCommand, progress: @escaping @Sendable (ImportProgressReport) async -> Void) async throws -> ControlReplyValue {
+        if let location, let answer = runLocation(cmd, location) { return answer }
+        if let convoy, let answer = try await runConvoy(cmd, convoy) { return answer }
+        switch cmd {
+        case .status:
             var s = await player.status()
             if let convoy { s.counters.merge(await convoy.counters) { $1 } }
             if let location {
@@ -67,42 +83,30 @@ struct Commands: Sendable {
             }
             if let controls { s.controls = await controls.report() }
             return Commands.success(Commands.describe(s), s)
-        case "queue":
+        case .queue:
             let q = await player.queueReport()
             let text = q.isEmpty ? "the queue is empty" : q.map { i in
                 "\(i.current ? "▶" : " ") \(i.index). \(i.title)\(i.artist.isEmpty ? "" : " — \(i.artist)") [\(Commands.clock(i.duration))] \(i.id.prefix(12))"
             }.joined(separator: "\n")
             return Commands.success(text, q)
-        case "play":
-            var n: Int? = nil
-            if let a = req.args.first {
-                guard let v = Int(a), v >= 1 else { throw Player.CommandError("usage: play [N] (N = place in the queue, from 1)") }
-                n = v
-            }
+        case .play(let n):
+            if let n, n < 1 { throw Player.CommandError("usage: play [N] (N = place in the queue, from 1)") }
             return Commands.success(try await player.play(n))
-        case "pause": return Commands.success(try await player.pause())
-        case "toggle": return Commands.success(try await player.toggle())
-        case "next": return Commands.success(try await player.next())
-        case "prev": return Commands.success(try await player.prev())
-        case "seek":
-            guard let s = Double(try arg(req, "seek SECONDS")) else { throw Player.CommandError("usage: seek SECONDS") }
-            return Commands.success(try await player.seek(s))
-        case "volume":
-            guard let v = Int(try arg(req, "volume 0-100")) else { throw Player.CommandError("usage: volume 0-100") }
-            return Commands.success(try await player.setVolume(v))
-        case "add":
-            let q = req.args.joined(separator: " ")
-            guard !q.trimmingCharacters(in: .whitespaces).isEmpty else { throw Player.CommandError("usage: add TRACK-ID|WORDS") }
-            return Commands.success(try await player.add(q))
-        case "cache":
+        case .pause: return Commands.success(try await player.pause())
+        case .toggle: return Commands.success(try await player.toggle())
+        case .next: return Commands.success(try await player.next())
+        case .prev: return Commands.success(try await player.prev())
+        case .seek(let s): return Commands.success(try await player.seek(s))
+        case .volume(let v): return Commands.success(try await player.setVolume(v))
+        case .add(let q): return Commands.success(try await player.add(q))
+        case .cache:
             let r = try await library.cacheReport()
             let rate = r.hitRate.map { String(format: "%.0f%%", $0 * 100) } ?? "n/a"
             return Commands.success("""
                 \(r.tracks) tracks, \(Commands.bytes(r.bytes)) (limits \(r.maxTracks) tracks, \(Commands.bytes(r.maxBytes)))
                 hits \(r.hits), misses \(r.misses), hit rate \(rate), evictions \(r.evictions)
                 """, r)
-        case "import":
-            let dir = try arg(req, "import DIR")
+        case .import(let dir):
             let summary = try await library.importTree(dir) { p in
                 var r = ImportProgressReport(done: p.done, total: p.total, file: p.file, result: "added", reason: nil, title: nil)
                 switch p.result {
@@ -110,81 +114,70 @@ struct Commands: Sendable {
                 case .duplicate: r.result = "duplicate"
                 case .skipped(let why): r.result = "skipped"; r.reason = why
                 }
-                await progress(Commands.line(ProgressLine(progress: r)))
+                await progress(r)
             }
             return Commands.success("""
                 imported \(summary.added) new track\(summary.added == 1 ? "" : "s") of \(summary.found) found \
                 (\(summary.duplicates) already known, \(summary.skipped) skipped, \(summary.evicted) evicted)
                 """, summary)
-        default:
-            library.count("control.bad_requests")
-            throw Player.CommandError("unknown command \"\(req.cmd)\"; try: status, queue, add, play, pause, toggle, next, prev, seek, volume, import, cache, group, peers, take-control, convoy, where")
+        case .group, .peers, .takeControl, .where, .convoy:
+            throw notServed(cmd)
         }
     }
 
     /// Convoy commands, and playback commands while in a convoy (the DJ's rules apply).
     /// nil: not a convoy matter, the local player answers.
-    private func runConvoy(_ req: ControlRequest, _ convoy: Convoy) async throws -> [UInt8]? {
-        switch req.cmd {
-        case "group":
-            switch req.args.first ?? "show" {
-            case "create":
-                let (code, name) = try await convoy.create(name: req.args.dropFirst().joined(separator: " "))
-                return Commands.success("created convoy \"\(name)\"; this car is the DJ. Join code (type it on the other cars: jamz group join CODE):\n\(code)", ["code": code, "name": name])
-            case "join":
-                guard req.args.count >= 2 else { throw Player.CommandError("usage: group join CODE") }
-                return Commands.success(try await convoy.join(code: req.args.dropFirst().joined()))
-            case "leave":
-                return Commands.success(try await convoy.leave())
-            case "show":
-                let r = await convoy.report()
-                let text = r.inGroup
-                    ? "convoy \"\(r.name ?? "")\" (\(r.group ?? "")), this car \(r.member)\(r.isDJ ? " is the DJ" : ", DJ \(r.dj)") (term \(r.term))\njoin code: \(r.joinCode ?? "")\naccepted \(r.accepted) datagrams, dropped \(r.drops.total)" + (r.relay.map { "\nrelay: \($0.summary)" } ?? "")
-                    : "not in a convoy: `jamz group create [NAME]` or `jamz group join CODE`"
-                return Commands.success(text, r)
-            default:
-                throw Player.CommandError("usage: group create [NAME] | group join CODE | group show | group leave")
-            }
-        case "peers":
+    private func runConvoy(_ cmd: ControlCommand, _ convoy: Convoy) async throws -> ControlReplyValue? {
+        switch cmd {
+        case .group(.create(let name)):
+            let (code, name) = try await convoy.create(name: name)
+            return Commands.success("created convoy \"\(name)\"; this car is the DJ. Join code (type it on the other cars: jamz group join CODE):\n\(code)", ["code": code, "name": name])
+        case .group(.join(let code)):
+            return Commands.success(try await convoy.join(code: code))
+        case .group(.leave):
+            return Commands.success(try await convoy.leave())
+        case .group(.show):
+            let r = await convoy.report()
+            let text = r.inGroup
+                ? "convoy \"\(r.name ?? "")\" (\(r.group ?? "")), this car \(r.member)\(r.isDJ ? " is the DJ" : ", DJ \(r.dj)") (term \(r.term))\njoin code: \(r.joinCode ?? "")\naccepted \(r.accepted) datagrams, dropped \(r.drops.total)" + (r.relay.map { "\nrelay: \($0.summary)" } ?? "")
+                : "not in a convoy: `jamz group create [NAME]` or `jamz group join CODE`"
+            return Commands.success(text, r)
+        case .peers:
             let ps = await convoy.peersReport()
             let text = ps.isEmpty ? "no peers heard (yet)" : ps.map { p in
                 let off = p.offsetMs.map { String(format: "offset %+.3f ms ± %.3f (spread %.3f, %@)", $0, p.boundMs ?? 0, p.spreadMs ?? 0, p.quality) } ?? "offset: measuring"
                 return "\(p.isDJ ? "DJ " : "   ")\(p.name) \(p.member) \(p.address) \(p.link) heard \(String(format: "%.1f", p.lastHeardSeconds)) s ago, \(off)"
             }.joined(separator: "\n")
             return Commands.success(text, ps)
-        case "take-control":
+        case .takeControl:
             return Commands.success(try await convoy.takeControl())
         default:
             break
         }
         guard await convoy.inGroup else { return nil }
         let lead = await player.convoyLead(convoy: convoy)
-        switch req.cmd {
-        case "add":
-            let q = req.args.joined(separator: " ")
-            guard !q.trimmingCharacters(in: .whitespaces).isEmpty else { throw Player.CommandError("usage: add TRACK-ID|WORDS") }
+        switch cmd {
+        case .add(let q):
             return Commands.success(try await convoy.add(try await player.findCached(q)))
-        case "play":
-            if let a = req.args.first {
+        case .play(let n):
+            if let n {
                 let list = await convoy.playlist
-                guard let n = Int(a), n >= 1, n <= list.count else { throw Player.CommandError("usage: play [N] (N = place in the convoy playlist, 1…\(list.count))") }
+                guard n >= 1, n <= list.count else { throw Player.CommandError("usage: play [N] (N = place in the convoy playlist, 1…\(list.count))") }
                 return Commands.success(try await convoy.change(.start(entry: list[n - 1].id), lead: lead))
             }
             return Commands.success(try await convoy.change(.play, lead: lead))
-        case "pause": return Commands.success(try await convoy.change(.pause, lead: lead))
-        case "toggle":
+        case .pause: return Commands.success(try await convoy.change(.pause, lead: lead))
+        case .toggle:
             let playing = await convoy.timeline.anchor?.rate == 1
             return Commands.success(try await convoy.change(playing ? .pause : .play, lead: lead))
-        case "next", "prev":
+        case .next, .prev:
             let list = await convoy.playlist
             let here = await player.convoyIndex(at: lead, convoy: convoy)
-            let target = (here ?? -1) + (req.cmd == "next" ? 1 : -1)
-            guard target >= 0, target < list.count else { throw Player.CommandError(req.cmd == "next" ? "no next entry" : "no previous entry") }
+            let target = (here ?? -1) + (cmd == .next ? 1 : -1)
+            guard target >= 0, target < list.count else { throw Player.CommandError(cmd == .next ? "no next entry" : "no previous entry") }
             return Commands.success(try await convoy.change(.start(entry: list[target].id), lead: lead))
-        case "seek":
-            guard let s = Double(try arg(req, "seek SECONDS")), s.isFinite, s >= 0, s < 86_400 else {
-                throw Player.CommandError("usage: seek SECONDS (0 or more)")
-            }
+        case .seek(let s):
+            guard s.isFinite, s >= 0, s < 86_400 else { throw Player.CommandError("usage: seek SECONDS (0 or more)") }
             let rate = await player.rate
             return Commands.success(try await convoy.change(.seek(frame: Int64(s * Double(rate))), lead: lead))
         default:
@@ -221,4 +214,14 @@ struct Commands: Sendable {
         b >= 1 << 30 ? String(format: "%.1f GiB", Double(b) / Double(1 << 30))
             : b >= 1 << 20 ? String(format: "%.1f MiB", Double(b) / Double(1 << 20)) : "\(b) B"
     }
+}
+
+/// A command's reply, its data still typed: encoded once, by the socket.
+typealias ControlReplyValue = ControlReply<ReplyData>
+
+/// Any reply payload (`StatusReport`, `[PeerReport]`, `CacheReport`, …).
+struct ReplyData: Encodable, Sendable {
+    let value: any Encodable & Sendable
+    init(_ value: any Encodable & Sendable) { self.value = value }
+    func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
 }

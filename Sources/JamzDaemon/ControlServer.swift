@@ -46,7 +46,7 @@ struct ControlServer: Sendable {
                 for try await var buf in inbound {
                     pending.append(contentsOf: buf.readBytes(length: buf.readableBytes) ?? [])
                     if pending.count > 1 << 20 {
-                        try await outbound.write(ByteBuffer(bytes: Commands.failure("request line too long (over 1 MiB)")))
+                        try await outbound.write(ByteBuffer(bytes: Commands.line(Commands.failure("request line too long (over 1 MiB)"))))
                         return
                     }
                     while let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {

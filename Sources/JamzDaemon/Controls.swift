@@ -215,26 +215,20 @@ actor Controls {
 
     /// Does one action through the control commands; logs and counts the outcome.
     private func act(_ action: ButtonAction, what: String) async {
-        var args: [String] = []
-        let cmd: String
+        let cmd: ControlCommand
         switch action {
-        case .playPause: cmd = "toggle"
-        case .next: cmd = "next"
-        case .previous: cmd = "prev"
-        case .takeControl: cmd = "take-control"
+        case .playPause: cmd = .toggle
+        case .next: cmd = .next
+        case .previous: cmd = .prev
+        case .takeControl: cmd = .takeControl
         case .volumeUp, .volumeDown, .volumeStep:
             let step = action == .volumeUp ? board.volumeStep : action == .volumeDown ? -board.volumeStep
                 : { if case .volumeStep(let n) = action { return n }; return 0 }()
-            cmd = "volume"
-            args = [String(max(0, min(100, await player.currentVolume + step)))]
+            cmd = .volume(max(0, min(100, await player.currentVolume + step)))
         case .none: return
         }
-        let req = ControlRequest(cmd: cmd, args: args)
-        let line = (try? JSONEncoder().encode(req)).map(Array.init) ?? []
-        let reply = await commands.handle(line: line) { _ in }
-        let obj = (try? JSONSerialization.jsonObject(with: Data(reply))) as? [String: Any]
-        let ok = obj?["ok"] as? Bool ?? false
-        let message = obj?["message"] as? String ?? "no answer"
+        let reply = await commands.execute(cmd)
+        let ok = reply.ok, message = reply.message
         counters.add("controls.actions")
         if ok {
             lastResult = message

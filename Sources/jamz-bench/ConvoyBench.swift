@@ -95,11 +95,11 @@ struct ConvoyBench: ParsableCommand {
             Double(r) + Double(offsetsMs[i]) * 1e6 + Double(r - origins[i]) * ppms[i] * 1e-6
         }
         let created = try clients[0].call("group", "create", "bench")
-        guard let code = (created["data"] as? [String: Any])?["code"] as? String else { throw BenchError("no join code") }
+        guard let code = created.data?["code"]?.string else { throw BenchError("no join code") }
         let joinedAt = monotonicNow()
         for c in clients.dropFirst() { try c.call("group", "join", code) }
         try waitFor("every car hears every other", timeout: 30) {
-            clients.allSatisfy { c in ((try? c.call("peers"))?["data"] as? [Any])?.count == n - 1 }
+            clients.allSatisfy { c in (try? c.call(.peers))?.data?.array?.count == n - 1 }
         }
         let discovery = Double(monotonicNow() - joinedAt) / 1e6
         // Idle traffic (in a convoy, nothing playing), once the start-up bursts of clock
@@ -108,7 +108,7 @@ struct ConvoyBench: ParsableCommand {
         let idle = try bytesPerCar(clients, over: 10)
         try clients[0].call("add", "long sixty-five")
         try waitFor("the playlist everywhere", timeout: 20) {
-            clients.allSatisfy { c in ((try? c.call("queue"))?["data"] as? [Any])?.count == 1 }
+            clients.allSatisfy { c in (try? c.call(.queue))?.data?.array?.count == 1 }
         }
         try clients[0].call("play")
         Thread.sleep(forTimeInterval: settle)
@@ -125,8 +125,8 @@ struct ConvoyBench: ParsableCommand {
             var errs: [Double] = [0]
             for (i, c) in clients.enumerated().dropFirst() {
                 let before = monotonicNow()
-                guard let ps = (try? c.call("peers"))?["data"] as? [[String: Any]],
-                      let dj = ps.first(where: { $0["isDJ"] as? Bool == true }), let off = dj["offsetMs"] as? Double else { continue }
+                guard let ps = (try? c.call(.peers))?.data?.array,
+                      let dj = ps.first(where: { $0["isDJ"]?.bool == true }), let off = dj["offsetMs"]?.double else { continue }
                 let r = (before + monotonicNow()) / 2
                 let e = off * 1e6 - (trueClock(0, r) - trueClock(i, r))
                 errs.append(e / 1e3)
@@ -190,11 +190,11 @@ struct ConvoyBench: ParsableCommand {
         }
 
         // Take-over by the last car: effective everywhere when every car names it DJ.
-        let member = ((try clients[n - 1].call("group", "show"))["data"] as? [String: Any])?["member"] as? String
+        let member = try clients[n - 1].call(.group(.show)).data?["member"]?.string
         let pressed = monotonicNow()
         try clients[n - 1].call("take-control")
         try waitFor("every car sees the new DJ", timeout: 10) {
-            clients.allSatisfy { c in ((try? c.call("group", "show"))?["data"] as? [String: Any])?["dj"] as? String == member }
+            clients.allSatisfy { c in (try? c.call(.group(.show)))?.data?["dj"]?.string == member }
         }
         let takeover = Double(monotonicNow() - pressed) / 1e6
 

@@ -255,14 +255,14 @@ struct FootprintRun {
                 daemons.append(d); clients.append(c)
             }
             let created = try clients[0].call("group", "create", "footprint")
-            guard let code = (created["data"] as? [String: Any])?["code"] as? String else { throw BenchError("no join code") }
+            guard let code = created.data?["code"]?.string else { throw BenchError("no join code") }
             for c in clients.dropFirst() { try c.call("group", "join", code) }
             try waitFor("every car hears every other", timeout: 30) {
-                clients.allSatisfy { c in ((try? c.call("peers"))?["data"] as? [Any])?.count == cars - 1 }
+                clients.allSatisfy { c in (try? c.call(.peers))?.data?.array?.count == cars - 1 }
             }
             try clients[0].call("add", title)
             try waitFor("the playlist everywhere", timeout: 20) {
-                clients.allSatisfy { c in ((try? c.call("queue"))?["data"] as? [Any])?.count == 1 }
+                clients.allSatisfy { c in (try? c.call(.queue))?.data?.array?.count == 1 }
             }
             try clients[0].call("play")
             Thread.sleep(forTimeInterval: settle)

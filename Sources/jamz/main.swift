@@ -18,35 +18,35 @@ struct Common: ParsableArguments {
 
     var path: String { socket ?? ProcessInfo.processInfo.environment["JAMZ_SOCKET"] ?? "/run/jamz/jamz.sock" }
 
-    /// Sends the request; prints the message (or `data` as JSON); exits 1 when jamzd said no.
+    /// Sends the command; prints the message (or `data` as JSON); exits 1 when jamzd said no.
     @discardableResult
-    func run(_ cmd: String, _ args: [String] = [], json: Bool = false,
-             progress: ([String: Any]) -> Void = { _ in }) throws -> [String: Any] {
-        let reply: [String: Any]
+    func run(_ cmd: ControlCommand, json: Bool = false,
+             progress: (ImportProgressReport) -> Void = { _ in }) throws -> ControlReply<JSONValue> {
+        let reply: ControlReply<JSONValue>
         do {
-            reply = try ControlClient(path: path).send(ControlRequest(cmd: cmd, args: args), onProgress: progress)
+            reply = try ControlClient(path: path).send(cmd, onProgress: progress)
         } catch {
             FileHandle.standardError.write(Data("jamz: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        guard reply["ok"] as? Bool == true else {
-            FileHandle.standardError.write(Data("jamz: \(reply["message"] as? String ?? "failed")\n".utf8))
+        guard reply.ok else {
+            FileHandle.standardError.write(Data("jamz: \(reply.message)\n".utf8))
             throw ExitCode.failure
         }
         if json {
-            let data = reply["data"] ?? NSNull()
-            let d = try JSONSerialization.data(withJSONObject: data, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
-            print(String(decoding: d, as: UTF8.self))
-        } else if let m = reply["message"] as? String {
-            print(m)
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try e.encode(reply.data ?? .null), as: UTF8.self))
+        } else {
+            print(reply.message)
         }
         return reply
     }
 
     /// The join code as a terminal QR code, for a phone or another car's camera, when `qrencode`
     /// is installed (Debian package qrencode); nothing otherwise.
-    func printQR(_ reply: [String: Any]) {
-        guard let code = (reply["data"] as? [String: Any])?["code"] as? String,
+    func printQR(_ reply: ControlReply<JSONValue>) {
+        guard let code = reply.data?["code"]?.string,
               let exe = ["/usr/bin/qrencode", "/usr/local/bin/qrencode"].first(where: FileManager.default.isExecutableFile) else { return }
         fflush(nil)   // the message first (every output stream)
         let p = Process()
@@ -65,7 +65,7 @@ extension Jamz {
         @Flag(help: "Keep printing the status every half second") var follow = false
         func run() throws {
             repeat {
-                try common.run("status", json: json)
+                try common.run(.status, json: json)
                 if follow { usleep(500_000) }
             } while follow
         }
@@ -78,13 +78,11 @@ extension Jamz {
         @Flag(help: "Print the summary as JSON") var json = false
         func run() throws {
             let abs = URL(fileURLWithPath: dir).standardizedFileURL.path
-            try common.run("import", [abs], json: json) { p in
-                let done = p["done"] as? Int ?? 0, total = p["total"] as? Int ?? 0
-                let file = p["file"] as? String ?? ""
-                switch p["result"] as? String {
-                case "added": print("[\(done)/\(total)] added \(file) — \(p["title"] as? String ?? "")")
-                case "duplicate": print("[\(done)/\(total)] already in the library: \(file)")
-                default: print("[\(done)/\(total)] skipped \(file): \(p["reason"] as? String ?? "?")")
+            try common.run(.import(abs), json: json) { p in
+                switch p.result {
+                case "added": print("[\(p.done)/\(p.total)] added \(p.file) — \(p.title ?? "")")
+                case "duplicate": print("[\(p.done)/\(p.total)] already in the library: \(p.file)")
+                default: print("[\(p.done)/\(p.total)] skipped \(p.file): \(p.reason ?? "?")")
                 }
             }
         }
@@ -94,55 +92,55 @@ extension Jamz {
         static let configuration = CommandConfiguration(abstract: "The play queue.")
         @OptionGroup var common: Common
         @Flag(help: "Machine-readable output") var json = false
-        func run() throws { try common.run("queue", json: json) }
+        func run() throws { try common.run(.queue, json: json) }
     }
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Queue a track by id (or id prefix), or every track matching the words.")
         @OptionGroup var common: Common
         @Argument(help: "Track id or search words") var words: [String]
-        func run() throws { try common.run("add", [words.joined(separator: " ")]) }
+        func run() throws { try common.run(.add(words.joined(separator: " "))) }
     }
 
     struct Play: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Play (resume), or play entry N of the queue.")
         @OptionGroup var common: Common
         @Argument(help: "Place in the queue, from 1") var n: Int?
-        func run() throws { try common.run("play", n.map { [String($0)] } ?? []) }
+        func run() throws { try common.run(.play(n)) }
     }
 
     struct Pause: ParsableCommand {
         @OptionGroup var common: Common
-        func run() throws { try common.run("pause") }
+        func run() throws { try common.run(.pause) }
     }
 
     struct Toggle: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Play if paused, pause if playing.")
         @OptionGroup var common: Common
-        func run() throws { try common.run("toggle") }
+        func run() throws { try common.run(.toggle) }
     }
 
     struct Next: ParsableCommand {
         @OptionGroup var common: Common
-        func run() throws { try common.run("next") }
+        func run() throws { try common.run(.next) }
     }
 
     struct Prev: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Previous entry (or the start of this one after 3 s).")
         @OptionGroup var common: Common
-        func run() throws { try common.run("prev") }
+        func run() throws { try common.run(.prev) }
     }
 
     struct Seek: ParsableCommand {
         @OptionGroup var common: Common
         @Argument(help: "Seconds into the current track") var seconds: Double
-        func run() throws { try common.run("seek", [String(seconds)]) }
+        func run() throws { try common.run(.seek(seconds)) }
     }
 
     struct Volume: ParsableCommand {
         @OptionGroup var common: Common
         @Argument(help: "0-100") var level: Int
-        func run() throws { try common.run("volume", [String(level)]) }
+        func run() throws { try common.run(.volume(level)) }
     }
 
     struct Group: ParsableCommand {
@@ -156,7 +154,7 @@ extension Jamz {
             @Argument(help: "Convoy name") var name: [String] = []
             @Flag(help: "Machine-readable output") var json = false
             func run() throws {
-                let reply = try common.run("group", ["create"] + name, json: json)
+                let reply = try common.run(.group(.create(name: name.joined(separator: " "))), json: json)
                 if !json { common.printQR(reply) }
             }
         }
@@ -164,18 +162,18 @@ extension Jamz {
             static let configuration = CommandConfiguration(abstract: "Join the convoy whose code another car printed.")
             @OptionGroup var common: Common
             @Argument(help: "The join code (dashes and case do not matter)") var code: [String]
-            func run() throws { try common.run("group", ["join", code.joined()]) }
+            func run() throws { try common.run(.group(.join(code: code.joined()))) }
         }
         struct Show: ParsableCommand {
             static let configuration = CommandConfiguration(abstract: "The convoy, this car's part in it, the join code, packet counters.")
             @OptionGroup var common: Common
             @Flag(help: "Machine-readable output (stable; see README)") var json = false
-            func run() throws { try common.run("group", ["show"], json: json) }
+            func run() throws { try common.run(.group(.show), json: json) }
         }
         struct Leave: ParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Leave the convoy and play alone.")
             @OptionGroup var common: Common
-            func run() throws { try common.run("group", ["leave"]) }
+            func run() throws { try common.run(.group(.leave)) }
         }
     }
 
@@ -183,35 +181,35 @@ extension Jamz {
         static let configuration = CommandConfiguration(abstract: "The other cars heard: name, address, link, last heard, clock offset and its bound, who is DJ.")
         @OptionGroup var common: Common
         @Flag(help: "Machine-readable output (stable; see README)") var json = false
-        func run() throws { try common.run("peers", json: json) }
+        func run() throws { try common.run(.peers, json: json) }
     }
 
     struct Where: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "This car's GPS fix and its quality, and what GPS says about the wall clock.")
         @OptionGroup var common: Common
         @Flag(help: "Machine-readable output") var json = false
-        func run() throws { try common.run("where", json: json) }
+        func run() throws { try common.run(.where, json: json) }
     }
 
     struct ConvoyView: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "convoy",
+        static let configuration = CommandConfiguration(commandName: ControlCommand.Name.convoy.rawValue,
             abstract: "The other cars: distance, bearing, speed, ahead or behind, last heard, together or apart.")
         @OptionGroup var common: Common
         @Flag(help: "Machine-readable output") var json = false
-        func run() throws { try common.run("convoy", json: json) }
+        func run() throws { try common.run(.convoy, json: json) }
     }
 
     struct TakeControl: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "take-control", abstract: "Make this car the convoy's DJ.")
+        static let configuration = CommandConfiguration(commandName: ControlCommand.Name.takeControl.rawValue, abstract: "Make this car the convoy's DJ.")
         @OptionGroup var common: Common
-        func run() throws { try common.run("take-control") }
+        func run() throws { try common.run(.takeControl) }
     }
 
     struct Cache: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Cache use: tracks, bytes, hit rate, evictions.")
         @OptionGroup var common: Common
         @Flag(help: "Machine-readable output") var json = false
-        func run() throws { try common.run("cache", json: json) }
+        func run() throws { try common.run(.cache, json: json) }
     }
 }
 

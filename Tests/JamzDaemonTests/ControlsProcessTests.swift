@@ -2,6 +2,7 @@ import CLinuxInput
 import Foundation
 import JamzClient
 import JamzCore
+import JamzDaemon
 import JamzTestSupport
 import Testing
 
@@ -240,15 +241,15 @@ extension ConvoyNetnsTests {
             try c.client.call("import", try musicFolder(["long65.mp3"]))
         }
         let created = try dj.client.call("group", "create", "Buttons")
-        let code = try #require((created["data"] as? [String: Any])?["code"] as? String)
+        let code = try #require(created.data?["code"]?.string)
         try follower.client.call("group", "join", code)
         try dj.client.call("add", "long")
         try dj.client.call("play")
-        let djID = try #require((try dj.client.call("group", "show")["data"] as? [String: Any])?["member"] as? String)
-        let followerID = try #require((try follower.client.call("group", "show")["data"] as? [String: Any])?["member"] as? String)
+        let djID = try #require(try dj.client.call(.group(.show), expecting: GroupReport.self).data?.member)
+        let followerID = try #require(try follower.client.call(.group(.show), expecting: GroupReport.self).data?.member)
         try waitUntil("the follower plays with the DJ", timeout: 20) {
             (try? follower.client.status().state) == "playing"
-                && ((try? follower.client.call("group", "show")["data"] as? [String: Any])?["dj"] as? String) == djID
+                && (try? follower.client.call(.group(.show), expecting: GroupReport.self))?.data?.dj == djID
         }
         // A follower's play/pause is the DJ's business: refused, logged, counted, music goes on.
         buttons.press(KEY_PLAYPAUSE)
@@ -257,11 +258,11 @@ extension ConvoyNetnsTests {
         #expect(try follower.client.status().state == "playing")
         // The long press on the follower's DJ button: it becomes the DJ, in both cars' eyes.
         try waitUntil("the follower has measured the DJ's clock", timeout: 15) {
-            ((try? follower.client.call("peers")["data"] as? [[String: Any]]) ?? []).contains { $0["offsetMs"] != nil }
+            ((try? follower.client.call(.peers, expecting: [PeerReport].self))?.data ?? []).contains { $0.offsetMs != nil }
         }
         buttons.press(KEY_PROG1, hold: 1.3)
         try waitUntil("both cars see the follower as DJ", timeout: 10) {
-            [dj, follower].allSatisfy { c in ((try? c.client.call("group", "show")["data"] as? [String: Any])?["dj"] as? String) == followerID }
+            [dj, follower].allSatisfy { c in (try? c.client.call(.group(.show), expecting: GroupReport.self))?.data?.dj == followerID }
         }
         #expect(follower.logText.contains("button dj long → take_control: this car is the DJ now"))
         #expect(try dj.client.status().state == "playing")

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import JamzClient
 import JamzCore
+import JamzDaemon
 import JamzTestSupport
 import Testing
 
@@ -95,9 +96,8 @@ import Testing
         try car.start()
         #expect(FileManager.default.fileExists(atPath: car.db + ".broken-1"))
         #expect(car.logText.contains("moved to \(car.db).broken-1"))
-        let cache = try car.client.call("cache")
-        let data = cache["data"] as? [String: Any]
-        #expect(data?["tracks"] as? Int == 3)
+        let cache = try car.client.call(.cache, expecting: CacheReport.self)
+        #expect(cache.data?.tracks == 3)
         try car.client.call("add", "only v1")
         try car.client.call("play")
         #expect(try car.client.status().state == "playing")
@@ -171,7 +171,7 @@ import Testing
         let car = Car()
         try car.start()
         let r = try car.client.send(ControlRequest(cmd: "self-destruct"))
-        #expect(r["ok"] as? Bool == false)
+        #expect(!r.ok)
         // A line that is not JSON at all, through a raw socket.
         let reply = try rawRequest(car.socket, "this is not json\n")
         #expect(reply.contains("\"ok\":false") && reply.contains("not a valid request"))
@@ -189,15 +189,15 @@ import Testing
         try car.client.call("import", try musicFolder(["cbr.mp3", "vbr.mp3"]))
         try car.client.call("add", "vbr tone")          // queued: must survive
         try car.client.call("import", try musicFolder(["id3v1.mp3", "id3v24.mp3", "mono22k.mp3"]))
-        let cache = try car.client.call("cache")["data"] as? [String: Any]
-        #expect(cache?["tracks"] as? Int == 3)
-        #expect(cache?["evictions"] as? Int == 2)
+        let cache = try car.client.call(.cache, expecting: CacheReport.self).data
+        #expect(cache?.tracks == 3)
+        #expect(cache?.evictions == 2)
         // The queued VBR track is still cached and plays; the first imported, unqueued one is gone.
         try car.client.call("play")
         #expect(try car.client.status().track?.title == "VBR Tone")
-        let r = try car.client.send(ControlRequest(cmd: "add", args: ["cbr tone"]))
-        #expect(r["ok"] as? Bool == false && (r["message"] as? String ?? "").contains("no longer in the cache"))
-        #expect((try car.client.call("cache")["data"] as? [String: Any])?["misses"] as? Int == 1)
+        let r = try car.client.send(.add("cbr tone"))
+        #expect(!r.ok && r.message.contains("no longer in the cache"))
+        #expect(try car.client.call(.cache, expecting: CacheReport.self).data?.misses == 1)
         #expect(car.terminate() == 0)
     }
 }
@@ -226,10 +226,10 @@ extension DaemonProcessTests {
         #expect(after.track?.title == "Long Sixty-Five")
         // Saved at most a second before the kill, resumed 0.3 s after the start.
         #expect(abs(after.position - before.position) < 3, "before \(before.position) s, after \(after.position) s")
-        let queue = try car.client.call("queue")["data"] as? [[String: Any]] ?? []
+        let queue = try car.client.call(.queue, expecting: [QueueItemReport].self).data ?? []
         #expect(queue.count == 2)
-        let group = try car.client.call("group", "show")["data"] as? [String: Any] ?? [:]
-        #expect(group["isDJ"] as? Bool == true)
+        let group = try car.client.call(.group(.show), expecting: GroupReport.self).data
+        #expect(group?.isDJ == true)
         #expect(car.logText.contains("resuming the convoy as its DJ"))
         #expect(car.terminate() == 0)
     }
@@ -241,8 +241,8 @@ extension DaemonProcessTests {
         try car.client.call("add", "only v1")   // 2 s
         try car.client.call("add", "vbr tone")  // its file will be gone
         try car.client.call("add", "cbr tone")
-        let queue = try car.client.call("queue")["data"] as? [[String: Any]] ?? []
-        let vbrID = try #require(queue.first { $0["title"] as? String == "VBR Tone" }?["id"] as? String)
+        let queue = try car.client.call(.queue, expecting: [QueueItemReport].self).data ?? []
+        let vbrID = try #require(queue.first { $0.title == "VBR Tone" }?.id)
         try FileManager.default.removeItem(atPath: "\(car.dataDir)/cache/\(vbrID).mp3")
         try car.client.call("play")
         try waitUntil("the third entry plays", timeout: 15) { (try? car.client.status().track?.title) == "CBR Tone" }

@@ -39,13 +39,12 @@ import Testing
             usleep(100_000)
             let s = try car.client.status()
             positions.append(s.position)
-            let cache = try car.client.call("cache")["data"] as? [String: Any]
-            let tracks = cache?["tracks"] as? Int ?? 0
+            let tracks = try car.client.call(.cache, expecting: CacheReport.self).data?.tracks ?? 0
             if tracks > 2 && tracks < 14 { sawImportRunning = true }
             if tracks == 14 { break }
         }
         try waitUntil("the import finishes", timeout: 60) {
-            ((try? car.client.call("cache"))?["data"] as? [String: Any])?["tracks"] as? Int == 14
+            (try? car.client.call(.cache, expecting: CacheReport.self))?.data?.tracks == 14
         }
         #expect(sawImportRunning)
         #expect(positions.count >= 3)
@@ -54,8 +53,8 @@ import Testing
         #expect(try car.client.status().state == "playing")
         #expect(try car.client.status().counters["import.skipped"] == 1)
         // Importing the same tree again adds nothing.
-        let again = try car.client.call("import", folder)["data"] as? [String: Any]
-        #expect(again?["added"] as? Int == 0 && again?["duplicates"] as? Int == 12)
+        let again = try car.client.call("import", folder).data
+        #expect(again?["added"]?.int == 0 && again?["duplicates"]?.int == 12)
         #expect(car.terminate() == 0)
     }
 }

@@ -43,7 +43,7 @@ import Testing
 
         let music = try musicFolder(["cbr.mp3", "id3v24.mp3"])
         let client = ControlClient(path: config.socket)
-        let added2 = try await Task.detached { (try client.call("import", music)["data"] as? [String: Any])?["added"] as? Int }.value
+        let added2 = try await Task.detached { try client.call("import", music).data?["added"]?.int }.value
         #expect(added2 == 2)
 
         let added = await daemon.request(#"{"cmd":"add","args":["zoë"]}"#)

@@ -57,7 +57,7 @@ import Testing
                 let target = Double(Int.random(in: 5...40, using: &rng))
                 let was = try car.client.status()
                 let answer = try car.client.call("seek", String(target))
-                story = "seek from \(was.position) to \(target) at \(was.sampledAt): \(answer["message"] ?? "")"
+                story = "seek from \(was.position) to \(target) at \(was.sampledAt): \(answer.message)"
                 try waitUntil("the seek is heard", timeout: 10) {
                     guard let p = try? car.client.status().position else { return false }
                     return p >= target && p < target + 0.5
