@@ -97,6 +97,8 @@ public actor Convoy {
     /// plays on from where it was, in its own clock, until it hears the DJ again.
     var solo: TimelineAnchor?
     var peerBoots: [MemberID: UInt32] = [:]
+    /// Each peer's wall − monotonic mapping, from the disciplined wall readings in its beacons.
+    var peerWall: [MemberID: WallMapping] = [:]
     let cache: TrackCache
     var trackServer: TrackServer?
     var startingServer = false
@@ -454,7 +456,7 @@ public actor Convoy {
         let from: Route = address.map { .lan($0) } ?? .relay(sender)
         // A new boot of that car: its monotonic clock began again, its old samples mean nothing.
         let boot = UInt32(truncatingIfNeeded: seq >> 32)
-        if let known = peerBoots[sender], known != boot { peers[sender]?.filter.reset() }
+        if let known = peerBoots[sender], known != boot { peers[sender]?.filter.reset(); peerWall[sender] = nil }
         peerBoots[sender] = boot
         let message: WireMessage
         do { message = try WireCodec.decode(payload) } catch {
@@ -471,6 +473,9 @@ public actor Convoy {
                 wakeup.ring()   // a clock exchange with it is due now
             }
             p.name = b.name; p.lastHeard = at; p.tracks = b.tracks; p.dataPort = Int(b.dataPort)
+            if let w = b.wall, w.ppsDisciplined, abs(w.mono) < Self.timeLimit, abs(w.wall) < Self.timeLimit {
+                peerWall[sender, default: WallMapping()].add(w)
+            }
             if let address { p.lan = address; p.lanHeard = at } else { p.relayHeard = at }
             peers[sender] = p
             if newSource { fetchMissing() }   // it may have tracks we lack
@@ -541,7 +546,24 @@ public actor Convoy {
     // MARK: following the timeline
 
     var djEstimate: ClockEstimate? {
-        session.isDJ ? nil : peers[session.term.dj]?.filter.estimate
+        session.isDJ ? nil : estimate(of: session.term.dj, at: clock.now())
+    }
+
+    /// A peer's clock against ours: the network estimate (clock exchanges), fused with what both
+    /// cars' GPS-disciplined wall clocks say when both have one (`OffsetFusion`: by their
+    /// bounds, never outside the network's hard bound). GPS time is what keeps cars in sync over
+    /// a path whose asymmetry the exchanges cannot see (a relay, mobile data).
+    func estimate(of id: MemberID, at now: Nanos) -> ClockEstimate? {
+        let net = peers[id]?.filter.estimate
+        guard let own = location?.ownWall, let theirs = peerWall[id],
+              let gps = GPSTimeOffset.offset(local: own, peer: theirs, at: now) else { return net }
+        guard let fused = OffsetFusion.fuse(network: net.map { ($0.offset(at: now), $0.bound) }, gps: gps) else { return net }
+        var e = net ?? ClockEstimate(reference: now, offsetAtReference: 0, ppm: 0, bound: 0, spread: 0, quality: .coarse, samples: 0)
+        e.reference = now
+        e.offsetAtReference = fused.offset
+        e.bound = fused.bound
+        if fused.source == .gps { e.quality = .locked }
+        return e
     }
 
     /// Hands the playlist and the timeline, in our clock, to the player. The DJ's own timeline
@@ -750,7 +772,7 @@ public actor Convoy {
     func peersReport() -> [PeerReport] {
         let now = clock.now()
         return peers.sorted { $0.key < $1.key }.map { id, p in
-            let e = p.filter.estimate
+            let e = estimate(of: id, at: now)
             return PeerReport(member: "\(id)", name: p.name, address: p.lan.map { "\($0)" } ?? "relay", link: p.link,
                               lastHeardSeconds: Double(now - p.lastHeard) / 1e9,
                               offsetMs: e.map { $0.offset(at: now) / 1e6 }, boundMs: e.map { Double($0.bound) / 1e6 },

@@ -88,6 +88,7 @@ public enum Daemon {
         await convoy.resume(saved: savedPlayer)
         var where_ = Location.Settings()
         if config.gpsPort > 0 { where_.gps = .init(host: config.gpsHost, port: config.gpsPort) }
+        where_.declaredWallAccuracy = config.testGPSTimeAccuracy
         where_.history.retention = Nanos(config.historyDays) * 86_400 * nanosPerSecond
         where_.together = .init(radius: config.togetherRadiusM, enterDwell: Nanos(config.togetherDwellS * 1e9), leaveDwell: Nanos(config.togetherDwellS * 1e9))
         let location = Location(settings: where_, store: store, clock: clock, me: convoy.me, logger: logger)

@@ -46,6 +46,10 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Another car is "together" with this one within this radius (left beyond 1.25 ×) for this long.
     public var togetherRadiusM = 2000.0
     public var togetherDwellS = 10.0
+    /// Test hook (flag only): this host's wall clock is declared GPS/PPS-disciplined with this
+    /// accuracy (ns), as chrony with a PPS receiver would make it: the cars of a test run on one
+    /// machine share its true wall clock (a device boundary; no GPS receiver here).
+    public var testGPSTimeAccuracy: Nanos?
     /// Test hook (flag only, never in the TOML file): delay, jitter and loss added to every
     /// convoy datagram this daemon sends, because the test machine's kernel has no netem.
     public var testLinkImpairment: LinkImpairment?

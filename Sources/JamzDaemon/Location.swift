@@ -14,6 +14,8 @@ final class Location: Sendable {
     struct Settings: Sendable {
         /// nil: no GPS in this car (positions of the others are still shown, without distances).
         var gps: GPSDClient.Config?
+        /// Test hook: the host's wall clock is taken as GPS-disciplined with this accuracy.
+        var declaredWallAccuracy: Nanos?
         var history = HistoryPolicy()
         var together = TogetherTracker.Config()
     }
@@ -192,8 +194,29 @@ final class Location: Sendable {
                             time: f.wall)
     }
 
-    /// Our wall clock reading for the beacon, when it is PPS-disciplined.
-    func wallSample() -> WallClockSample? { state.withLock { $0.wall.latest } }
+    /// Our wall clock reading for the beacon, when it is PPS-disciplined (or declared so by the
+    /// test hook: then a fresh reading of the host's wall clock each time).
+    func wallSample() -> WallClockSample? {
+        if let accuracy = settings.declaredWallAccuracy {
+            let sample = Self.readWall(clock: clock, accuracy: accuracy)
+            state.withLock { $0.wall.add(sample) }
+            return sample
+        }
+        return state.withLock { $0.wall.latest }
+    }
+
+    /// This car's wall − monotonic mapping (empty unless the wall clock is disciplined).
+    var ownWall: WallMapping { state.withLock { $0.wall } }
+
+    /// Our clock and the host's wall clock read together (the wall read between two reads of ours).
+    static func readWall(clock: any HostClock, accuracy: Nanos) -> WallClockSample {
+        let before = clock.now()
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let after = clock.now()
+        return WallClockSample(mono: before + (after - before) / 2, wall: Nanos(ts.tv_sec) * nanosPerSecond + Nanos(ts.tv_nsec),
+                               accuracy: accuracy + (after - before) / 2, ppsDisciplined: true)
+    }
 
     /// A peer's position carried along its course to GPS time `wall` (at most 30 s either way).
     static func projected(_ f: Fix, to wall: Nanos) -> GeoPoint {

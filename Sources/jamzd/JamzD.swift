@@ -37,6 +37,7 @@ struct JamzD: AsyncParsableCommand {
     @Option(help: "Test hook: impair every convoy datagram sent, DELAY_MS[+expMEAN_MS][,loss=P][,seed=N] (no netem here)") var testLinkImpair: String?
     @Option(help: "gpsd to read the position from: HOST:PORT (default localhost:2947) or off") var gpsd: String?
     @Option(help: "UDP port of the convoy link, the same in every car (0: no convoy link)") var convoyPort: Int?
+    @Option(help: "Test hook: declare this host's wall clock GPS/PPS-disciplined with this accuracy, µs (the cars of a test share it)") var testGpsTime: Double?
     @Option(help: "Internet relay: mqtt://HOST:PORT or mqtts://HOST:PORT (the [relay] settings of the config file for TLS and credentials); off: no relay") var relay: String?
     @Option(help: "Board file (TOML): buttons, encoders, ignition sense, audio overrides (board/README.md)") var board: String?
 
@@ -72,6 +73,10 @@ struct JamzD: AsyncParsableCommand {
             cfg.convoyPort = v
         }
         if let v = gpsd, let why = cfg.setGPSD(v) { throw ValidationError("--gpsd \(v): \(why)") }
+        if let v = testGpsTime {
+            guard v > 0, v <= 1_000_000 else { throw ValidationError("--test-gps-time \(v): an accuracy in µs, 0 < a ≤ 1000000") }
+            cfg.testGPSTimeAccuracy = Int64(v * 1000)
+        }
         if let v = relay {
             if v == "off" { cfg.relay = nil } else {
                 cfg.relay = cfg.relay ?? .init(url: v)

@@ -34,21 +34,23 @@ struct ConvoyRelayNetnsTests {
         return counters.filter { $0.key.hasPrefix("convoy.dropped.") }.values.compactMap { $0 as? Int }.reduce(0, +)
     }
 
-    /// The broker and the bad path in front of it, in jamz-cloud.
-    func cloud() throws -> (MosquittoRig, GroupProcess) {
+    /// The broker and the bad paths in front of it, in jamz-cloud: path k listens on port 1884 + k.
+    func cloud(paths: [[String]] = [["--delay", "40", "--exp", "20", "--loss", "0.02", "--outage", "1/15"]]) throws -> (MosquittoRig, [GroupProcess]) {
         let broker = try MosquittoRig(port: 1883, netns: "jamz-cloud")
-        let path = try GroupProcess(["ip", "netns", "exec", "jamz-cloud", "/usr/bin/python3", Fixtures.repo.appendingPathComponent("scripts/tcp-impair.py").path,
-                                     "--listen", "10.79.255.1:1884", "--to", "127.0.0.1:1883",
-                                     "--delay", "40", "--exp", "20", "--loss", "0.02", "--outage", "1/15"], log: "/dev/null")
-        _ = try path.waitFor("the impaired path listens") { $0.contains("listening") }
-        return (broker, path)
+        let procs = try paths.enumerated().map { k, profile in
+            let p = try GroupProcess(["ip", "netns", "exec", "jamz-cloud", "/usr/bin/python3", Fixtures.repo.appendingPathComponent("scripts/tcp-impair.py").path,
+                                      "--listen", "10.79.255.1:\(1884 + k)", "--to", "127.0.0.1:1883", "--seed", "\(k + 1)"] + profile, log: "/dev/null")
+            _ = try p.waitFor("the impaired path listens") { $0.contains("listening") }
+            return p
+        }
+        return (broker, procs)
     }
 
     @Test func threeCarsWithNoLANAreOneConvoyThroughTheRelay() throws {
         try NetnsLab.run("cloud", "3")
         defer { try? NetnsLab.run("down") }
-        let (broker, path) = try cloud()
-        defer { path.killGroup() }
+        let (broker, paths) = try cloud()
+        defer { paths.forEach { $0.killGroup() } }
         let cars = (1...3).map { i in
             Car(args: ["--car-name", "car\(i)", "--relay", Self.broker, "--gpsd", "off", "--clock-offset-ms=\(i * 1500)"], netns: "jamz-car\(i)")
         }
@@ -117,6 +119,48 @@ struct ConvoyRelayNetnsTests {
         #expect(cars.allSatisfy { group($0)["dj"] as? String == ids[2] && status($0)["state"] as? String == "playing" })
         print("relay test: flood \(sent); drops per car \(zip(cars.map(drops), before).map { $0 - $1 })")
         for c in cars { #expect(counter(c, "convoy.relay.messages_received") > 0) }
+        for c in cars { #expect(c.terminate() == 0) }
+    }
+
+    /// Car 1's mobile link is 5 ms up / 60 ms down, the others' 60 up / 5 down: from car 1 to
+    /// them takes 10 ms, back 120 ms. The clock exchanges see a 130 ms round trip and cannot see
+    /// that it is lopsided, so the network alone puts the other car's clock about 55 ms off. With
+    /// both wall clocks GPS-disciplined (the test hook: the cars share this host's wall clock),
+    /// the fused estimate is the true offset.
+    @Test func gpsTimeCarriesTheSyncOverAnAsymmetricPath() throws {
+        try NetnsLab.run("cloud", "3")
+        defer { try? NetnsLab.run("down") }
+        let (broker, paths) = try cloud(paths: [["--delay", "60", "--up-delay", "5", "--exp", "1"], ["--delay", "5", "--up-delay", "60", "--exp", "1"]])
+        defer { paths.forEach { $0.killGroup() }; broker.kill() }
+        // Cars 1 and 2 have GPS time, car 3 has none; clocks 1.5 s apart.
+        let cars = (1...3).map { i in
+            Car(args: ["--car-name", "car\(i)", "--relay", "mqtt://10.79.255.1:\(i == 1 ? 1884 : 1885)", "--gpsd", "off", "--clock-offset-ms=\(i * 1500)"]
+                      + (i < 3 ? ["--test-gps-time", "50"] : []), netns: "jamz-car\(i)")
+        }
+        for c in cars { try c.start() }
+        let code = try #require((json(cars[0], "group", "create", "Lopsided") as? [String: Any])?["code"] as? String)
+        for c in cars.dropFirst() { #expect(try c.jamz("group", "join", code).0 == 0) }
+        let ids = cars.map { group($0)["member"] as? String ?? "?" }
+        func offset(_ c: Car, of id: String) -> (Double, Double)? {
+            guard let p = peers(c).first(where: { $0["member"] as? String == id }),
+                  let o = p["offsetMs"] as? Double, let b = p["boundMs"] as? Double else { return nil }
+            return (o, b)
+        }
+        do {
+            try waitUntil("car 1 measures cars 2 and 3 (clock exchanges through the relay)", timeout: 60) {
+                offset(cars[0], of: ids[1]) != nil && (offset(cars[0], of: ids[2])?.1 ?? 1e9) < 200
+            }
+        } catch {
+            print("car 1's peers: \(peers(cars[0]))\n\(cars[0].logText.suffix(3000))")
+            throw error
+        }
+        sleep(10)
+        let withGPS = try #require(offset(cars[0], of: ids[1])), networkOnly = try #require(offset(cars[0], of: ids[2]))
+        print("asymmetric relay path: car 2 (GPS time) \(withGPS.0 - 1500) ms off ± \(withGPS.1); car 3 (network only) \(networkOnly.0 - 3000) ms off ± \(networkOnly.1)")
+        #expect(abs(withGPS.0 - 1500) < 1, "with GPS time: \(withGPS)")
+        #expect(withGPS.1 < 1)
+        // The control: the same path without GPS time is off by the asymmetry, inside its bound.
+        #expect(abs(networkOnly.0 - 3000) > 10 && abs(networkOnly.0 - 3000) < networkOnly.1, "network only: \(networkOnly)")
         for c in cars { #expect(c.terminate() == 0) }
     }
 }
