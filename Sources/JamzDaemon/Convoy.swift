@@ -276,6 +276,12 @@ public actor Convoy {
         return "left convoy \(s.groupID); playing alone"
     }
 
+    /// At shutdown: the relay says goodbye to its broker (no keep-alive to wait out).
+    func shutdown() {
+        relay?.close()
+        relay = nil
+    }
+
     /// After a restart this car's clock began again. The DJ re-anchors the convoy where the
     /// player resumed (the position saved before the power went). A follower plays on from there
     /// by itself ("solo") until it hears the DJ, then takes the DJ's timeline again: the music
@@ -452,7 +458,13 @@ public actor Convoy {
 
     /// `address`: where it came from on the LAN (nil: through the relay).
     func receive(_ bytes: [UInt8], from address: SocketAddress?, at: Nanos) async {
-        guard let (_, sender, seq, payload) = try? receiver.admit(bytes) else { return }
+        let sender: MemberID, seq: UInt64, payload: [UInt8]
+        do { (_, sender, seq, payload) = try receiver.admit(bytes) } catch {
+            // The same envelope came first over the LAN: the relay carries this car too (shown
+            // as "lan+relay"; only the route's choice and the display depend on it).
+            if error == .duplicate, address == nil, let h = try? Envelope.header(of: bytes) { peers[h.sender]?.relayHeard = at }
+            return
+        }
         let from: Route = address.map { .lan($0) } ?? .relay(sender)
         // A new boot of that car: its monotonic clock began again, its old samples mean nothing.
         let boot = UInt32(truncatingIfNeeded: seq >> 32)

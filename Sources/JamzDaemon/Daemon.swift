@@ -141,7 +141,7 @@ public enum Daemon {
                 SubsystemService("control-server", body: { [server, channel] in try? await server.serve(channel) }),
                 SubsystemService("convoy", body: { [convoy, player] in
                     await runDue(clock: player.clock, doorbell: convoy.wakeup) { await convoy.tick() }
-                }),
+                }, shutdown: { [convoy] in await convoy.shutdown() }),
                 SubsystemService("location", body: { [location, player] in
                     await runDue(clock: player.clock, doorbell: location.wakeup) { await location.tick(now: location.now) }
                 }),

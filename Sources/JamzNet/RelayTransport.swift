@@ -126,6 +126,7 @@ public final class RelayTransport: Sendable {
     let logger: Logger
     let receive: Receive
     let state = Mutex(State())
+    private let closed = Mutex(false)
     // The library's handle: thread-safe for publish/subscribe once the loop thread runs.
     nonisolated(unsafe) let mosq: OpaquePointer
 
@@ -240,12 +241,19 @@ public final class RelayTransport: Sendable {
 
     public var status: Status { state.withLock { $0.status } }
 
-    /// Disconnects and stops the thread; nothing is received after it returns.
+    /// Disconnects and stops the thread; nothing is received after it returns. Idempotent; also
+    /// done when the transport goes away.
     public func close() {
+        guard closed.withLock({ c in defer { c = true }; return !c }) else { return }
         mosquitto_disconnect_v5(mosq, 0, nil)
         mosquitto_loop_stop(mosq, false)
+        // No callback may reach this object any more (the loop thread is gone; this also
+        // covers a callback run by destroy itself).
+        mosquitto_user_data_set(mosq, nil)
         mosquitto_destroy(mosq)
     }
+
+    deinit { close() }
 
     // MARK: - On libmosquitto's thread
 

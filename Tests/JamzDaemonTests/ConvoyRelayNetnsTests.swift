@@ -34,55 +34,50 @@ struct ConvoyRelayNetnsTests {
         return counters.filter { $0.key.hasPrefix("convoy.dropped.") }.values.compactMap { $0 as? Int }.reduce(0, +)
     }
 
-    /// The broker and the bad paths in front of it, in jamz-cloud: path k listens on port 1884 + k.
-    func cloud(paths: [[String]] = [["--delay", "40", "--exp", "20", "--loss", "0.02", "--outage", "1/15"]]) throws -> (MosquittoRig, [GroupProcess]) {
-        let broker = try MosquittoRig(port: 1883, netns: "jamz-cloud")
-        let procs = try paths.enumerated().map { k, profile in
+    static let badPath = ["--delay", "40", "--exp", "20", "--loss", "0.02", "--outage", "1/15"]
+
+    /// Brokers and bad paths in jamz-cloud. Broker k listens on 1883 + 10 k; each broker after
+    /// the first is bridged to the first (`topic jamz/# both 1`). Path k listens on 1884 + k and
+    /// leads to broker `to`.
+    func cloud(brokers: Int = 1, paths: [(profile: [String], to: Int)] = [(badPath, 0)]) throws -> ([MosquittoRig], [GroupProcess]) {
+        let rigs = try (0..<brokers).map { k in
+            try MosquittoRig(port: 1883 + 10 * k, netns: "jamz-cloud",
+                             extraConfig: k == 0 ? "" : "connection to-first\naddress 127.0.0.1:1883\ntopic jamz/# both 1\n")
+        }
+        let procs = try paths.enumerated().map { k, path in
             let p = try GroupProcess(["ip", "netns", "exec", "jamz-cloud", "/usr/bin/python3", Fixtures.repo.appendingPathComponent("scripts/tcp-impair.py").path,
-                                      "--listen", "10.79.255.1:\(1884 + k)", "--to", "127.0.0.1:1883", "--seed", "\(k + 1)"] + profile, log: "/dev/null")
+                                      "--listen", "10.79.255.1:\(1884 + k)", "--to", "127.0.0.1:\(1883 + 10 * path.to)", "--seed", "\(k + 1)"] + path.profile,
+                                     log: "/dev/null")
             _ = try p.waitFor("the impaired path listens") { $0.contains("listening") }
             return p
         }
-        return (broker, procs)
+        return (rigs, procs)
     }
 
-    @Test func threeCarsWithNoLANAreOneConvoyThroughTheRelay() throws {
-        try NetnsLab.run("cloud", "3")
-        defer { try? NetnsLab.run("down") }
-        let (broker, paths) = try cloud()
-        defer { paths.forEach { $0.killGroup() } }
-        let cars = (1...3).map { i in
-            Car(args: ["--car-name", "car\(i)", "--relay", Self.broker, "--gpsd", "off", "--clock-offset-ms=\(i * 1500)"], netns: "jamz-car\(i)")
-        }
-        for c in cars {
-            try c.start()
-            #expect(try c.jamz("import", try musicFolder(["long65.mp3", "cbr.mp3"])).0 == 0)
-        }
-        // Join by code through the relay only.
+    /// Creates the convoy on car 1, joins the others by its code, and checks they become one
+    /// convoy: every car hears the others over `link`, one playlist from adds in all cars, the
+    /// same track playing, a take-over by the last car seen everywhere. Returns the code and ids.
+    @discardableResult
+    func formConvoy(_ cars: [Car], link: String, timeout: Double = 60) throws -> (code: String, ids: [String]) {
+        for c in cars { #expect(try c.jamz("import", try musicFolder(["long65.mp3", "cbr.mp3"])).0 == 0) }
         let code = try #require((json(cars[0], "group", "create", "Far apart") as? [String: Any])?["code"] as? String)
         for c in cars.dropFirst() { #expect(try c.jamz("group", "join", code).0 == 0) }
         let ids = cars.map { group($0)["member"] as? String ?? "?" }
-        try waitUntil("every car hears the two others through the relay, with a clock estimate", timeout: 60) {
-            cars.allSatisfy { c in let p = peers(c); return p.count == 2 && p.allSatisfy { $0["link"] as? String == "relay" && $0["offsetMs"] != nil } }
+        let n = cars.count
+        try waitUntil("every car hears the others over \(link), with a clock estimate", timeout: timeout) {
+            cars.allSatisfy { c in let p = peers(c); return p.count == n - 1 && p.allSatisfy { $0["link"] as? String == link && $0["offsetMs"] != nil } }
         }
-        // One playlist from adds in all cars.
         for (i, c) in cars.enumerated() { #expect(try c.jamz("add", i == 1 ? "cbr" : "long").0 == 0) }
-        try waitUntil("the same three entries everywhere", timeout: 40) {
+        try waitUntil("the same entries everywhere", timeout: 40) {
             let q = cars.map(queue)
-            return q[0].count == 3 && q.allSatisfy { $0 == q[0] }
+            return q[0].count == n && q.allSatisfy { $0 == q[0] }
         }
-        // The same track playing; a take-over reaches every car.
         #expect(try cars[0].jamz("play").0 == 0)
-        try waitUntil("every car plays the same track", timeout: 30) {
-            let tracks = cars.map { (status($0)["track"] as? [String: Any])?["id"] as? String }
-            return cars.allSatisfy { status($0)["state"] as? String == "playing" } && tracks[0] != nil && tracks.allSatisfy { $0 == tracks[0] }
-        }
-        #expect(try cars[2].jamz("take-control").0 == 0)
+        try waitUntil("every car plays the same track", timeout: 30) { samePlaying(cars) }
+        #expect(try cars[n - 1].jamz("take-control").0 == 0)
         do {
-            try waitUntil("every car sees car 3 as DJ and still plays the same track", timeout: 30) {
-                let tracks = cars.map { (status($0)["track"] as? [String: Any])?["id"] as? String }
-                return cars.allSatisfy { group($0)["dj"] as? String == ids[2] && status($0)["state"] as? String == "playing" }
-                    && tracks[0] != nil && tracks.allSatisfy { $0 == tracks[0] }
+            try waitUntil("every car sees the last car as DJ and still plays the same track", timeout: 30) {
+                cars.allSatisfy { group($0)["dj"] as? String == ids[n - 1] } && samePlaying(cars)
             }
         } catch {
             for (i, c) in cars.enumerated() {
@@ -90,6 +85,27 @@ struct ConvoyRelayNetnsTests {
             }
             throw error
         }
+        return (code, ids)
+    }
+
+    func samePlaying(_ cars: [Car]) -> Bool {
+        let s = cars.map(status)
+        let tracks = s.map { ($0["track"] as? [String: Any])?["id"] as? String }
+        return s.allSatisfy { $0["state"] as? String == "playing" } && tracks[0] != nil && tracks.allSatisfy { $0 == tracks[0] }
+    }
+
+    @Test func threeCarsWithNoLANAreOneConvoyThroughTheRelay() throws {
+        try NetnsLab.run("cloud", "3")
+        defer { try? NetnsLab.run("down") }
+        let (brokers, paths) = try cloud()
+        let broker = brokers[0]
+        defer { paths.forEach { $0.killGroup() } }
+        let cars = (1...3).map { i in
+            Car(args: ["--car-name", "car\(i)", "--relay", Self.broker, "--gpsd", "off", "--clock-offset-ms=\(i * 1500)"], netns: "jamz-car\(i)")
+        }
+        for c in cars { try c.start() }
+        // Join by code through the relay only; one playlist; the same track; a take-over.
+        let (code, ids) = try formConvoy(cars, link: "relay")
         // The broker dies mid-drive: the music goes on from the timeline; an edit made meanwhile
         // reaches every car once it is back.
         broker.kill()
@@ -130,8 +146,8 @@ struct ConvoyRelayNetnsTests {
     @Test func gpsTimeCarriesTheSyncOverAnAsymmetricPath() throws {
         try NetnsLab.run("cloud", "3")
         defer { try? NetnsLab.run("down") }
-        let (broker, paths) = try cloud(paths: [["--delay", "60", "--up-delay", "5", "--exp", "1"], ["--delay", "5", "--up-delay", "60", "--exp", "1"]])
-        defer { paths.forEach { $0.killGroup() }; broker.kill() }
+        let (brokers, paths) = try cloud(paths: [(["--delay", "60", "--up-delay", "5", "--exp", "1"], 0), (["--delay", "5", "--up-delay", "60", "--exp", "1"], 0)])
+        defer { paths.forEach { $0.killGroup() }; brokers.forEach { $0.kill() } }
         // Cars 1 and 2 have GPS time, car 3 has none; clocks 1.5 s apart.
         let cars = (1...3).map { i in
             Car(args: ["--car-name", "car\(i)", "--relay", "mqtt://10.79.255.1:\(i == 1 ? 1884 : 1885)", "--gpsd", "off", "--clock-offset-ms=\(i * 1500)"]
@@ -161,6 +177,57 @@ struct ConvoyRelayNetnsTests {
         #expect(withGPS.1 < 1)
         // The control: the same path without GPS time is off by the asymmetry, inside its bound.
         #expect(abs(networkOnly.0 - 3000) > 10 && abs(networkOnly.0 - 3000) < networkOnly.1, "network only: \(networkOnly)")
+        for c in cars { #expect(c.terminate() == 0) }
+    }
+
+    /// Car 1 on broker A, cars 2 and 3 on broker B, the brokers bridged (as a fleet would run
+    /// a cluster): still one convoy.
+    @Test func carsOnTwoBridgedBrokersAreOneConvoy() throws {
+        try NetnsLab.run("cloud", "3")
+        defer { try? NetnsLab.run("down") }
+        let (brokers, paths) = try cloud(brokers: 2, paths: [(Self.badPath, 0), (Self.badPath, 1)])
+        defer { paths.forEach { $0.killGroup() }; brokers.forEach { $0.kill() } }
+        let cars = (1...3).map { i in
+            Car(args: ["--car-name", "car\(i)", "--relay", "mqtt://10.79.255.1:\(i == 1 ? 1884 : 1885)", "--gpsd", "off"], netns: "jamz-car\(i)")
+        }
+        for c in cars { try c.start() }
+        try formConvoy(cars, link: "relay")
+        for c in cars { #expect(c.terminate() == 0) }
+    }
+
+    /// Two cars on one LAN that also have the relay use both; losing either link costs nothing:
+    /// the music goes on, a take-over and an edit still reach the other car.
+    @Test func aCarOnLANAndRelaySurvivesEitherLinkGoingDown() throws {
+        try NetnsLab.run("up", "2")
+        defer { try? NetnsLab.run("down") }
+        try NetnsLab.run("cloud", "2")
+        let (brokers, paths) = try cloud(paths: [(["--delay", "40", "--exp", "20"], 0)])
+        defer { paths.forEach { $0.killGroup() }; brokers.forEach { $0.kill() } }
+        let cars = (1...2).map { i in
+            Car(args: ["--car-name", "car\(i)", "--relay", Self.broker, "--gpsd", "off", "--clock-offset-ms=\(i * 700)"], netns: "jamz-car\(i)")
+        }
+        for c in cars { try c.start() }
+        let (_, ids) = try formConvoy(cars, link: "lan+relay")
+        // The LAN goes (car 1's cable): the relay carries the convoy.
+        try NetnsLab.run("cut", "1")
+        sleep(4)
+        #expect(samePlaying(cars))
+        #expect(try cars[0].jamz("take-control").0 == 0)
+        try waitUntil("the take-over over the relay alone", timeout: 30) { cars.allSatisfy { group($0)["dj"] as? String == ids[0] } && samePlaying(cars) }
+        #expect(try cars[1].jamz("add", "cbr").0 == 0)
+        try waitUntil("an edit over the relay alone", timeout: 30) { cars.map(queue).allSatisfy { $0.count == 3 } }
+        // The LAN comes back and the mobile link goes: the LAN carries it.
+        try NetnsLab.run("restore", "1")
+        try NetnsLab.run("wancut", "1")
+        sleep(4)
+        #expect(samePlaying(cars))
+        #expect(try cars[1].jamz("take-control").0 == 0)
+        try waitUntil("the take-over over the LAN alone", timeout: 30) { cars.allSatisfy { group($0)["dj"] as? String == ids[1] } && samePlaying(cars) }
+        #expect(try cars[0].jamz("add", "long").0 == 0)
+        try waitUntil("an edit over the LAN alone", timeout: 30) {
+            let q = cars.map(queue)
+            return q[0].count == 4 && q[0] == q[1]
+        }
         for c in cars { #expect(c.terminate() == 0) }
     }
 }
