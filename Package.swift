@@ -89,7 +89,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "jamz-bench", dependencies: [
-            "JamzCore", "JamzClient", "JamzSim", "JamzGPS", "JamzStore", "JamzAudio", "JamzTestSupport",
+            "JamzCore", "JamzClient", "JamzSim", "JamzGPS", "JamzStore", "JamzAudio", "JamzNet", "JamzTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),

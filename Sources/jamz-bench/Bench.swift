@@ -4,5 +4,5 @@ import ArgumentParser
 @main
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "jamz-bench", abstract: "TrafficJamz benchmarks", subcommands: [Playback.self, Sync.self, ConvoyBench.self, GPSBench.self, Footprint.self])
+        commandName: "jamz-bench", abstract: "TrafficJamz benchmarks", subcommands: [Playback.self, Sync.self, ConvoyBench.self, RelayLoad.self, GPSBench.self, Footprint.self])
 }

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import JamzClient
 import JamzCore
+import JamzTestSupport
 
 /// `jamz-bench convoy`: real `jamzd` processes as separate hosts (network namespaces on a bridge,
 /// scripts/netns.sh; needs root), each with its own skewed clock and a `file:` FIFO sink read by
@@ -14,7 +15,7 @@ struct ConvoyBench: ParsableCommand {
         abstract: "Inter-car offset, discovery, take-over and bytes of real jamzd processes in network namespaces (root).")
 
     @Option(help: "Convoy sizes, comma separated") var cars: String = "3,5,10"
-    @Option(help: "Link profiles, comma separated: clean, jitter (20 ms + exp(10 ms) each way, the transport's test impairment)") var links: String = "clean,jitter"
+    @Option(help: "Link profiles, comma separated: clean, jitter (20 ms + exp(10 ms) each way, the transport's test impairment); through an MQTT relay with no LAN (issue 12): relay, relay-nogps (40 ms + exp(20 ms) each way, 2 % loss, a 1 s outage every 15 s, with and without GPS time), relay-asym, relay-asym-nogps (odd cars' mobile links 5 ms up / 60 ms down, even cars' 60 up / 5 down)") var links: String = "clean,jitter"
     @Option(help: "Seconds measured per convoy, after it settled") var seconds: Double = 30
     @Option(help: "Seconds to settle before measuring") var settle: Double = 15
     @Option(help: "Fixture to play (default: $JAMZ_FIXTURES/long65.mp3)") var file: String?
@@ -39,7 +40,9 @@ struct ConvoyBench: ParsableCommand {
         print("a sample where one car is exactly one 2048-frame sink block off is the reader having read a block late (it is stamped at read time): counted, left out\n")
         for n in cars.split(separator: ",").compactMap({ Int($0) }) {
             for link in links.split(separator: ",").map(String.init) {
-                guard let impair = ["clean": "", "jitter": "20+exp10"][link] else { throw BenchError("unknown link profile \(link)") }
+                guard let impair = ["clean": "", "jitter": "20+exp10", "relay": "", "relay-nogps": "", "relay-asym": "", "relay-asym-nogps": ""][link] else {
+                    throw BenchError("unknown link profile \(link)")
+                }
                 try measure(n: n, link: link, impair: impair, bin: bin, script: repo + "/scripts/netns.sh", fixture: fixture, big: link == "clean" ? big : nil,
                             ref: ref, work: work + "/n\(n)-\(link)")
             }
@@ -51,9 +54,47 @@ struct ConvoyBench: ParsableCommand {
         guard c.wait().status == 0 else { throw BenchError("netns.sh \(args.joined(separator: " ")) failed") }
     }
 
+    /// The relay's bad paths (tcp-impair.py profiles; car i uses path (i − 1) mod count).
+    static func relayPaths(_ link: String) -> [[String]]? {
+        switch link {
+        case "relay", "relay-nogps": return [["--delay", "40", "--exp", "20", "--loss", "0.02", "--outage", "1/15"]]
+        case "relay-asym", "relay-asym-nogps": return [["--delay", "60", "--up-delay", "5", "--exp", "2"], ["--delay", "5", "--up-delay", "60", "--exp", "2"]]
+        default: return nil
+        }
+    }
+
+    /// Bytes through car i's mobile-data link (both ways), read off the cloud's end of it.
+    static func wanBytes(_ i: Int) -> Int64 {
+        let out = NSTemporaryDirectory() + "jamz-wan-\(getpid())-\(i).json"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        defer { close(fd) }
+        guard let c = try? Child.spawn("/usr/sbin/ip", ["-n", "jamz-cloud", "-s", "-j", "link", "show", "wan\(i)"], stdoutFD: fd), c.wait().status == 0,
+              let d = FileManager.default.contents(atPath: out),
+              let j = (try? JSONSerialization.jsonObject(with: d)) as? [[String: Any]], let st = j.first?["stats64"] as? [String: Any],
+              let rx = (st["rx"] as? [String: Any])?["bytes"] as? Int64 ?? ((st["rx"] as? [String: Any])?["bytes"] as? Int).map(Int64.init),
+              let tx = (st["tx"] as? [String: Any])?["bytes"] as? Int64 ?? ((st["tx"] as? [String: Any])?["bytes"] as? Int).map(Int64.init)
+        else { return 0 }
+        return rx + tx
+    }
+
     func measure(n: Int, link: String, impair: String, bin: String, script: String, fixture: String, big: String?, ref: [Int16], work: String) throws {
-        try Self.netns(script, "up", "\(n)")
+        let relayPaths = Self.relayPaths(link)
+        try Self.netns(script, relayPaths == nil ? "up" : "cloud", "\(n)")
         defer { try? Self.netns(script, "down") }
+        // The relay: a real mosquitto in the cloud namespace, behind one bad path per profile.
+        var broker: MosquittoRig?
+        var pathProcs: [GroupProcess] = []
+        defer { pathProcs.forEach { $0.killGroup() }; broker?.kill() }
+        if let relayPaths {
+            broker = try MosquittoRig(port: 1883, netns: "jamz-cloud")
+            for (k, profile) in relayPaths.enumerated() {
+                let p = try GroupProcess(["ip", "netns", "exec", "jamz-cloud", "/usr/bin/python3", (script as NSString).deletingLastPathComponent + "/tcp-impair.py",
+                                          "--listen", "10.79.255.1:\(1884 + k)", "--to", "127.0.0.1:1883", "--seed", "\(k + 1)"] + profile, log: "/dev/null")
+                _ = try p.waitFor("the impaired path listens") { $0.contains("listening") }
+                pathProcs.append(p)
+            }
+        }
         let rate = 44_100
         var daemons: [Child] = []
         var readers: [FifoReader] = []
@@ -74,6 +115,8 @@ struct ConvoyBench: ParsableCommand {
                         "--output", "file:" + fifo, "--log-level", "warning", "--car-name", "car\(i)",
                         "--clock-offset-ms=\(offsetsMs.last!)", "--clock-drift-ppm=\(ppm)"]
                 + (impair.isEmpty ? [] : ["--test-link-impair", "\(impair),seed=\(i)"])
+                + (relayPaths.map { ["--convoy-port", "0", "--relay", "mqtt://10.79.255.1:\(1884 + (i - 1) % $0.count)"] } ?? [])
+                + (link.hasPrefix("relay") && !link.hasSuffix("nogps") ? ["--test-gps-time", "50"] : [])
             daemons.append(try Child.spawn("/usr/sbin/ip", args, log: dir + "/jamzd.log"))
             clients.append(ControlClient(path: dir + "/jamz.sock"))
         }
@@ -98,7 +141,7 @@ struct ConvoyBench: ParsableCommand {
         guard let code = created.data?["code"]?.string else { throw BenchError("no join code") }
         let joinedAt = monotonicNow()
         for c in clients.dropFirst() { try c.call("group", "join", code) }
-        try waitFor("every car hears every other", timeout: 30) {
+        try waitFor("every car hears every other", timeout: relayPaths == nil ? 30 : 90) {
             clients.allSatisfy { c in (try? c.call(.peers))?.data?.array?.count == n - 1 }
         }
         let discovery = Double(monotonicNow() - joinedAt) / 1e6
@@ -106,6 +149,7 @@ struct ConvoyBench: ParsableCommand {
         // exchanges are over.
         Thread.sleep(forTimeInterval: 10)
         let idle = try bytesPerCar(clients, over: 10)
+        let wanIdle = relayPaths == nil ? [] : try wanPerCar(n, over: 10)
         try clients[0].call("add", "long sixty-five")
         try waitFor("the playlist everywhere", timeout: 20) {
             clients.allSatisfy { c in (try? c.call(.queue))?.data?.array?.count == 1 }
@@ -115,6 +159,7 @@ struct ConvoyBench: ParsableCommand {
 
         // Measure: every 100 ms, which track frame each sink emits now.
         let bytesBefore = clients.map { counter($0, "convoy.bytes_sent") }
+        let wanBefore = relayPaths == nil ? [] : (1...n).map(Self.wanBytes)
         let jumpsBefore = clients.map { counter($0, "renderer.jumps") }
         let start = monotonicNow()
         // Meanwhile, twice a second: each follower's estimate of the DJ's clock against the truth.
@@ -137,6 +182,7 @@ struct ConvoyBench: ParsableCommand {
             Thread.sleep(forTimeInterval: 0.5)
         }
         let bytesAfter = clients.map { counter($0, "convoy.bytes_sent") }
+        let wanPlaying = relayPaths == nil ? [] : zip(wanBefore, (1...n).map(Self.wanBytes)).map { Double($1 - $0) / (Double(monotonicNow() - start) / 1e9) }
         let jumps = zip(jumpsBefore, clients.map { counter($0, "renderer.jumps") }).map { $1 - $0 }
         let playing = zip(bytesBefore, bytesAfter).map { Double($1 - $0) / seconds }
         var guess = [Int?](repeating: nil, count: n)
@@ -193,7 +239,7 @@ struct ConvoyBench: ParsableCommand {
         let member = try clients[n - 1].call(.group(.show)).data?["member"]?.string
         let pressed = monotonicNow()
         try clients[n - 1].call("take-control")
-        try waitFor("every car sees the new DJ", timeout: 10) {
+        try waitFor("every car sees the new DJ", timeout: relayPaths == nil ? 10 : 30) {
             clients.allSatisfy { c in (try? c.call(.group(.show)))?.data?["dj"]?.string == member }
         }
         let takeover = Double(monotonicNow() - pressed) / 1e6
@@ -218,11 +264,16 @@ struct ConvoyBench: ParsableCommand {
         }
 
         func f(_ v: Double) -> String { String(format: "%.3f", v) }
-        print("\(n) cars, \(link == "clean" ? "clean bridge" : "jittered link (\(impair) ms each way)"):")
+        let what = ["clean": "clean bridge", "jitter": "jittered link (\(impair) ms each way)",
+                    "relay": "through the relay, no LAN: 40 ms + exp(20 ms) each way, 2 % loss, 1 s outage every 15 s; GPS time",
+                    "relay-nogps": "through the relay, no LAN: 40 ms + exp(20 ms) each way, 2 % loss, 1 s outage every 15 s; no GPS time",
+                    "relay-asym": "through the relay, no LAN: odd cars 5 ms up / 60 ms down, even cars 60 / 5; GPS time",
+                    "relay-asym-nogps": "through the relay, no LAN: odd cars 5 ms up / 60 ms down, even cars 60 / 5; no GPS time"][link] ?? link
+        print("\(n) cars, \(what):")
         if spreads.isEmpty {
             print("  inter-car offset: no sample matched (see the jamzd logs)")
         } else {
-            print("  inter-car offset (\(spreads.count) samples, \(readerLags) left out as reader lag): p50 \(f(percentile(spreads, 50))) ms, p99 \(f(percentile(spreads, 99))) ms, max \(f(spreads.last!)) ms (target p99 <= \(link == "clean" ? "0.1" : "0.5") ms)")
+            print("  inter-car offset (\(spreads.count) samples, \(readerLags) left out as reader lag): p50 \(f(percentile(spreads, 50))) ms, p99 \(f(percentile(spreads, 99))) ms, max \(f(spreads.last!)) ms (target p99 <= \(link == "clean" ? "0.1" : link.hasPrefix("relay") ? (link.hasSuffix("nogps") ? "none: report" : "1") : "0.5") ms)")
             print("  same, each sink's block grid from its earliest stamps (what a crystal-driven DAC plays; \(gridSpreads.count) samples): p50 \(f(percentile(gridSpreads, 50))) ms, p99 \(f(percentile(gridSpreads, 99))) ms, max \(f(gridSpreads.last ?? 0)) ms")
             print("  fade-and-jump corrections while measured (a car more than 20 ms off, or its sink restarted): \(jumps.map(String.init).joined(separator: " "))")
             let fitted = zip(frameNs, ppms).map { ns, ppm in String(format: "%+.1f", (1e9 / 44_100 / ns - 1) * 1e6 - ppm) }
@@ -239,6 +290,10 @@ struct ConvoyBench: ParsableCommand {
         print("  discovery after join: \(f(discovery)) ms (every car lists every other, polled over the control socket)")
         print("  take-over effective everywhere: \(f(takeover)) ms (polled; target <= 300 ms)")
         print("  bytes/s per car: idle \(f(idle.reduce(0, +) / Double(n))) (max \(f(idle.max() ?? 0))), playing \(f(playing.reduce(0, +) / Double(n))) (target idle <= 2000; the max is the DJ, which answers every car's clock exchanges)")
+        if relayPaths != nil {
+            let mbh = { (v: [Double]) in f(v.reduce(0, +) / Double(n) * 3600 / 1e6) }
+            print("  mobile data per car (the car's link, both ways, TCP/IP and MQTT included): idle \(mbh(wanIdle)) MB/h, playing \(mbh(wanPlaying)) MB/h (max \(f((wanPlaying.max() ?? 0) * 3600 / 1e6)); target playing <= 10 MB/h)")
+        }
         if let copy {
             let total = Double(try FileManager.default.attributesOfItem(atPath: big!)[.size] as? Int ?? 0) / 1e6
             print("  4 MB track copy (\(f(total)) MB, \(n - 1) cars at once from car 1): on every car \(f(copy.everywhere)) ms after `add` (incl. up to 500 ms until the fetch check); per-copy throughput median \(f(percentile(copy.rates, 50))) MB/s, slowest \(f(copy.rates.first ?? 0)) MB/s")
@@ -248,6 +303,12 @@ struct ConvoyBench: ParsableCommand {
     func counter(_ c: ControlClient, _ name: String) -> Int64 {
         guard let s = try? c.status() else { return 0 }
         return s.counters[name] ?? 0
+    }
+
+    func wanPerCar(_ n: Int, over s: Double) throws -> [Double] {
+        let a = (1...n).map(Self.wanBytes)
+        Thread.sleep(forTimeInterval: s)
+        return zip(a, (1...n).map(Self.wanBytes)).map { Double($1 - $0) / s }
     }
 
     func bytesPerCar(_ clients: [ControlClient], over s: Double) throws -> [Double] {
