@@ -255,6 +255,8 @@ public struct ExchangePacer: Sendable {
     public var steadyInterval: Nanos = 500_000_000
     public var noisyInterval: Nanos = 50 * 1_000_000
     public var quietSpread: Nanos = 1_000_000
+    /// The longest interval while the estimate is still coarse (not yet locked).
+    public var coarseInterval: Nanos = 250 * 1_000_000
     /// Exchanges sent back to back on a quiet link. The first datagram after a pause takes the
     /// cold path through the sender's network stack (and on Wi-Fi wakes the radio) while the
     /// answer, from a car that has just received, takes the warm one: a bias of tens of µs.
@@ -268,11 +270,25 @@ public struct ExchangePacer: Sendable {
     /// go in pairs while the music plays. While nothing plays, every pace is halved and a
     /// jittery link is paced as a quiet one, so an idle convoy stays cheap on air time; the
     /// window keeps its best samples, and the fast pace comes back the moment the music starts.
-    public static func forPeer(isDJ: Bool, playing: Bool) -> ExchangePacer {
+    ///
+    /// Over the internet relay (`overRelay`) every exchange is mobile data and the path's jitter
+    /// and asymmetry (tens of ms) bound what exchanges can tell. Once the first burst has given
+    /// an estimate: with the DJ one a second while playing (4 s otherwise), with the others one
+    /// every 10 s; when both cars have GPS time (which carries the sync; the exchanges only keep
+    /// the hard bound that checks it) one every 10 s with the DJ and 30 s with the others.
+    public static func forPeer(isDJ: Bool, playing: Bool, overRelay: Bool = false, gpsTime: Bool = false) -> ExchangePacer {
         var p = ExchangePacer()
         if !isDJ { p.steadyInterval *= 4; p.noisyInterval *= 10 }
         if playing && isDJ { p.quietBurst = 2 }
         if !playing { p.steadyInterval *= 2; p.noisyInterval = p.steadyInterval }
+        if overRelay {
+            p.quietBurst = 1
+            let second: Nanos = 1_000_000_000
+            let pace: Nanos = gpsTime ? (isDJ ? 10 : 30) * second : (isDJ ? (playing ? 1 : 4) : 10) * second
+            p.steadyInterval = max(p.steadyInterval, pace)
+            p.noisyInterval = max(p.noisyInterval, pace)
+            p.coarseInterval = pace
+        }
         return p
     }
 
@@ -285,6 +301,6 @@ public struct ExchangePacer: Sendable {
     public func interval(sent: Int, quality: ClockQuality, delaySpread: Nanos) -> Nanos {
         if sent < burstCount || quality == .none { return burstInterval }
         let target = delaySpread > quietSpread ? noisyInterval : steadyInterval
-        return quality == .locked ? target : min(target, 250 * 1_000_000)
+        return quality == .locked ? target : min(target, coarseInterval)
     }
 }

@@ -90,6 +90,9 @@ public actor Convoy {
     var peers: [MemberID: Peer] = [:]
     var transport: LANTransport?
     var lastBeacon: Nanos = 0
+    /// Beacons go through the relay every 5 s (mobile data), on the LAN every second.
+    var lastRelayBeacon: Nanos = 0
+    static let relayBeaconInterval: Nanos = 5 * nanosPerSecond
     var decodeErrors: UInt64 = 0
     var rejected: Int64 = 0
     var followedAt: Nanos = 0
@@ -207,7 +210,7 @@ public actor Convoy {
         receiver.add(s.key)
         outbox.use(Sealer(key: s.key, sender: me, bootCount: boots))
         trackServerRetry = 0
-        lastBeacon = 0
+        lastBeacon = 0; lastRelayBeacon = 0
         startRelay(s)
         wakeup.ring()
     }
@@ -361,11 +364,16 @@ public actor Convoy {
         for (id, p) in peers where now >= p.nextExchange {
             var q = p
             q.sent += 1
-            let pacer = ExchangePacer.forPeer(isDJ: id == session.term.dj, playing: session.timeline.anchor?.rate == 1)
+            let route = p.route(id, now: now)
+            let overRelay: Bool
+            if case .relay = route { overRelay = true } else { overRelay = false }
+            let gpsTime = location?.ownWall.latest != nil && peerWall[id]?.latest != nil
+            let pacer = ExchangePacer.forPeer(isDJ: id == session.term.dj, playing: session.timeline.anchor?.rate == 1,
+                                              overRelay: overRelay, gpsTime: gpsTime)
             q.nextExchange = now + pacer.interval(sent: q.sent, quality: q.filter.estimate?.quality ?? .none, delaySpread: q.filter.delaySpread)
             peers[id] = q
             let count = pacer.datagrams(delaySpread: q.filter.delaySpread)
-            sendStamped(to: p.route(id, now: now), count: count) { t1 in .timeRequest(t1: t1, wall: nil) }
+            sendStamped(to: route, count: count) { t1 in .timeRequest(t1: t1, wall: nil) }
         }
         if let due = followDue, now >= due { await follow() }
         if trackServer == nil, !startingServer, now >= trackServerRetry, let s = secret {
@@ -436,7 +444,11 @@ public actor Convoy {
             transport?.multicast(bytes)
             guard let relay else { return }
             switch m {
-            case .beacon: relay.publish(bytes, .datagram)
+            case .beacon:
+                let now = clock.now()
+                guard now - lastRelayBeacon >= Self.relayBeaconInterval else { return }
+                lastRelayBeacon = now
+                relay.publish(bytes, .datagram)
             case .timeline:
                 relay.publish(bytes, .reliable)
                 relay.publish(bytes, .retainedTimeline)
@@ -482,6 +494,8 @@ public actor Convoy {
             let newSource = b.dataPort > 0 && (peers[sender]?.dataPort ?? 0) == 0
             if peers[sender] == nil {
                 logger.info("peer \(b.name) (\(sender)) at \(from)")
+                // Through the relay, a newcomer hears our beacon now rather than within 5 s.
+                if address == nil { lastBeacon = 0; lastRelayBeacon = 0 }
                 wakeup.ring()   // a clock exchange with it is due now
             }
             p.name = b.name; p.lastHeard = at; p.tracks = b.tracks; p.dataPort = Int(b.dataPort)

@@ -233,4 +233,23 @@ struct Link {
         #expect(bad.source == .network && bad.offset == net.offset)
         #expect(OffsetFusion.fuse(network: nil, gps: nil) == nil)
     }
+
+    /// Over the relay every exchange is mobile data: after the first burst, one a second with the
+    /// DJ while playing, one every 10 s (30 s with the others) when both cars have GPS time,
+    /// whatever the jitter.
+    @Test func overTheRelayExchangesArePacedForMobileData() {
+        let jitter: Nanos = 20_000_000
+        let lan = ExchangePacer.forPeer(isDJ: true, playing: true)
+        let relay = ExchangePacer.forPeer(isDJ: true, playing: true, overRelay: true)
+        let relayGPS = ExchangePacer.forPeer(isDJ: true, playing: true, overRelay: true, gpsTime: true)
+        #expect(lan.interval(sent: 100, quality: .locked, delaySpread: jitter) == 50_000_000)
+        #expect(relay.interval(sent: 100, quality: .locked, delaySpread: jitter) == 1_000_000_000)
+        #expect(relay.interval(sent: 100, quality: .coarse, delaySpread: jitter) == 1_000_000_000)
+        #expect(relayGPS.interval(sent: 100, quality: .coarse, delaySpread: jitter) == 10_000_000_000)
+        #expect(relayGPS.datagrams(delaySpread: 0) == 1)
+        // The first burst still gives an estimate quickly.
+        #expect(relayGPS.interval(sent: 3, quality: .none, delaySpread: 0) == relayGPS.burstInterval)
+        #expect(ExchangePacer.forPeer(isDJ: false, playing: true, overRelay: true).interval(sent: 100, quality: .locked, delaySpread: jitter) == 10_000_000_000)
+        #expect(ExchangePacer.forPeer(isDJ: false, playing: true, overRelay: true, gpsTime: true).interval(sent: 100, quality: .locked, delaySpread: jitter) == 30_000_000_000)
+    }
 }

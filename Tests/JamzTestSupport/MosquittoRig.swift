@@ -44,6 +44,7 @@ public final class MosquittoRig: @unchecked Sendable {
         log_type notice
         log_type information
         max_queued_messages 10000
+        set_tcp_nodelay true
 
         """
         if tls {
