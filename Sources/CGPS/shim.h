@@ -28,9 +28,6 @@ static inline void jamz_gps_free(struct gps_data_t *g) { free(g); }
 static inline int jamz_gps_watch(struct gps_data_t *g) {
     return gps_stream(g, WATCH_ENABLE | WATCH_JSON | WATCH_PPS, NULL);
 }
-static inline int jamz_gps_unwatch(struct gps_data_t *g) {
-    return gps_stream(g, WATCH_DISABLE, NULL);
-}
 
 /* What one gps_read() brought, flat. Doubles are NaN when gpsd did not send the field. */
 typedef struct {

@@ -4,7 +4,6 @@
    - ioctl request numbers are function-like macros (_IOWR, EVIOCGNAME(len), …): each becomes a
      prefixed function returning the number;
    - ioctl(2) is variadic: jamz_ioctl_ptr / jamz_ioctl_int call it with one typed argument;
-   - the GPIO_V2_LINE_FLAG_* values are _BITULL() macros: functions returning them;
    - struct input_event's time field differs by ABI (a struct timeval on 64-bit, __sec/__usec on
      32-bit with 64-bit time_t; 16 bytes on 32-bit ARM, 24 on 64-bit): it is encoded and decoded
      here through the kernel header's own input_event_sec/input_event_usec, never retyped in Swift.
@@ -30,20 +29,6 @@ static inline int jamz_ioctl_int(int fd, unsigned long request, int arg) { retur
 static inline int jamz_gettid(void) { return (int)syscall(SYS_gettid); }
 
 /* ---- GPIO uAPI v2 ------------------------------------------------------------------------ */
-static inline unsigned long jamz_gpio_get_chipinfo_ioctl(void) { return GPIO_GET_CHIPINFO_IOCTL; }
-static inline unsigned long jamz_gpio_v2_get_lineinfo_ioctl(void) { return GPIO_V2_GET_LINEINFO_IOCTL; }
-static inline unsigned long jamz_gpio_v2_get_line_ioctl(void) { return GPIO_V2_GET_LINE_IOCTL; }
-static inline unsigned long jamz_gpio_v2_line_get_values_ioctl(void) { return GPIO_V2_LINE_GET_VALUES_IOCTL; }
-static inline unsigned long jamz_gpio_v2_line_set_values_ioctl(void) { return GPIO_V2_LINE_SET_VALUES_IOCTL; }
-
-static inline uint64_t jamz_gpio_v2_line_flag_used(void) { return GPIO_V2_LINE_FLAG_USED; }
-static inline uint64_t jamz_gpio_v2_line_flag_active_low(void) { return GPIO_V2_LINE_FLAG_ACTIVE_LOW; }
-static inline uint64_t jamz_gpio_v2_line_flag_input(void) { return GPIO_V2_LINE_FLAG_INPUT; }
-static inline uint64_t jamz_gpio_v2_line_flag_output(void) { return GPIO_V2_LINE_FLAG_OUTPUT; }
-static inline uint64_t jamz_gpio_v2_line_flag_edge_rising(void) { return GPIO_V2_LINE_FLAG_EDGE_RISING; }
-static inline uint64_t jamz_gpio_v2_line_flag_edge_falling(void) { return GPIO_V2_LINE_FLAG_EDGE_FALLING; }
-static inline uint64_t jamz_gpio_v2_line_flag_bias_pull_up(void) { return GPIO_V2_LINE_FLAG_BIAS_PULL_UP; }
-
 static inline size_t jamz_gpio_v2_line_event_size(void) { return sizeof(struct gpio_v2_line_event); }
 static inline uint32_t jamz_gpio_v2_line_event_rising(void) { return GPIO_V2_LINE_EVENT_RISING_EDGE; }
 static inline uint32_t jamz_gpio_v2_line_event_falling(void) { return GPIO_V2_LINE_EVENT_FALLING_EDGE; }
@@ -146,11 +131,9 @@ static inline void jamz_gpio_event_encode(void *buf, uint64_t timestamp_ns, uint
 
 /* ---- evdev --------------------------------------------------------------------------------- */
 static inline unsigned long jamz_eviocgname(unsigned int len) { return EVIOCGNAME(len); }
-static inline unsigned long jamz_eviocgbit(unsigned int ev, unsigned int len) { return EVIOCGBIT(ev, len); }
 static inline unsigned long jamz_eviocgsw(unsigned int len) { return EVIOCGSW(len); }
 static inline unsigned long jamz_eviocgkey(unsigned int len) { return EVIOCGKEY(len); }
 static inline unsigned long jamz_eviocgrab(void) { return EVIOCGRAB; }
-static inline unsigned long jamz_eviocsclockid(void) { return EVIOCSCLOCKID; }
 
 static inline size_t jamz_input_event_size(void) { return sizeof(struct input_event); }
 
