@@ -149,10 +149,9 @@ public final class RelayTransport: Sendable {
         }
         mosq = m
         state.withLock { $0.status.broker = "\(endpoint.tls ? "mqtts" : "mqtt")://\(endpoint.host):\(endpoint.port)" }
-        do throws(RelayError) { try configure() } catch {
-            mosquitto_destroy(m)
-            throw error
-        }
+        // On a throw the instance is already whole: its deinit closes and destroys the handle
+        // (destroying it here as well freed it twice and corrupted the heap).
+        try configure()
     }
 
     private func configure() throws(RelayError) {
