@@ -216,6 +216,10 @@ struct ConvoyNetnsTests {
             return q[0].count == 3 && q.allSatisfy { $0 == q[0] }
         }
         #expect(try cars[0].jamz("play").0 == 0)
+        // The driver presses take-over once the music plays in the car (a press in the instant
+        // after `play`, before the DJ's timeline arrived over a lossy link, takes over the
+        // stopped one: noted in the stop note as a product question).
+        try waitUntil("every car plays", timeout: 20) { cars.allSatisfy { status($0)["state"] as? String == "playing" } }
         #expect(try cars[1].jamz("take-control").0 == 0)
         do {
             try waitUntil("every car sees car 2 as DJ and plays", timeout: 10) {
