@@ -13,10 +13,7 @@ public struct TrackID: Hashable, Sendable, Codable, CustomStringConvertible, Com
 
     /// The id of 32 raw digest bytes (a SHA-256 just computed, or read off the wire).
     public init?(digest: some Sequence<UInt8>) {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for b in digest { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        self.init(hex: String(decoding: out, as: UTF8.self))
+        self.init(hex: Hex.encode(digest))
     }
 
     public var description: String { hex }

@@ -29,6 +29,7 @@ public actor Convoy {
             case .relay: return "relay"
             }
         }
+        var isRelay: Bool { if case .relay = self { true } else { false } }
     }
 
     struct Peer {
@@ -279,7 +280,8 @@ public actor Convoy {
         return "left convoy \(s.groupID); playing alone"
     }
 
-    /// At shutdown: the relay says goodbye to its broker (no keep-alive to wait out).
+    /// At shutdown: the relay says goodbye to its broker (best effort: the goodbye is sent on the
+    /// relay's control queue, which the exit may overtake; the broker then waits out the keep-alive).
     func shutdown() {
         relay?.close()
         relay = nil
@@ -365,11 +367,9 @@ public actor Convoy {
             var q = p
             q.sent += 1
             let route = p.route(id, now: now)
-            let overRelay: Bool
-            if case .relay = route { overRelay = true } else { overRelay = false }
             let gpsTime = location?.ownWall.latest != nil && peerWall[id]?.latest != nil
             let pacer = ExchangePacer.forPeer(isDJ: id == session.term.dj, playing: session.timeline.anchor?.rate == 1,
-                                              overRelay: overRelay, gpsTime: gpsTime)
+                                              overRelay: route.isRelay, gpsTime: gpsTime)
             q.nextExchange = now + pacer.interval(sent: q.sent, quality: q.filter.estimate?.quality ?? .none, delaySpread: q.filter.delaySpread)
             peers[id] = q
             let count = pacer.datagrams(delaySpread: q.filter.delaySpread)

@@ -134,6 +134,14 @@ public struct DaemonConfig: Sendable, Equatable {
             apply(&self, s); return nil
         }
         let anyPath: (String) -> String? = { $0.isEmpty ? "must not be empty" : nil }
+        // One [relay] setting; `checkRelay` sees whether they go together once all are read.
+        func relay(_ check: (String) -> String?, _ set: (inout RelayTransport.Settings, String) -> Void) -> String? {
+            str(check) { c, v in
+                var r = c.relay ?? .init(url: "")
+                set(&r, v)
+                c.relay = r
+            }
+        }
         switch key {
         case "data_dir": return str(anyPath) { $0.dataDir = $1 }
         case "socket": return str(anyPath) { $0.socket = $1 }
@@ -152,12 +160,12 @@ public struct DaemonConfig: Sendable, Equatable {
         case "convoy.port": return int(0...65_535) { $0.convoyPort = $1 }
         case "convoy.together_radius_m": return num(10...1_000_000) { $0.togetherRadiusM = $1 }
         case "convoy.together_dwell_s": return num(0...3600) { $0.togetherDwellS = $1 }
-        case "relay.url": return str(anyPath) { $0.relay = $0.relay ?? .init(url: ""); $0.relay!.url = $1 }
-        case "relay.ca_file": return str(anyPath) { $0.relay = $0.relay ?? .init(url: ""); $0.relay!.caFile = $1 }
-        case "relay.username": return str(anyPath) { $0.relay = $0.relay ?? .init(url: ""); $0.relay!.username = $1 }
-        case "relay.password": return str({ _ in nil }) { $0.relay = $0.relay ?? .init(url: ""); $0.relay!.password = $1 }
-        case "relay.cert_file": return str(anyPath) { $0.relay = $0.relay ?? .init(url: ""); $0.relay!.certFile = $1 }
-        case "relay.key_file": return str(anyPath) { $0.relay = $0.relay ?? .init(url: ""); $0.relay!.keyFile = $1 }
+        case "relay.url": return relay(anyPath) { $0.url = $1 }
+        case "relay.ca_file": return relay(anyPath) { $0.caFile = $1 }
+        case "relay.username": return relay(anyPath) { $0.username = $1 }
+        case "relay.password": return relay({ _ in nil }) { $0.password = $1 }
+        case "relay.cert_file": return relay(anyPath) { $0.certFile = $1 }
+        case "relay.key_file": return relay(anyPath) { $0.keyFile = $1 }
         case "gps.host": return str({ $0.isEmpty ? "must not be empty" : nil }) { $0.gpsHost = $1 }
         case "gps.port": return int(0...65_535) { $0.gpsPort = $1 }
         case "gps.history_days": return int(1...3650) { $0.historyDays = $1 }

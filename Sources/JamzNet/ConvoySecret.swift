@@ -120,9 +120,7 @@ public struct ConvoySecret: Equatable, Sendable, CustomStringConvertible {
         return Self.hex(derive(info: info, count: 8))
     }
 
-    static func hex(_ key: SymmetricKey) -> String {
-        key.withUnsafeBytes { b in b.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
-    }
+    static func hex(_ key: SymmetricKey) -> String { key.withUnsafeBytes { Hex.encode($0) } }
 
     public var description: String { "ConvoySecret(\"\(name)\", group \(groupID), secret redacted)" }
 }

@@ -127,6 +127,8 @@ public final class RelayTransport: Sendable {
     let receive: Receive
     let state = Mutex(State())
     private let closed = Mutex(false)
+    /// Connects and teardowns, in order, off the caller's thread.
+    private let control = DispatchQueue(label: "jamz-relay-control")
     // The library's handle: thread-safe for publish/subscribe once the loop thread runs.
     nonisolated(unsafe) let mosq: OpaquePointer
 
@@ -149,8 +151,8 @@ public final class RelayTransport: Sendable {
         }
         mosq = m
         state.withLock { $0.status.broker = "\(endpoint.tls ? "mqtts" : "mqtt")://\(endpoint.host):\(endpoint.port)" }
-        // On a throw the instance is already whole: its deinit closes and destroys the handle
-        // (destroying it here as well freed it twice and corrupted the heap).
+        // On a throw the instance is already whole: its deinit destroys the handle (destroying
+        // it here as well freed it twice and corrupted the heap).
         try configure()
     }
 
@@ -174,7 +176,9 @@ public final class RelayTransport: Sendable {
             // The broker's name must match its certificate.
             mosquitto_tls_insecure_set(mosq, false)
         }
-        mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
+        // The library's thread holds this object until `close` has stopped that thread: no
+        // callback can reach a released object.
+        mosquitto_user_data_set(mosq, Unmanaged.passRetained(self).toOpaque())
         mosquitto_connect_v5_callback_set(mosq) { _, obj, rc, _, _ in
             RelayTransport.from(obj)?.connected(rc: rc)
         }
@@ -208,11 +212,15 @@ public final class RelayTransport: Sendable {
     /// backoff; `status.problem` says why it is not connected.
     public func start() {
         mosquitto_loop_start(mosq)
-        let rc = mosquitto_connect_async(mosq, endpoint.host, endpoint.port, settings.keepalive)
-        if rc != Self.success {
-            // The first attempt failed before the loop took over (no route, name not found):
-            // the loop thread keeps reconnecting.
-            problem(describe(rc))
+        // The first connect resolves the broker's name and may block (DNS over a modem): on the
+        // control queue, never on the caller's (the convoy actor's) thread.
+        control.async { [self] in
+            let rc = mosquitto_connect_async(mosq, endpoint.host, endpoint.port, settings.keepalive)
+            if rc != Self.success {
+                // The first attempt failed before the loop took over (no route, name not found):
+                // the loop thread keeps reconnecting.
+                problem(describe(rc))
+            }
         }
     }
 
@@ -240,19 +248,25 @@ public final class RelayTransport: Sendable {
 
     public var status: Status { state.withLock { $0.status } }
 
-    /// Disconnects and stops the thread; nothing is received after it returns. Idempotent; also
-    /// done when the transport goes away.
+    /// Disconnects and ends the link: the library's thread is stopped and its handle freed on the
+    /// control queue (stopping waits for the thread), so the caller never blocks; then this
+    /// object is let go. Must be called once the link is no longer wanted. Idempotent.
     public func close() {
         guard closed.withLock({ c in defer { c = true }; return !c }) else { return }
-        mosquitto_disconnect_v5(mosq, 0, nil)
-        mosquitto_loop_stop(mosq, false)
-        // No callback may reach this object any more (the loop thread is gone; this also
-        // covers a callback run by destroy itself).
-        mosquitto_user_data_set(mosq, nil)
-        mosquitto_destroy(mosq)
+        control.async { [self] in
+            mosquitto_disconnect_v5(mosq, 0, nil)
+            mosquitto_loop_stop(mosq, false)
+            mosquitto_user_data_set(mosq, nil)
+            mosquitto_destroy(mosq)
+            Unmanaged.passUnretained(self).release()   // the library's hold, taken in configure
+        }
     }
 
-    deinit { close() }
+    /// Only a transport whose settings failed in `init` (never started, never held by the
+    /// library) ends here unclosed.
+    deinit {
+        if !closed.withLock({ $0 }) { mosquitto_destroy(mosq) }
+    }
 
     // MARK: - On libmosquitto's thread
 

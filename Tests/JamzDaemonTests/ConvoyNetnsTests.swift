@@ -24,17 +24,8 @@ enum NetnsLab {
 
 /// One JSON answer of `jamz … --json` (the stable `data` of the reply).
 private func json(_ car: Car, _ args: String...) throws -> Any {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: Binaries.jamz)
-    p.arguments = ["--socket", car.socket] + args + ["--json"]
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    let d = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else { throw HarnessError("jamz \(args.joined(separator: " ")) failed") }
-    return try JSONSerialization.jsonObject(with: d, options: [.fragmentsAllowed])
+    guard let v = car.json(args) else { throw HarnessError("jamz \(args.joined(separator: " ")) failed") }
+    return v
 }
 
 private func group(_ car: Car) -> [String: Any] { ((try? json(car, "group", "show")) as? [String: Any]) ?? [:] }

@@ -11,19 +11,7 @@ import Testing
 struct ConvoyRelayNetnsTests {
     static let broker = "mqtt://10.79.255.1:1884"
 
-    /// One JSON answer of `jamz … --json`.
-    func json(_ car: Car, _ args: String...) -> Any? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Binaries.jamz)
-        p.arguments = ["--socket", car.socket] + args + ["--json"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return nil }
-        let d = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return p.terminationStatus == 0 ? try? JSONSerialization.jsonObject(with: d, options: [.fragmentsAllowed]) : nil
-    }
+    func json(_ car: Car, _ args: String...) -> Any? { car.json(args) }
     func group(_ c: Car) -> [String: Any] { json(c, "group", "show") as? [String: Any] ?? [:] }
     func peers(_ c: Car) -> [[String: Any]] { json(c, "peers") as? [[String: Any]] ?? [] }
     func queue(_ c: Car) -> [String] { (json(c, "queue") as? [[String: Any]] ?? []).compactMap { $0["id"] as? String } }

@@ -91,6 +91,20 @@ final class Car: @unchecked Sendable {
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
+    /// One answer of `jamz … --json` (the stable `data` of the reply); nil when the command failed.
+    func json(_ args: [String]) -> Any? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Binaries.jamz)
+        p.arguments = ["--socket", socket] + args + ["--json"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        let d = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return p.terminationStatus == 0 ? try? JSONSerialization.jsonObject(with: d, options: [.fragmentsAllowed]) : nil
+    }
+
     deinit {
         if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
         // JAMZ_KEEP_TEST_DIRS=1 keeps each car's folder (its jamzd.log) for a post-mortem.

@@ -85,20 +85,10 @@ struct WireReader {
         return Term(number: number, dj: MemberID(try u64("dj")))
     }
 
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
     /// 32 raw bytes; any 32 bytes are a track id.
     mutating func track(_ f: String) throws(WireError) -> TrackID {
         let p = try take(32, f)
-        let hex = String(unsafeUninitializedCapacity: 64) { buf in
-            for i in 0..<32 {
-                let b = bytes[p + i]
-                buf[2 * i] = Self.hexDigits[Int(b >> 4)]
-                buf[2 * i + 1] = Self.hexDigits[Int(b & 0xF)]
-            }
-            return 64
-        }
-        return TrackID(hex: hex)!
+        return TrackID(digest: bytes[p..<(p + 32)])!
     }
 
     mutating func nonNegative(_ f: String) throws(WireError) -> Int64 {
