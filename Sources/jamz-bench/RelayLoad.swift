@@ -48,7 +48,11 @@ struct RelayLoad: ParsableCommand {
         if let url = broker, let out, let at { return try work(url: url, out: out, at: at) }
         let rig = try MosquittoRig(extraConfig: "max_inflight_messages 100\nmax_queued_messages 100000\n")
         defer { rig.kill() }
-        guard let pid = rig.process?.pid else { throw BenchError("the broker did not start") }
+        guard let broker = rig.process else { throw BenchError("the broker did not start") }
+        let pid = broker.pid
+        // The broker logs each connection to its stdout, a pipe: drained here, or mosquitto
+        // blocks once the pipe holds 64 KiB (about 400 connections) and every car times out.
+        Thread.detachNewThread { while broker.isRunning { broker.pump(wait: 60); broker.forget() } }
         let workers = (sessions + perProcess - 1) / perProcess
         print("jamz-bench relay-load: \(sessions) car sessions in convoys of \(perConvoy), \(workers) processes of up to \(perProcess) (the real relay transport and sealing), one mosquitto (\(rig.url)), \(Int(seconds)) s")
         func cpu() -> Double {
@@ -63,13 +67,20 @@ struct RelayLoad: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let children = try (0..<workers).map { k in
             try Child.spawn(self_, ["relay-load", "--sessions", "\(min(perProcess, sessions - k * perProcess))", "--per-convoy", "\(perConvoy)",
-                                    "--seconds", "\(seconds)", "--broker", rig.url, "--out", "\(dir)/w\(k).json", "--at", "\(begin)"])
+                                    "--seconds", "\(seconds)", "--broker", rig.url, "--out", "\(dir)/w\(k).json", "--at", "\(begin)"],
+                            log: "\(dir)/w\(k).log", stdoutFD: 2)
         }
         while monotonicNow() < begin { usleep(100_000) }
         let cpu0 = cpu()
         while monotonicNow() < begin + Int64(seconds * 1e9) { usleep(100_000) }
         let brokerCPU = (cpu() - cpu0) / Double(sysconf(Int32(_SC_CLK_TCK))) / seconds
-        for c in children { guard c.wait().status == 0 else { throw BenchError("a worker failed") } }
+        for (k, c) in children.enumerated() {
+            let st = c.wait().status
+            guard st == 0 else {
+                let log = (try? String(contentsOfFile: "\(dir)/w\(k).log", encoding: .utf8)) ?? ""
+                throw BenchError("worker \(k) failed (wait status \(st)): \(log.suffix(2000))")
+            }
+        }
         var l0: [Double] = [], l1: [Double] = []
         var sent0 = 0, sent1 = 0, got1 = 0, expected1 = 0, expected0 = 0, unopened = 0, refused = 0, connectSeconds = 0.0
         for k in 0..<workers {

@@ -71,6 +71,9 @@ public final class GroupProcess: @unchecked Sendable {
         return got
     }
 
+    /// Drops the lines read so far (a long-running child's log, once nobody waits for a line).
+    public func forget() { lines.removeAll() }
+
     /// Waits (up to `timeout` s) until a printed line satisfies `match`; returns it.
     public func waitFor(_ what: String, timeout: Double = 30, from: Int = 0, _ match: (String) -> Bool) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
