@@ -30,6 +30,8 @@ let package = Package(
         .systemLibrary(name: "CMPG123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
         .systemLibrary(name: "CGPS", pkgConfig: "libgps", providers: [.apt(["libgps-dev"])]),
         .systemLibrary(name: "CMosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        // BlueZ's socket headers (HCI control channel, LE L2CAP): structs and constants only, no link.
+        .systemLibrary(name: "CBluetooth", providers: [.apt(["libbluetooth-dev"])]),
         // Linux GPIO character device (uAPI v2) and evdev: ioctl numbers, flags and the kernel's
         // struct layouts, from linux-libc-dev's headers.
         .target(name: "CLinuxInput"),
@@ -39,7 +41,7 @@ let package = Package(
         .target(name: "JamzCore", dependencies: [.product(name: "RealModule", package: "swift-numerics")], swiftSettings: strict),
         .target(name: "JamzSim", dependencies: ["JamzCore"], swiftSettings: strict),
         .target(name: "JamzNet", dependencies: [
-            "JamzCore", "CLinuxNet", "CMosquitto",
+            "JamzCore", "CLinuxNet", "CMosquitto", "CBluetooth",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -13,6 +13,7 @@ PACKAGES=(
   qrencode                                                 # `jamz group create` shows the join code as a QR code too
   libgps-dev gpsd gpsd-clients                             # libgps for JamzGPS; a real gpsd (and gpsfake) for its tests
   linux-libc-dev                                           # <linux/gpio.h>, <linux/input.h> for CLinuxInput
+  libbluetooth-dev                                         # BlueZ's HCI/L2CAP socket headers (the BLE link; CBluetooth)
   libmosquitto-dev mosquitto openssl python3-paho-mqtt     # the relay link (libmosquitto); a real broker, certificates and a hostile publisher for its tests
 )
 

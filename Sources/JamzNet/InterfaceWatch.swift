@@ -82,7 +82,7 @@ public final class InterfaceWatch: Sendable {
     public func stop() {
         guard stopped.withLock({ s in defer { s = true }; return !s }) else { return }
         var one: UInt64 = 1
-        _ = Self.retryingEINTR { write(stopFD, &one, MemoryLayout<UInt64>.size) }
+        _ = retryingEINTR { write(stopFD, &one, MemoryLayout<UInt64>.size) }
     }
 
     deinit {
@@ -95,14 +95,14 @@ public final class InterfaceWatch: Sendable {
         var buf = [UInt8](repeating: 0, count: 32 << 10)
         while !stopped.withLock({ $0 }) {
             var set = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)]
-            let r = Self.retryingEINTR { poll(&set, 2, -1) }
+            let r = retryingEINTR { poll(&set, 2, -1) }
             if set[1].revents != 0 { break }
             if r < 0 {
                 // Not expected (EINVAL, ENOMEM): one last look, and no more notices.
                 changed([Change(kind: .lost)])
                 return
             }
-            let n = Self.retryingEINTR { buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, Int32(MSG_DONTWAIT)) } }
+            let n = retryingEINTR { buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, Int32(MSG_DONTWAIT)) } }
             if n < 0 {
                 switch errno {
                 case EAGAIN: continue
@@ -191,14 +191,6 @@ public final class InterfaceWatch: Sendable {
             guard len >= MemoryLayout<rtattr>.size, off + len <= body.count else { return }
             each(Int(a.rta_type), UnsafeRawBufferPointer(rebasing: body[(off + header)..<(off + len)]))
             off += aligned(len)
-        }
-    }
-
-    @inline(__always)
-    static func retryingEINTR<T: FixedWidthInteger & SignedInteger>(_ body: () -> T) -> T {
-        while true {
-            let r = body()
-            if r != -1 || errno != EINTR { return r }
         }
     }
 }

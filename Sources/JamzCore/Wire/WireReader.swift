@@ -1,12 +1,13 @@
 /// Wire format version 1, the reading half of `WireCodec`: strict, canonical decoding of every
-/// field type of `docs/wire.md`.
-struct WireReader {
+/// field type of `docs/wire.md`. Its little-endian integer reads are also the package's other
+/// binary formats' (the Bluetooth management interface's, in JamzNet).
+package struct WireReader {
     let bytes: [UInt8]
     var pos = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    package init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    var remaining: Int { bytes.count - pos }
+    package var remaining: Int { bytes.count - pos }
 
     private mutating func take(_ n: Int, _ field: String) throws(WireError) -> Int {
         guard bytes.count - pos >= n else { throw .truncated(field: field) }
@@ -14,24 +15,29 @@ struct WireReader {
         return pos
     }
 
-    mutating func u8(_ f: String) throws(WireError) -> UInt8 {
+    package mutating func u8(_ f: String) throws(WireError) -> UInt8 {
         bytes[try take(1, f)]
     }
-    mutating func u16(_ f: String) throws(WireError) -> UInt16 {
+    package mutating func u16(_ f: String) throws(WireError) -> UInt16 {
         let p = try take(2, f)
         return UInt16(bytes[p]) | UInt16(bytes[p + 1]) << 8
     }
-    mutating func u32(_ f: String) throws(WireError) -> UInt32 {
+    package mutating func u32(_ f: String) throws(WireError) -> UInt32 {
         let p = try take(4, f)
         var v: UInt32 = 0
         for i in 0..<4 { v |= UInt32(bytes[p + i]) << (8 * i) }
         return v
     }
-    mutating func u64(_ f: String) throws(WireError) -> UInt64 {
+    package mutating func u64(_ f: String) throws(WireError) -> UInt64 {
         let p = try take(8, f)
         var v: UInt64 = 0
         for i in 0..<8 { v |= UInt64(bytes[p + i]) << (8 * i) }
         return v
+    }
+    /// `n` bytes as they are.
+    package mutating func raw(_ n: Int, _ f: String) throws(WireError) -> [UInt8] {
+        let p = try take(n, f)
+        return Array(bytes[p..<(p + n)])
     }
     mutating func i32(_ f: String) throws(WireError) -> Int32 { Int32(bitPattern: try u32(f)) }
     mutating func i64(_ f: String) throws(WireError) -> Int64 { Int64(bitPattern: try u64(f)) }
