@@ -139,14 +139,14 @@ struct Commands: Sendable {
         case .group(.show):
             let r = await convoy.report()
             let text = r.inGroup
-                ? "convoy \"\(r.name ?? "")\" (\(r.group ?? "")), this car \(r.member)\(r.isDJ ? " is the DJ" : ", DJ \(r.dj)") (term \(r.term))\njoin code: \(r.joinCode ?? "")\naccepted \(r.accepted) datagrams, dropped \(r.drops.total)" + (r.relay.map { "\nrelay: \($0.summary)" } ?? "")
+                ? "convoy \"\(r.name ?? "")\" (\(r.group ?? "")), this car \(r.member)\(r.isDJ ? " is the DJ" : ", DJ \(r.dj)") (term \(r.term))\njoin code: \(r.joinCode ?? "")\naccepted \(r.accepted) datagrams, dropped \(r.drops.total)" + (r.relay.map { "\nrelay: \($0.summary)" } ?? "") + (r.ble.map { "\nble: \($0.summary)" } ?? "")
                 : "not in a convoy: `jamz group create [NAME]` or `jamz group join CODE`"
             return Commands.success(text, r)
         case .peers:
             let ps = await convoy.peersReport()
             let text = ps.isEmpty ? "no peers heard (yet)" : ps.map { p in
                 let off = p.offsetMs.map { String(format: "offset %+.3f ms ± %.3f (spread %.3f, %@)", $0, p.boundMs ?? 0, p.spreadMs ?? 0, p.quality) } ?? "offset: measuring"
-                return "\(p.isDJ ? "DJ " : "   ")\(p.name) \(p.member) \(p.address) \(p.link) heard \(String(format: "%.1f", p.lastHeardSeconds)) s ago, \(off)"
+                return "\(p.isDJ ? "DJ " : "   ")\(p.name) \(p.member) \(p.address) \(p.link)\(p.rssi.map { " \($0) dBm" } ?? "") heard \(String(format: "%.1f", p.lastHeardSeconds)) s ago, \(off)"
             }.joined(separator: "\n")
             return Commands.success(text, ps)
         case .takeControl:

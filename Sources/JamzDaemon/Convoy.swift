@@ -38,6 +38,10 @@ public actor Convoy {
         var lan: SocketAddress?
         var lanHeard: Nanos = 0
         var relayHeard: Nanos = 0
+        /// When its Bluetooth LE advertisement was last heard, and how strong.
+        var bleHeard: Nanos = 0
+        var bleRSSI: Int8?
+        var bleAddress: String?
         var lastHeard: Nanos
         var filter = ClockFilter()
         var sent = 0
@@ -51,11 +55,8 @@ public actor Convoy {
             return .relay(id)
         }
         var link: String {
-            switch (lan != nil, relayHeard > 0) {
-            case (true, true): return "lan+relay"
-            case (false, true): return "relay"
-            default: return "lan"
-            }
+            let links = [lan != nil ? "lan" : nil, relayHeard > 0 ? "relay" : nil, bleHeard > 0 ? "ble" : nil].compactMap { $0 }
+            return links.isEmpty ? "lan" : links.joined(separator: "+")
         }
     }
 
@@ -75,6 +76,9 @@ public actor Convoy {
     /// The internet relay's settings (nil: no relay); the link itself exists while in a convoy.
     let relaySettings: RelayTransport.Settings?
     var relay: RelayTransport?
+    /// The Bluetooth LE controller (nil: none); the link exists while in a convoy.
+    let bleController: UInt16?
+    var ble: BLELink?
     /// What both links deliver, handled in arrival order by one task (`start`).
     let inbox: AsyncStream<Datagram>
     let inboxSink: AsyncStream<Datagram>.Continuation
@@ -136,17 +140,18 @@ public actor Convoy {
         let path = (config.dataDir as NSString).appendingPathComponent("convoy.json")
         let c = Convoy(store: store, cache: cache, clock: clock, player: player, logger: logger, carName: config.carName, sampleRate: config.sampleRate,
                        settings: LANTransport.Settings(port: config.convoyPort, impairment: config.testLinkImpairment),
-                       relaySettings: config.relay, membershipPath: path,
-                       me: id, ops: ops, timeline: timeline)
+                       relaySettings: config.relay, bleController: config.bleController >= 0 ? UInt16(config.bleController) : nil,
+                       membershipPath: path, me: id, ops: ops, timeline: timeline)
         try await c.loadMembership()
         return c
     }
 
     init(store: Store, cache: TrackCache, clock: SystemClock, player: Player, logger: Logger, carName: String, sampleRate: Int, settings: LANTransport.Settings,
-         relaySettings: RelayTransport.Settings? = nil, membershipPath: String, me: MemberID, ops: [PlaylistOp], timeline: ConvoyTimeline?) {
+         relaySettings: RelayTransport.Settings? = nil, bleController: UInt16? = nil, membershipPath: String, me: MemberID, ops: [PlaylistOp], timeline: ConvoyTimeline?) {
         self.store = store; self.cache = cache; self.clock = clock; self.player = player; self.logger = logger
         self.carName = carName; self.sampleRate = sampleRate; self.settings = settings; self.membershipPath = membershipPath; self.me = me
         self.relaySettings = relaySettings
+        self.bleController = bleController
         // Bounded: under a flood (a broken or hostile sender) the oldest waiting datagrams are
         // dropped and counted, and memory stays flat.
         (inbox, inboxSink) = AsyncStream.makeStream(of: Datagram.self, bufferingPolicy: .bufferingNewest(Self.inboxLimit))
@@ -213,7 +218,36 @@ public actor Convoy {
         trackServerRetry = 0
         lastBeacon = 0; lastRelayBeacon = 0
         startRelay(s)
+        startBLE(s)
         wakeup.ring()
+    }
+
+    /// The Bluetooth LE link of this convoy (its advertisement's keys come from the secret).
+    private func startBLE(_ s: ConvoySecret) {
+        ble?.close()
+        ble = nil
+        guard let index = bleController else { return }
+        let l = BLELink(controller: index, me: me, key: s.bleKey, clock: clock, logger: logger) { [weak self] sighting in
+            guard let self else { return }
+            Task { await self.sighted(sighting) }
+        }
+        l.advertise(bleBeacon)
+        l.start()
+        ble = l
+    }
+
+    var bleBeacon: BLEAdvertisement.Beacon { .init(member: me, term: session.term.number, isDJ: session.term.dj == me) }
+
+    /// A convoy car's advertisement heard over Bluetooth LE: it is near (shown as link `ble`
+    /// with its RSSI). The data still goes over the LAN and the relay.
+    func sighted(_ s: BLELink.Sighting) {
+        guard inGroup, s.member != me else { return }
+        var p = peers[s.member] ?? Peer(name: "car \(s.member) (BLE)", lastHeard: s.at)
+        if peers[s.member] == nil || p.bleHeard == 0 {
+            logger.info("peer \(p.name) (\(s.member)) over Bluetooth LE at \(s.address)\(s.rssi.map { ", \($0) dBm" } ?? "")")
+        }
+        p.bleHeard = s.at; p.bleRSSI = s.rssi; p.bleAddress = "\(s.address)"; p.lastHeard = max(p.lastHeard, s.at)
+        peers[s.member] = p
     }
 
     /// The relay link of this convoy (its topic comes from the secret), if one is configured.
@@ -273,6 +307,7 @@ public actor Convoy {
         receiver.remove(group: s.groupID)
         secret = nil; outbox.use(nil); peers.removeAll(); solo = nil
         relay?.close(); relay = nil
+        ble?.close(); ble = nil
         location?.forgetPeers()
         if let server = trackServer { trackServer = nil; await server.close() }
         session = Session(me: me)
@@ -285,6 +320,8 @@ public actor Convoy {
     func shutdown() {
         relay?.close()
         relay = nil
+        ble?.close()
+        ble = nil
     }
 
     /// After a restart this car's clock began again. The DJ re-anchors the convoy where the
@@ -359,6 +396,7 @@ public actor Convoy {
                            clockQuality: UInt8(djEstimate?.quality.rawValue ?? 0), wall: location?.wallSample(),
                            position: location?.wirePosition(at: now), tracks: 0, dataPort: UInt16(trackServer?.port ?? 0))
             send(.beacon(b), to: nil)
+            ble?.advertise(bleBeacon)   // re-advertised only when the term or the DJ changed
             // Copies of missing tracks are looked for with each beacon (and when the playlist,
             // the timeline or the peers change).
             fetchMissing()
@@ -792,18 +830,18 @@ public actor Convoy {
         GroupReport(inGroup: inGroup, group: secret.map { "\($0.groupID)" }, name: secret?.name, member: "\(me)",
                     term: session.term.number, dj: "\(session.term.dj)", isDJ: session.isDJ,
                     joinCode: secret.map { JoinCode.make($0) }, drops: receiver.drops, accepted: receiver.accepted,
-                    decodeErrors: decodeErrors, relay: relay?.status)
+                    decodeErrors: decodeErrors, relay: relay?.status, ble: ble?.status)
     }
 
     func peersReport() -> [PeerReport] {
         let now = clock.now()
         return peers.sorted { $0.key < $1.key }.map { id, p in
             let e = estimate(of: id, at: now)
-            return PeerReport(member: "\(id)", name: p.name, address: p.lan.map { "\($0)" } ?? "relay", link: p.link,
+            return PeerReport(member: "\(id)", name: p.name, address: p.lan.map { "\($0)" } ?? (p.relayHeard > 0 ? "relay" : p.bleAddress ?? "relay"), link: p.link,
                               lastHeardSeconds: Double(now - p.lastHeard) / 1e9,
                               offsetMs: e.map { $0.offset(at: now) / 1e6 }, boundMs: e.map { Double($0.bound) / 1e6 },
                               spreadMs: e.map { Double($0.spread) / 1e6 }, ppm: e?.ppm, quality: e.map { "\($0.quality)" } ?? "none",
-                              isDJ: id == session.term.dj)
+                              isDJ: id == session.term.dj, rssi: p.bleRSSI.map(Int.init))
         }
     }
 }
@@ -823,6 +861,8 @@ public struct GroupReport: Codable, Sendable {
     public var decodeErrors: UInt64
     /// The internet relay: connected, broker, problem, RTT, messages and bytes (absent: no relay).
     public var relay: RelayTransport.Status?
+    /// The Bluetooth LE link: controller, up or why not, advertisements sent, sightings, drops.
+    public var ble: BLELink.Status?
 }
 
 /// One row of `jamz peers --json` (stable keys).
@@ -840,6 +880,8 @@ public struct PeerReport: Codable, Sendable {
     public var ppm: Double?
     public var quality: String
     public var isDJ: Bool
+    /// Its Bluetooth LE signal (dBm), when heard over BLE with one.
+    public var rssi: Int?
 }
 
 /// The sealing side of a car's convoy link: the sealer (key, sender id, sequence numbers) and

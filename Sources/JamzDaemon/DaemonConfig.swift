@@ -38,6 +38,9 @@ public struct DaemonConfig: Sendable, Equatable {
     /// The internet relay (an MQTT broker reached over the car's modem): off unless `relay.url`
     /// is set. A relay setting that cannot work turns the relay off, with a message.
     public var relay: RelayTransport.Settings?
+    /// The Bluetooth controller (hciN) the convoy advertises and scans on; -1: none. A car
+    /// without it (or a kernel without Bluetooth) says so once and uses its other links.
+    public var bleController = 0
     /// gpsd's address; port 0: no GPS in this car.
     public var gpsHost = "localhost"
     public var gpsPort = 2947
@@ -166,6 +169,7 @@ public struct DaemonConfig: Sendable, Equatable {
         case "relay.password": return relay({ _ in nil }) { $0.password = $1 }
         case "relay.cert_file": return relay(anyPath) { $0.certFile = $1 }
         case "relay.key_file": return relay(anyPath) { $0.keyFile = $1 }
+        case "ble.controller": return int(-1...63) { $0.bleController = $1 }
         case "gps.host": return str({ $0.isEmpty ? "must not be empty" : nil }) { $0.gpsHost = $1 }
         case "gps.port": return int(0...65_535) { $0.gpsPort = $1 }
         case "gps.history_days": return int(1...3650) { $0.historyDays = $1 }

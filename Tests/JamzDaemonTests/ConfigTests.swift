@@ -50,6 +50,15 @@ import Testing
         }
     }
 
+    @Test func theBluetoothControllerIsHci0UnlessSetOrOff() {
+        var c = DaemonConfig()
+        #expect(c.bleController == 0)
+        #expect(c.apply(toml: "[ble]\ncontroller = 1").isEmpty && c.bleController == 1)
+        #expect(c.apply(toml: "[ble]\ncontroller = -1").isEmpty && c.bleController == -1)
+        let problems = c.apply(toml: "[ble]\ncontroller = 99")
+        #expect(problems.count == 1 && problems[0].contains("ble.controller") && c.bleController == -1)
+    }
+
     @Test func badValuesAreReportedAndKeepTheirDefaults() {
         var c = DaemonConfig()
         let problems = c.apply(toml: """

@@ -1,5 +1,7 @@
+import Dispatch
 import JamzCore
 import JamzNet
+import Logging
 import Testing
 
 /// The Bluetooth management interface's messages, against bytes taken from Debian 12's kernel
@@ -86,5 +88,26 @@ import Testing
             guard case .noBluetooth = error else { Issue.record("unexpected: \(error)"); return }
             #expect(error.description.contains("no Bluetooth"))
         }
+    }
+
+    /// The link on a kernel without Bluetooth (this machine): down, with the reason, once; the
+    /// thread ends by itself. In the QEMU guest (`image/test-ble`) the same link finds the
+    /// other car over btvirt's controllers.
+    @Test func theLinkWithoutBluetoothSaysWhyAndStaysDown() async throws {
+        struct Clock: HostClock { func now() -> Nanos { Nanos(DispatchTime.now().uptimeNanoseconds) } }
+        let secret = ConvoySecret(bytes: Array(repeating: 4, count: 32))!
+        let link = BLELink(controller: 0, me: MemberID(1), key: secret.bleKey, clock: Clock(), logger: Logger(label: "test"), netns: nil) { _ in
+            Issue.record("a sighting without Bluetooth")
+        }
+        link.advertise(.init(member: MemberID(1), term: 1, isDJ: true))
+        link.start()
+        for _ in 0..<200 where link.status.problem == nil { try await Task.sleep(for: .milliseconds(10)) }
+        let st = link.status
+        if (try? BLEControlSocket())?.fd == nil {
+            #expect(!st.up && st.problem?.contains("no Bluetooth") == true)
+            #expect(st.advertisements == 0 && st.sightings == 0)
+            #expect(st.summary.contains("hci0 down: no Bluetooth"))
+        }
+        link.close()
     }
 }
