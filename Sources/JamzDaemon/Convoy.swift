@@ -23,10 +23,13 @@ public actor Convoy {
         case lan(SocketAddress)
         /// Through the internet relay, to this member's inbox.
         case relay(MemberID)
+        /// Over this member's Bluetooth LE channel.
+        case ble(MemberID)
         var description: String {
             switch self {
             case .lan(let a): return "\(a)"
             case .relay: return "relay"
+            case .ble: return "ble"
             }
         }
         var isRelay: Bool { if case .relay = self { true } else { false } }
@@ -42,6 +45,8 @@ public actor Convoy {
         var bleHeard: Nanos = 0
         var bleRSSI: Int8?
         var bleAddress: String?
+        /// When a message last came over its Bluetooth LE channel.
+        var bleDataHeard: Nanos = 0
         var lastHeard: Nanos
         var filter = ClockFilter()
         var sent = 0
@@ -49,13 +54,18 @@ public actor Convoy {
         var tracks: UInt32 = 0
         var dataPort: Int = 0
 
-        /// The LAN while it was heard there in the last 3 s (fast, and copies tracks), else the relay.
+        /// The LAN while it was heard there in the last 3 s (fast, and copies tracks), else its
+        /// Bluetooth LE channel (near, and no mobile data), else the relay.
         func route(_ id: MemberID, now: Nanos) -> Route {
-            if let lan, now - lanHeard < 3 * nanosPerSecond || relayHeard == 0 { return .lan(lan) }
-            return .relay(id)
+            let fresh = 3 * nanosPerSecond
+            if let lan, now - lanHeard < fresh { return .lan(lan) }
+            if bleDataHeard > 0, now - bleDataHeard < fresh { return .ble(id) }
+            if relayHeard > 0 { return .relay(id) }
+            if let lan { return .lan(lan) }
+            return bleDataHeard > 0 ? .ble(id) : .relay(id)
         }
         var link: String {
-            let links = [lan != nil ? "lan" : nil, relayHeard > 0 ? "relay" : nil, bleHeard > 0 ? "ble" : nil].compactMap { $0 }
+            let links = [lan != nil ? "lan" : nil, relayHeard > 0 ? "relay" : nil, bleHeard > 0 || bleDataHeard > 0 ? "ble" : nil].compactMap { $0 }
             return links.isEmpty ? "lan" : links.joined(separator: "+")
         }
     }
@@ -227,10 +237,13 @@ public actor Convoy {
         ble?.close()
         ble = nil
         guard let index = bleController else { return }
-        let l = BLELink(controller: index, me: me, key: s.bleKey, clock: clock, logger: logger) { [weak self] sighting in
+        let (sink, counters) = (inboxSink, store.counters)
+        let l = BLELink(controller: index, me: me, key: s.bleKey, clock: clock, logger: logger, onSighting: { [weak self] sighting in
             guard let self else { return }
             Task { await self.sighted(sighting) }
-        }
+        }, onMessage: { bytes, at in
+            if case .dropped = sink.yield(Datagram(bytes: bytes, from: nil, ble: true, at: at)) { counters.add("convoy.dropped.overload", 1) }
+        })
         l.advertise(bleBeacon)
         l.start()
         ble = l
@@ -239,7 +252,7 @@ public actor Convoy {
     var bleBeacon: BLEAdvertisement.Beacon { .init(member: me, term: session.term.number, isDJ: session.term.dj == me) }
 
     /// A convoy car's advertisement heard over Bluetooth LE: it is near (shown as link `ble`
-    /// with its RSSI). The data still goes over the LAN and the relay.
+    /// with its RSSI); the link opens a data channel to it.
     func sighted(_ s: BLELink.Sighting) {
         guard inGroup, s.member != me else { return }
         var p = peers[s.member] ?? Peer(name: "car \(s.member) (BLE)", lastHeard: s.at)
@@ -350,8 +363,9 @@ public actor Convoy {
 
     struct Datagram: Sendable {
         var bytes: [UInt8]
-        /// nil: it came through the relay.
+        /// nil: it came through the relay or (`ble`) over a Bluetooth LE channel.
         var from: SocketAddress?
+        var ble = false
         var at: Nanos
     }
     /// Datagrams waiting to be handled; beyond this the oldest are dropped (a flood).
@@ -363,7 +377,7 @@ public actor Convoy {
         Task { [weak self] in
             for await d in inbox {
                 guard let self else { return }
-                await self.receive(d.bytes, from: d.from, at: d.at)
+                await self.receive(d.bytes, from: d.from, ble: d.ble, at: d.at)
             }
         }
         guard settings.port > 0 else { logger.info("convoy LAN link disabled (convoy_port = 0)"); return }
@@ -386,7 +400,7 @@ public actor Convoy {
     /// the track server, copies of missing tracks — and returns when something is due next (nil:
     /// not in a convoy, only a ring can make work due).
     func tick() async -> Nanos? {
-        guard inGroup, transport != nil || relay != nil else { return nil }
+        guard inGroup, transport != nil || relay != nil || ble != nil else { return nil }
         let now = clock.now()
         if now - lastBeacon >= nanosPerSecond {
             lastBeacon = now
@@ -465,6 +479,8 @@ public actor Convoy {
                let bytes = outbox.seal(stampedBy: { clock.now() }, message) {
                 relay.publish(bytes, .datagram, to: s.relayInbox(for: id))
             }
+            // Over BLE: stamped just before the channel's non-blocking write.
+            if case .ble(let id) = route, let ble { ble.send(to: id) { [outbox, clock] in outbox.seal(stampedBy: { clock.now() }, message) } }
             return
         }
         transport?.sendStamped(to: address, count: count, rehearse: { [outbox] in outbox.rehearse(message(0)) }) { [outbox] read in
@@ -478,8 +494,10 @@ public actor Convoy {
         switch route {
         case .lan(let address): transport?.send(bytes, to: address)
         case .relay(let id): if let s = secret { relay?.publish(bytes, .reliable, to: s.relayInbox(for: id)) }
+        case .ble(let id): ble?.send(bytes, to: id)
         case nil:
             transport?.multicast(bytes)
+            ble?.broadcast(bytes)
             guard let relay else { return }
             switch m {
             case .beacon:
@@ -507,15 +525,18 @@ public actor Convoy {
     private func announceAgain() { send(.timeline(session.timeline), to: nil) }
 
     /// `address`: where it came from on the LAN (nil: through the relay).
-    func receive(_ bytes: [UInt8], from address: SocketAddress?, at: Nanos) async {
+    func receive(_ bytes: [UInt8], from address: SocketAddress?, ble: Bool = false, at: Nanos) async {
         let sender: MemberID, seq: UInt64, payload: [UInt8]
         do { (_, sender, seq, payload) = try receiver.admit(bytes) } catch {
-            // The same envelope came first over the LAN: the relay carries this car too (shown
-            // as "lan+relay"; only the route's choice and the display depend on it).
-            if error == .duplicate, address == nil, let h = try? Envelope.header(of: bytes) { peers[h.sender]?.relayHeard = at }
+            // The same envelope came first over another link: this one carries the car too
+            // (shown as "lan+relay", "lan+ble"…; only the route's choice and the display depend on it).
+            if error == .duplicate, address == nil, let h = try? Envelope.header(of: bytes) {
+                if ble { peers[h.sender]?.bleDataHeard = at } else { peers[h.sender]?.relayHeard = at }
+            }
             return
         }
-        let from: Route = address.map { .lan($0) } ?? .relay(sender)
+        let from: Route = address.map { .lan($0) } ?? (ble ? .ble(sender) : .relay(sender))
+        if ble { peers[sender]?.bleDataHeard = at }
         // A new boot of that car: its monotonic clock began again, its old samples mean nothing.
         let boot = UInt32(truncatingIfNeeded: seq >> 32)
         if let known = peerBoots[sender], known != boot { peers[sender]?.filter.reset(); peerWall[sender] = nil }
@@ -540,7 +561,7 @@ public actor Convoy {
             if let w = b.wall, w.ppsDisciplined, abs(w.mono) < Self.timeLimit, abs(w.wall) < Self.timeLimit {
                 peerWall[sender, default: WallMapping()].add(w)
             }
-            if let address { p.lan = address; p.lanHeard = at } else { p.relayHeard = at }
+            if let address { p.lan = address; p.lanHeard = at } else if ble { p.bleDataHeard = at } else { p.relayHeard = at }
             peers[sender] = p
             if newSource { fetchMissing() }   // it may have tracks we lack
             await take(b.timeline)

@@ -63,11 +63,19 @@ public final class BLEControlSocket: @unchecked Sendable {
         guard retryingEINTR({ poll(&fds, other >= 0 ? 2 : 1, timeoutMs) }) > 0 else { return nil }
         if other >= 0, fds[1].revents != 0 {
             var v: UInt64 = 0
-            _ = read(other, &v, 8)
+            _ = Glibc.read(other, &v, 8)
             return nil
         }
         var buf = [UInt8](repeating: 0, count: 1024)   // the largest event jamzd reads: DEVICE_FOUND, < 300 bytes
         let n = buf.withUnsafeMutableBytes { p in retryingEINTR { recv(fd, p.baseAddress, p.count, 0) } }
+        guard n > 0 else { return nil }
+        return Array(buf[0..<n])
+    }
+
+    /// The next event's bytes if one is waiting (never blocks).
+    public func read() -> [UInt8]? {
+        var buf = [UInt8](repeating: 0, count: 1024)
+        let n = buf.withUnsafeMutableBytes { p in retryingEINTR { recv(fd, p.baseAddress, p.count, Int32(MSG_DONTWAIT)) } }
         guard n > 0 else { return nil }
         return Array(buf[0..<n])
     }

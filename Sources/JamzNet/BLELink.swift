@@ -15,10 +15,14 @@ import Synchronization
 /// dropped and counted by reason. A car without a controller, or a kernel without Bluetooth,
 /// says so once and the link stays down; a controller that appears later (INDEX_ADDED) is taken.
 ///
-/// Not yet here: the LE L2CAP channel that will carry the sealed envelopes (the convoy's data
-/// still goes over the LAN and the relay). The advertisement is not connectable until then.
+/// Data: the sealed envelopes travel over LE L2CAP channels (`BLEChannel`) between convoy cars
+/// that have seen each other's advertisement: the car with the lower controller address
+/// connects (scanning paused meanwhile: a controller that discovers delays its own connects),
+/// the other accepts; a channel that breaks is dropped and made again at the next sighting.
+/// `send`/`broadcast` never block (non-blocking sockets; a full channel drops and counts).
 public final class BLELink: @unchecked Sendable {
-    // @unchecked: `state` is a Mutex; the thread owns the socket; `stopFD` is written once.
+    // @unchecked: `state` is a Mutex; the thread owns the sockets (channels are closed under the
+    // lock, and sends from other threads happen under it); `stopFD` is written once.
 
     public struct Sighting: Sendable {
         public var member: MemberID
@@ -42,11 +46,22 @@ public final class BLELink: @unchecked Sendable {
         /// Advertisements heard that were not this convoy's, by reason (`BLEAdvertisement.Drop`).
         public var dropped: [String: Int64]
         public var malformedEvents: Int64
+        /// L2CAP channels open now, made (connected or accepted) and failed to connect.
+        public var channels: Int
+        public var channelsMade: Int64
+        public var connectFailures: Int64
+        public var messagesSent: Int64
+        public var messagesReceived: Int64
+        public var bytesSent: Int64
+        public var bytesReceived: Int64
+        /// Envelopes not sent: the channel was full or the envelope larger than its MTU.
+        public var sendDrops: Int64
 
         /// One line for `jamz group show`.
         public var summary: String {
             var s = "\(controller)\(address.map { " \($0)" } ?? "") " + (up ? "advertising and scanning" : "down: \(problem ?? "starting")")
             s += ", \(advertisements) advertisements sent, \(sightings) convoy sightings"
+            s += ", \(channels) channel\(channels == 1 ? "" : "s") (\(messagesSent) messages / \(bytesSent) bytes out, \(messagesReceived) / \(bytesReceived) in)"
             let d = dropped.values.reduce(0, +)
             if d > 0 { s += ", \(d) others' advertisements ignored" }
             return s
@@ -55,6 +70,8 @@ public final class BLELink: @unchecked Sendable {
 
     public static let readvertiseSeconds: Int64 = 5
     static let instance: UInt8 = 1
+    /// A connect that has not completed by then is given up (the peer may have driven off).
+    static let connectTimeout: Nanos = 10 * nanosPerSecond
 
     let index: UInt16
     let me: MemberID
@@ -62,10 +79,11 @@ public final class BLELink: @unchecked Sendable {
     let clock: any HostClock
     let logger: Logger
     let onSighting: @Sendable (Sighting) -> Void
+    let onMessage: @Sendable ([UInt8], Nanos) -> Void
     /// UTC seconds, for the advertisement's 15-minute slot.
     let wallSeconds: @Sendable () -> Int64
     /// Test hook: a network namespace (`/proc/1/ns/net`) the link's thread joins before it opens
-    /// its socket: Bluetooth sockets exist only in the initial namespace, and the tests run each
+    /// its sockets: Bluetooth sockets exist only in the initial namespace, and the tests run each
     /// car in its own.
     let netns: String?
 
@@ -73,6 +91,9 @@ public final class BLELink: @unchecked Sendable {
         var beacon: BLEAdvertisement.Beacon?
         var stopped = false
         var status: Status
+        /// Open channels by the peer controller's address, and which member each address is.
+        var channels: [Mgmt.Address: Int32] = [:]
+        var members: [MemberID: Mgmt.Address] = [:]
     }
     private let state: Mutex<State>
     private let stopFD: Int32
@@ -81,17 +102,24 @@ public final class BLELink: @unchecked Sendable {
     public init(controller: UInt16, me: MemberID, key: BLEKey, clock: any HostClock, logger: Logger,
                 netns: String? = ProcessInfo.processInfo.environment["JAMZ_TEST_BT_NETNS"],
                 wallSeconds: @escaping @Sendable () -> Int64 = { Int64(time(nil)) },
-                onSighting: @escaping @Sendable (Sighting) -> Void) {
+                onSighting: @escaping @Sendable (Sighting) -> Void,
+                onMessage: @escaping @Sendable ([UInt8], Nanos) -> Void = { _, _ in }) {
         index = controller; self.me = me; self.key = key; self.clock = clock; self.logger = logger
-        self.netns = netns; self.wallSeconds = wallSeconds; self.onSighting = onSighting
+        self.netns = netns; self.wallSeconds = wallSeconds; self.onSighting = onSighting; self.onMessage = onMessage
         state = Mutex(State(status: Status(controller: "hci\(controller)", up: false, advertisements: 0, sightings: 0,
-                                           dropped: [:], malformedEvents: 0)))
-        stopFD = eventfd(0, Int32(EFD_CLOEXEC))
+                                           dropped: [:], malformedEvents: 0, channels: 0, channelsMade: 0, connectFailures: 0,
+                                           messagesSent: 0, messagesReceived: 0, bytesSent: 0, bytesReceived: 0, sendDrops: 0)))
+        stopFD = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
     }
 
     deinit { if stopFD >= 0 { Glibc.close(stopFD) } }
 
     public var status: Status { state.withLock { $0.status } }
+
+    /// Whether a channel to this member is open now.
+    public func reaches(_ member: MemberID) -> Bool {
+        state.withLock { s in s.members[member].map { s.channels[$0] != nil } ?? false }
+    }
 
     /// What this car advertises from now on (re-advertised at once when it changed).
     public func advertise(_ b: BLEAdvertisement.Beacon) {
@@ -103,6 +131,37 @@ public final class BLELink: @unchecked Sendable {
         if changed { ring() }
     }
 
+    /// One sealed envelope to one member, if a channel to it is open; never blocks.
+    @discardableResult
+    public func send(_ bytes: [UInt8], to member: MemberID) -> Bool {
+        state.withLock { s in
+            guard let a = s.members[member], let fd = s.channels[a] else { return false }
+            return Self.put(bytes, fd, &s.status)
+        }
+    }
+
+    /// One sealed envelope to every open channel.
+    public func broadcast(_ bytes: [UInt8]) {
+        state.withLock { s in
+            for fd in s.channels.values { _ = Self.put(bytes, fd, &s.status) }
+        }
+    }
+
+    /// `stampedBy` is read just before the write (clock exchanges).
+    public func send(to member: MemberID, _ seal: () -> [UInt8]?) {
+        state.withLock { s in
+            guard let a = s.members[member], let fd = s.channels[a], let bytes = seal() else { return }
+            _ = Self.put(bytes, fd, &s.status)
+        }
+    }
+
+    private static func put(_ bytes: [UInt8], _ fd: Int32, _ st: inout Status) -> Bool {
+        let n = bytes.withUnsafeBytes { p in retryingEINTR { Glibc.send(fd, p.baseAddress, p.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) } }
+        guard n == bytes.count else { st.sendDrops += 1; return false }
+        st.messagesSent += 1; st.bytesSent += Int64(n)
+        return true
+    }
+
     public func start() {
         guard !started.exchange(true, ordering: .relaxed) else { return }
         let t = Thread { [self] in run() }
@@ -110,8 +169,8 @@ public final class BLELink: @unchecked Sendable {
         t.start()
     }
 
-    /// Stops advertising and scanning: the thread withdraws the advertisement and ends by itself
-    /// (never waited for here: close is called on the convoy's actor).
+    /// Stops advertising and scanning and closes the channels: the thread does it and ends by
+    /// itself (never waited for here: close is called on the convoy's actor).
     public func close() {
         state.withLock { $0.stopped = true }
         ring()
@@ -119,7 +178,7 @@ public final class BLELink: @unchecked Sendable {
 
     private func ring() {
         var one: UInt64 = 1
-        _ = retryingEINTR { write(stopFD, &one, 8) }
+        _ = retryingEINTR { Glibc.write(stopFD, &one, 8) }
     }
 
     private func setProblem(_ p: String?) {
@@ -147,15 +206,18 @@ public final class BLELink: @unchecked Sendable {
             setProblem(error.description)
             return
         }
-        defer { sock.close() }
         var powered = false, discovering = false, poweringOn = false
         var nextAdvertise: Nanos = .max, nextDiscovery: Nanos = .max
         var advertised: BLEAdvertisement.Beacon?
+        var myAddress: Mgmt.Address?
+        var listener: Int32 = -1
+        var pending: [Mgmt.Address: (fd: Int32, since: Nanos)] = [:]
         var g = SystemRandomNumberGenerator()
         sock.send(.readInfo(index))
 
         func startDiscovery() {
-            guard powered, !discovering else { return }
+            // Not while connecting: a controller that discovers delays its own connects ~10 s.
+            guard powered, !discovering, pending.isEmpty else { return }
             sock.send(.startDiscovery(index))
             discovering = true   // until DISCOVERING off, or the command fails
             nextDiscovery = .max
@@ -164,8 +226,9 @@ public final class BLELink: @unchecked Sendable {
             guard powered, let b = state.withLock({ $0.beacon }) else { return }
             let slot = BLEAdvertisement.slot(unixSeconds: wallSeconds())
             let data = BLEAdvertisement.encode(b, key: key, slot: slot, nonce: .random(in: 0...UInt16.max, using: &g))
-            // Not connectable until the L2CAP channel exists; the beacon carries its own Flags AD.
-            if let c = try? Mgmt.Command.addAdvertising(index, instance: Self.instance, flags: [], data: data), sock.send(c) {
+            // Connectable: the lower-addressed car connects its L2CAP channel to it. The beacon
+            // carries its own Flags AD.
+            if let c = try? Mgmt.Command.addAdvertising(index, instance: Self.instance, flags: .connectable, data: data), sock.send(c) {
                 state.withLock { $0.status.advertisements += 1 }
                 advertised = b
             }
@@ -174,18 +237,121 @@ public final class BLELink: @unchecked Sendable {
         func controllerUp() {
             powered = true
             setProblem(nil)
+            if listener < 0, let me = myAddress {
+                do { listener = try BLEChannel.listen(on: me) } catch { logger.warning("convoy BLE: \(error); no data channel, advertising only") }
+            }
             startDiscovery()
             advertiseNow()
         }
+        func controllerDown(_ why: String) {
+            powered = false; discovering = false; advertised = nil
+            nextAdvertise = .max; nextDiscovery = .max
+            closeAll()
+            setProblem(why)
+        }
+        func closeAll() {
+            if listener >= 0 { Glibc.close(listener); listener = -1 }
+            for (_, p) in pending { Glibc.close(p.fd) }
+            pending.removeAll()
+            state.withLock { s in
+                for fd in s.channels.values { Glibc.close(fd) }
+                s.channels.removeAll()
+                s.status.channels = 0
+            }
+        }
+        func opened(_ fd: Int32, _ peer: Mgmt.Address, how: String) {
+            state.withLock { s in
+                if let old = s.channels[peer] { Glibc.close(old) }
+                s.channels[peer] = fd
+                s.status.channels = s.channels.count
+                s.status.channelsMade += 1
+            }
+            logger.info("convoy BLE: channel with \(peer) \(how)")
+        }
+        func closeChannel(_ peer: Mgmt.Address, _ why: String) {
+            state.withLock { s in
+                if let fd = s.channels.removeValue(forKey: peer) { Glibc.close(fd) }
+                s.status.channels = s.channels.count
+            }
+            logger.info("convoy BLE: channel with \(peer) closed (\(why))")
+        }
+        func sighted(_ member: MemberID, _ found: Mgmt.DeviceFound) {
+            let known = state.withLock { s -> Bool in
+                s.members[member] = found.address
+                return s.channels[found.address] != nil
+            }
+            // The lower address connects; the other waits for it.
+            guard !known, listener >= 0, let me = myAddress, pending[found.address] == nil,
+                  me.bytes.reversed().lexicographicallyPrecedes(found.address.bytes.reversed()) else { return }
+            if discovering { sock.send(.stopDiscovery(index)); discovering = false }
+            do {
+                let fd = try BLEChannel.connect(from: me, to: found.address, type: found.addressType)
+                pending[found.address] = (fd, clock.now())
+            } catch {
+                state.withLock { $0.status.connectFailures += 1 }
+                logger.warning("convoy BLE: \(error)")
+                startDiscovery()
+            }
+        }
 
+        var buf = [UInt8](repeating: 0, count: Int(BLEChannel.mtu) + 64)
         while !state.withLock({ $0.stopped }) {
             let now = clock.now()
             if now >= nextAdvertise { advertiseNow() }
             if now >= nextDiscovery { discovering = false; startDiscovery() }
+            for (peer, p) in pending where now - p.since > Self.connectTimeout {
+                Glibc.close(p.fd); pending[peer] = nil
+                state.withLock { $0.status.connectFailures += 1 }
+                logger.info("convoy BLE: no channel with \(peer) within \(Self.connectTimeout / nanosPerSecond) s")
+                startDiscovery()
+            }
             if let b = state.withLock({ $0.beacon }), b != advertised, powered { advertiseNow() }
-            let deadline = min(nextAdvertise, nextDiscovery)
+            var deadline = min(nextAdvertise, nextDiscovery)
+            for p in pending.values { deadline = min(deadline, p.since + Self.connectTimeout) }
             let wait = deadline == .max ? -1 : Int32(clamping: max(0, (deadline - clock.now()) / 1_000_000) + 1)
-            guard let bytes = sock.receive(timeoutMs: wait, alsoWatching: stopFD) else { continue }
+
+            // Poll: the control socket, the stop bell, the listener, connects under way, channels.
+            let channels = state.withLock { Array($0.channels) }
+            var fds = [pollfd(fd: sock.fd, events: Int16(POLLIN), revents: 0), pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
+            let pendingList = Array(pending)
+            fds += pendingList.map { pollfd(fd: $0.value.fd, events: Int16(POLLOUT), revents: 0) }
+            fds += channels.map { pollfd(fd: $0.value, events: Int16(POLLIN), revents: 0) }
+            guard retryingEINTR({ poll(&fds, nfds_t(fds.count), wait) }) > 0 else { continue }
+            let at = clock.now()
+            if fds[1].revents != 0 { var v: UInt64 = 0; _ = Glibc.read(stopFD, &v, 8) }
+            if listener >= 0, fds[2].revents & Int16(POLLIN) != 0 {
+                while let (fd, peer) = BLEChannel.accept(listener) { opened(fd, peer, how: "accepted") }
+            }
+            for (i, (peer, p)) in pendingList.enumerated() where fds[3 + i].revents != 0 {
+                pending[peer] = nil
+                let err = BLEChannel.connectResult(p.fd)
+                if err == 0 {
+                    opened(p.fd, peer, how: "connected in \((at - p.since) / 1_000_000) ms")
+                } else {
+                    Glibc.close(p.fd)
+                    state.withLock { $0.status.connectFailures += 1 }
+                    logger.info("convoy BLE: connect to \(peer) failed: \(String(cString: strerror(err)))")
+                }
+                startDiscovery()
+            }
+            let base = 3 + pendingList.count
+            for (i, (peer, fd)) in channels.enumerated() where fds[base + i].revents != 0 {
+                // Everything waiting on this channel (each read one envelope), then on.
+                while true {
+                    let n = buf.withUnsafeMutableBytes { p in retryingEINTR { recv(fd, p.baseAddress, p.count, Int32(MSG_DONTWAIT)) } }
+                    if n > 0 {
+                        state.withLock { $0.status.messagesReceived += 1; $0.status.bytesReceived += Int64(n) }
+                        onMessage(Array(buf[0..<n]), at)
+                        continue
+                    }
+                    if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
+                    closeChannel(peer, n == 0 ? "closed by the other car" : String(cString: strerror(errno)))
+                    break
+                }
+            }
+            guard fds[0].revents != 0 else { continue }
+            guard let bytes = sock.read() else { continue }
             let event: Mgmt.Event
             do { event = try Mgmt.decode(bytes) } catch {
                 state.withLock { $0.status.malformedEvents += 1 }
@@ -199,6 +365,7 @@ public final class BLELink: @unchecked Sendable {
                         setProblem("no controller hci\(index) (\(Mgmt.statusName(st))); waiting for one")
                         continue
                     }
+                    myAddress = info.address
                     state.withLock { $0.status.address = info.address.description }
                     guard info.supportsLE else { setProblem("hci\(index) has no Bluetooth LE"); continue }
                     if info.isPowered && info.isLE { controllerUp() } else if !poweringOn {
@@ -224,14 +391,10 @@ public final class BLELink: @unchecked Sendable {
             case .indexAdded(index):
                 sock.send(.readInfo(index))
             case .indexRemoved(index):
-                powered = false; discovering = false; advertised = nil
-                nextAdvertise = .max; nextDiscovery = .max
-                setProblem("controller hci\(index) went away; waiting for it")
+                controllerDown("controller hci\(index) went away; waiting for it")
             case .newSettings(index, let settings):
                 if settings & 1 == 0, powered {
-                    powered = false; discovering = false; advertised = nil
-                    nextAdvertise = .max; nextDiscovery = .max
-                    setProblem("hci\(index) was powered off")
+                    controllerDown("hci\(index) was powered off")
                 } else if settings & 1 != 0, !powered {
                     controllerUp()
                 }
@@ -239,7 +402,7 @@ public final class BLELink: @unchecked Sendable {
                 // The kernel ends each discovery session after about 10 s: start the next one.
                 if !on { discovering = false; startDiscovery() }
             case .deviceFound(index, let found):
-                heard(found)
+                if let (member, _) = heard(found, at: at) { sighted(member, found) }
             default: break
             }
         }
@@ -247,17 +410,22 @@ public final class BLELink: @unchecked Sendable {
             sock.send(.removeAdvertising(index, instance: Self.instance))
             if discovering { sock.send(.stopDiscovery(index)) }
         }
+        closeAll()
+        sock.close()
     }
 
-    private func heard(_ found: Mgmt.DeviceFound) {
+    /// A convoy car's advertisement: reported (and its member returned); anything else counted.
+    private func heard(_ found: Mgmt.DeviceFound, at: Nanos) -> (MemberID, Void)? {
         let slot = BLEAdvertisement.slot(unixSeconds: wallSeconds())
         switch BLEAdvertisement.decode(found.data, keys: [key], slot: slot) {
         case .failure(let drop):
             state.withLock { $0.status.dropped[drop.rawValue, default: 0] += 1 }
+            return nil
         case .success(let (b, _)):
-            guard b.member != me else { return }
+            guard b.member != me else { return nil }
             state.withLock { $0.status.sightings += 1 }
-            onSighting(Sighting(member: b.member, term: b.term, isDJ: b.isDJ, address: found.address, rssi: found.rssi, at: clock.now()))
+            onSighting(Sighting(member: b.member, term: b.term, isDJ: b.isDJ, address: found.address, rssi: found.rssi, at: at))
+            return (b.member, ())
         }
     }
 }
