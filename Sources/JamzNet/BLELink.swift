@@ -1,3 +1,4 @@
+import CBluetooth  // also where <sys/socket.h>'s SOCK_/MSG_ constants may come from (its headers include it)
 import CLinuxNet
 import Foundation
 import Glibc
