@@ -33,6 +33,10 @@ public actor Convoy {
             }
         }
         var isRelay: Bool { if case .relay = self { true } else { false } }
+        /// The relay and BLE are paced alike: a radio link's air time, like mobile data, is dear,
+        /// and LE's credit-based flow control stalls a channel that is sent to 20 times a second
+        /// both ways (seen under btvirt).
+        var isSlow: Bool { if case .lan = self { false } else { true } }
     }
 
     struct Peer {
@@ -421,7 +425,7 @@ public actor Convoy {
             let route = p.route(id, now: now)
             let gpsTime = location?.ownWall.latest != nil && peerWall[id]?.latest != nil
             let pacer = ExchangePacer.forPeer(isDJ: id == session.term.dj, playing: session.timeline.anchor?.rate == 1,
-                                              overRelay: route.isRelay, gpsTime: gpsTime)
+                                              overRelay: route.isSlow, gpsTime: gpsTime)
             q.nextExchange = now + pacer.interval(sent: q.sent, quality: q.filter.estimate?.quality ?? .none, delaySpread: q.filter.delaySpread)
             peers[id] = q
             let count = pacer.datagrams(delaySpread: q.filter.delaySpread)
