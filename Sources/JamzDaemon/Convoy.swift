@@ -60,13 +60,14 @@ public actor Convoy {
 
         /// The LAN while it was heard there in the last 3 s (fast, and copies tracks), else its
         /// Bluetooth LE channel (near, and no mobile data), else the relay.
-        func route(_ id: MemberID, now: Nanos) -> Route {
+        /// `bleChannel`: a Bluetooth LE channel to it is open now.
+        func route(_ id: MemberID, now: Nanos, bleChannel: Bool = true) -> Route {
             let fresh = 3 * nanosPerSecond
             if let lan, now - lanHeard < fresh { return .lan(lan) }
-            if bleDataHeard > 0, now - bleDataHeard < fresh { return .ble(id) }
+            if bleChannel, bleDataHeard > 0, now - bleDataHeard < fresh { return .ble(id) }
             if relayHeard > 0 { return .relay(id) }
             if let lan { return .lan(lan) }
-            return bleDataHeard > 0 ? .ble(id) : .relay(id)
+            return bleChannel && bleDataHeard > 0 ? .ble(id) : .relay(id)
         }
         var link: String {
             let links = [lan != nil ? "lan" : nil, relayHeard > 0 ? "relay" : nil, bleHeard > 0 || bleDataHeard > 0 ? "ble" : nil].compactMap { $0 }
@@ -245,8 +246,8 @@ public actor Convoy {
         let l = BLELink(controller: index, me: me, key: s.bleKey, clock: clock, logger: logger, onSighting: { [weak self] sighting in
             guard let self else { return }
             Task { await self.sighted(sighting) }
-        }, onMessage: { bytes, at in
-            if case .dropped = sink.yield(Datagram(bytes: bytes, from: nil, ble: true, at: at)) { counters.add("convoy.dropped.overload", 1) }
+        }, onMessage: { bytes, at, channel in
+            if case .dropped = sink.yield(Datagram(bytes: bytes, from: nil, ble: channel, at: at)) { counters.add("convoy.dropped.overload", 1) }
         })
         l.advertise(bleBeacon)
         l.start()
@@ -367,9 +368,9 @@ public actor Convoy {
 
     struct Datagram: Sendable {
         var bytes: [UInt8]
-        /// nil: it came through the relay or (`ble`) over a Bluetooth LE channel.
+        /// nil: it came through the relay or (`ble`: that channel's peer) over Bluetooth LE.
         var from: SocketAddress?
-        var ble = false
+        var ble: Mgmt.Address?
         var at: Nanos
     }
     /// Datagrams waiting to be handled; beyond this the oldest are dropped (a flood).
@@ -422,7 +423,7 @@ public actor Convoy {
         for (id, p) in peers where now >= p.nextExchange {
             var q = p
             q.sent += 1
-            let route = p.route(id, now: now)
+            let route = p.route(id, now: now, bleChannel: ble?.reaches(id) ?? false)
             let gpsTime = location?.ownWall.latest != nil && peerWall[id]?.latest != nil
             let pacer = ExchangePacer.forPeer(isDJ: id == session.term.dj, playing: session.timeline.anchor?.rate == 1,
                                               overRelay: route.isSlow, gpsTime: gpsTime)
@@ -529,7 +530,8 @@ public actor Convoy {
     private func announceAgain() { send(.timeline(session.timeline), to: nil) }
 
     /// `address`: where it came from on the LAN (nil: through the relay).
-    func receive(_ bytes: [UInt8], from address: SocketAddress?, ble: Bool = false, at: Nanos) async {
+    func receive(_ bytes: [UInt8], from address: SocketAddress?, ble channel: Mgmt.Address? = nil, at: Nanos) async {
+        let ble = channel != nil
         let sender: MemberID, seq: UInt64, payload: [UInt8]
         do { (_, sender, seq, payload) = try receiver.admit(bytes) } catch {
             // The same envelope came first over another link: this one carries the car too
@@ -540,7 +542,11 @@ public actor Convoy {
             return
         }
         let from: Route = address.map { .lan($0) } ?? (ble ? .ble(sender) : .relay(sender))
-        if ble { peers[sender]?.bleDataHeard = at }
+        if let channel {
+            // Its envelope came over this channel: messages to it go back the same way.
+            self.ble?.bind(sender, to: channel)
+            peers[sender]?.bleDataHeard = at
+        }
         // A new boot of that car: its monotonic clock began again, its old samples mean nothing.
         let boot = UInt32(truncatingIfNeeded: seq >> 32)
         if let known = peerBoots[sender], known != boot { peers[sender]?.filter.reset(); peerWall[sender] = nil }

@@ -56,22 +56,6 @@ public final class BLEControlSocket: @unchecked Sendable {
         return b.withUnsafeBytes { p in retryingEINTR { Glibc.send(fd, p.baseAddress, p.count, 0) } } == b.count
     }
 
-    /// The next event's bytes, waiting up to `timeoutMs` (−1: until one comes); nil on timeout
-    /// or when the eventfd `alsoWatching` was rung (it is read, so it is quiet again).
-    public func receive(timeoutMs: Int32 = -1, alsoWatching other: Int32 = -1) -> [UInt8]? {
-        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: other, events: Int16(POLLIN), revents: 0)]
-        guard retryingEINTR({ poll(&fds, other >= 0 ? 2 : 1, timeoutMs) }) > 0 else { return nil }
-        if other >= 0, fds[1].revents != 0 {
-            var v: UInt64 = 0
-            _ = Glibc.read(other, &v, 8)
-            return nil
-        }
-        var buf = [UInt8](repeating: 0, count: 1024)   // the largest event jamzd reads: DEVICE_FOUND, < 300 bytes
-        let n = buf.withUnsafeMutableBytes { p in retryingEINTR { recv(fd, p.baseAddress, p.count, 0) } }
-        guard n > 0 else { return nil }
-        return Array(buf[0..<n])
-    }
-
     /// The next event's bytes if one is waiting (never blocks).
     public func read() -> [UInt8]? {
         var buf = [UInt8](repeating: 0, count: 1024)

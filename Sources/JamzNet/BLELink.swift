@@ -57,6 +57,8 @@ public final class BLELink: @unchecked Sendable {
         public var bytesReceived: Int64
         /// Envelopes not sent: the channel was full or the envelope larger than its MTU.
         public var sendDrops: Int64
+        /// Channels refused: from a device whose convoy advertisement was not heard, or over the cap.
+        public var refusedChannels: Int64 = 0
 
         /// One line for `jamz group show`.
         public var summary: String {
@@ -73,6 +75,8 @@ public final class BLELink: @unchecked Sendable {
     static let instance: UInt8 = 1
     /// A connect that has not completed by then is given up (the peer may have driven off).
     static let connectTimeout: Nanos = 10 * nanosPerSecond
+    /// Channels at most (a convoy is a handful of cars; anything beyond is refused).
+    static let maxChannels = 16
 
     let index: UInt16
     let me: MemberID
@@ -80,7 +84,8 @@ public final class BLELink: @unchecked Sendable {
     let clock: any HostClock
     let logger: Logger
     let onSighting: @Sendable (Sighting) -> Void
-    let onMessage: @Sendable ([UInt8], Nanos) -> Void
+    /// A message from a channel (its peer controller's address, for `bind`).
+    let onMessage: @Sendable ([UInt8], Nanos, Mgmt.Address) -> Void
     /// UTC seconds, for the advertisement's 15-minute slot.
     let wallSeconds: @Sendable () -> Int64
     /// Test hook: a network namespace (`/proc/1/ns/net`) the link's thread joins before it opens
@@ -104,7 +109,7 @@ public final class BLELink: @unchecked Sendable {
                 netns: String? = ProcessInfo.processInfo.environment["JAMZ_TEST_BT_NETNS"],
                 wallSeconds: @escaping @Sendable () -> Int64 = { Int64(time(nil)) },
                 onSighting: @escaping @Sendable (Sighting) -> Void,
-                onMessage: @escaping @Sendable ([UInt8], Nanos) -> Void = { _, _ in }) {
+                onMessage: @escaping @Sendable ([UInt8], Nanos, Mgmt.Address) -> Void = { _, _, _ in }) {
         index = controller; self.me = me; self.key = key; self.clock = clock; self.logger = logger
         self.netns = netns; self.wallSeconds = wallSeconds; self.onSighting = onSighting; self.onMessage = onMessage
         state = Mutex(State(status: Status(controller: "hci\(controller)", up: false, advertisements: 0, sightings: 0,
@@ -116,6 +121,12 @@ public final class BLELink: @unchecked Sendable {
     deinit { if stopFD >= 0 { Glibc.close(stopFD) } }
 
     public var status: Status { state.withLock { $0.status } }
+
+    /// The member whose envelope (authenticated by the convoy) came over the channel of `address`:
+    /// messages to it go there, whatever address its advertisement showed.
+    public func bind(_ member: MemberID, to address: Mgmt.Address) {
+        state.withLock { s in if s.channels[address] != nil { s.members[member] = address } }
+    }
 
     /// Whether a channel to this member is open now.
     public func reaches(_ member: MemberID) -> Bool {
@@ -197,10 +208,10 @@ public final class BLELink: @unchecked Sendable {
     private func run() {
         if let netns {
             let fd = open(netns, O_RDONLY | O_CLOEXEC)
-            if fd < 0 || jamz_setns_net(fd) != 0 {
-                setProblem("cannot join the network namespace \(netns): \(String(cString: strerror(errno)))")
-            }
+            let ok = fd >= 0 && jamz_setns_net(fd) == 0
+            let why = String(cString: strerror(errno))
             if fd >= 0 { Glibc.close(fd) }
+            guard ok else { setProblem("cannot join the network namespace \(netns): \(why)"); return }
         }
         let sock: BLEControlSocket
         do { sock = try BLEControlSocket() } catch {
@@ -213,6 +224,11 @@ public final class BLELink: @unchecked Sendable {
         var myAddress: Mgmt.Address?
         var listener: Int32 = -1
         var pending: [Mgmt.Address: (fd: Int32, since: Nanos)] = [:]
+        /// After a failed connect, the next try to that address waits (1 s doubling to 60 s).
+        var backoff: [Mgmt.Address: (until: Nanos, wait: Nanos)] = [:]
+        /// The listener could not be made (the old link's may still hold the PSM) or accept ran
+        /// out of descriptors: tried again then.
+        var listenerRetry: Nanos = .max
         var g = SystemRandomNumberGenerator()
         sock.send(.readInfo(index))
 
@@ -229,7 +245,9 @@ public final class BLELink: @unchecked Sendable {
             let data = BLEAdvertisement.encode(b, key: key, slot: slot, nonce: .random(in: 0...UInt16.max, using: &g))
             // Connectable: the lower-addressed car connects its L2CAP channel to it. The beacon
             // carries its own Flags AD.
-            if let c = try? Mgmt.Command.addAdvertising(index, instance: Self.instance, flags: .connectable, data: data), sock.send(c) {
+            // It expires by itself (2 × the re-advertising period) if jamzd dies without removing it.
+            if let c = try? Mgmt.Command.addAdvertising(index, instance: Self.instance, flags: .connectable,
+                                                        timeout: UInt16(2 * Self.readvertiseSeconds), data: data), sock.send(c) {
                 state.withLock { $0.status.advertisements += 1 }
                 advertised = b
             }
@@ -238,15 +256,23 @@ public final class BLELink: @unchecked Sendable {
         func controllerUp() {
             powered = true
             setProblem(nil)
-            if listener < 0, let me = myAddress {
-                do { listener = try BLEChannel.listen(on: me) } catch { logger.warning("convoy BLE: \(error); no data channel, advertising only") }
-            }
+            openListener()
             startDiscovery()
             advertiseNow()
         }
+        func openListener() {
+            guard listener < 0, powered, let me = myAddress else { return }
+            do {
+                listener = try BLEChannel.listen(on: me)
+                listenerRetry = .max
+            } catch {
+                if listenerRetry == .max { logger.warning("convoy BLE: \(error); trying again every 2 s") }
+                listenerRetry = clock.now() + 2 * nanosPerSecond
+            }
+        }
         func controllerDown(_ why: String) {
             powered = false; discovering = false; advertised = nil
-            nextAdvertise = .max; nextDiscovery = .max
+            nextAdvertise = .max; nextDiscovery = .max; listenerRetry = .max
             closeAll()
             setProblem(why)
         }
@@ -260,37 +286,59 @@ public final class BLELink: @unchecked Sendable {
                 s.status.channels = 0
             }
         }
-        func opened(_ fd: Int32, _ peer: Mgmt.Address, how: String) {
-            state.withLock { s in
+        /// A channel up. An accepted one only from a car whose convoy advertisement was heard
+        /// (anyone nearby can connect to the PSM), and never more than `maxChannels`.
+        func opened(_ fd: Int32, _ peer: Mgmt.Address, accepted: Bool, how: String) {
+            let ok = state.withLock { s -> Bool in
+                guard !accepted || s.members.values.contains(peer), s.channels.count < Self.maxChannels || s.channels[peer] != nil else {
+                    s.status.refusedChannels += 1
+                    return false
+                }
                 if let old = s.channels[peer] { Glibc.close(old) }
                 s.channels[peer] = fd
                 s.status.channels = s.channels.count
                 s.status.channelsMade += 1
+                return true
             }
+            guard ok else { Glibc.close(fd); return }
+            backoff[peer] = nil
             logger.info("convoy BLE: channel with \(peer) \(how)")
         }
-        func closeChannel(_ peer: Mgmt.Address, _ why: String) {
-            state.withLock { s in
-                if let fd = s.channels.removeValue(forKey: peer) { Glibc.close(fd) }
+        /// Closes the channel of `peer` if it is still `fd` (a newer one may have replaced it).
+        func closeChannel(_ peer: Mgmt.Address, _ fd: Int32, _ why: String) {
+            let closed = state.withLock { s -> Bool in
+                guard s.channels[peer] == fd else { return false }
+                s.channels[peer] = nil
+                Glibc.close(fd)
                 s.status.channels = s.channels.count
+                return true
             }
-            logger.info("convoy BLE: channel with \(peer) closed (\(why))")
+            if closed { logger.info("convoy BLE: channel with \(peer) closed (\(why))") }
+        }
+        func connectFailed(_ peer: Mgmt.Address, _ why: String) {
+            let wait = min((backoff[peer]?.wait ?? nanosPerSecond / 2) * 2, 60 * nanosPerSecond)
+            backoff[peer] = (clock.now() + wait, wait)
+            state.withLock { $0.status.connectFailures += 1 }
+            // Logged at the first failure of a streak; the later ones are counted.
+            if wait <= nanosPerSecond { logger.info("convoy BLE: no channel with \(peer): \(why); trying again later") }
         }
         func sighted(_ member: MemberID, _ found: Mgmt.DeviceFound) {
             let known = state.withLock { s -> Bool in
+                // A member bound to an open channel (its envelopes came over it) stays there.
+                if let a = s.members[member], s.channels[a] != nil { return true }
                 s.members[member] = found.address
                 return s.channels[found.address] != nil
             }
-            // The lower address connects; the other waits for it.
-            guard !known, listener >= 0, let me = myAddress, pending[found.address] == nil,
-                  me.bytes.reversed().lexicographicallyPrecedes(found.address.bytes.reversed()) else { return }
+            // The car with the lower member id connects (both sides agree, whatever addresses the
+            // controllers show); the other waits for it.
+            guard !known, listener >= 0, let me = myAddress, pending[found.address] == nil, self.me < member,
+                  clock.now() >= backoff[found.address]?.until ?? 0 else { return }
             if discovering { sock.send(.stopDiscovery(index)); discovering = false }
             do {
                 let fd = try BLEChannel.connect(from: me, to: found.address, type: found.addressType)
                 pending[found.address] = (fd, clock.now())
             } catch {
-                state.withLock { $0.status.connectFailures += 1 }
-                logger.warning("convoy BLE: \(error)")
+                connectFailed(found.address, "\(error)")
                 startDiscovery()
             }
         }
@@ -299,15 +347,15 @@ public final class BLELink: @unchecked Sendable {
         while !state.withLock({ $0.stopped }) {
             let now = clock.now()
             if now >= nextAdvertise { advertiseNow() }
-            if now >= nextDiscovery { discovering = false; startDiscovery() }
+            if now >= nextDiscovery { nextDiscovery = .max; discovering = false; startDiscovery() }
+            if now >= listenerRetry { openListener() }
             for (peer, p) in pending where now - p.since > Self.connectTimeout {
                 Glibc.close(p.fd); pending[peer] = nil
-                state.withLock { $0.status.connectFailures += 1 }
-                logger.info("convoy BLE: no channel with \(peer) within \(Self.connectTimeout / nanosPerSecond) s")
+                connectFailed(peer, "no answer within \(Self.connectTimeout / nanosPerSecond) s")
                 startDiscovery()
             }
             if let b = state.withLock({ $0.beacon }), b != advertised, powered { advertiseNow() }
-            var deadline = min(nextAdvertise, nextDiscovery)
+            var deadline = min(nextAdvertise, nextDiscovery, listenerRetry)
             for p in pending.values { deadline = min(deadline, p.since + Self.connectTimeout) }
             let wait = deadline == .max ? -1 : Int32(clamping: max(0, (deadline - clock.now()) / 1_000_000) + 1)
 
@@ -318,36 +366,54 @@ public final class BLELink: @unchecked Sendable {
             let pendingList = Array(pending)
             fds += pendingList.map { pollfd(fd: $0.value.fd, events: Int16(POLLOUT), revents: 0) }
             fds += channels.map { pollfd(fd: $0.value, events: Int16(POLLIN), revents: 0) }
-            guard retryingEINTR({ poll(&fds, nfds_t(fds.count), wait) }) > 0 else { continue }
+            let ready = retryingEINTR { poll(&fds, nfds_t(fds.count), wait) }
+            if ready < 0 {
+                // Not expected (EINVAL, ENOMEM): said once, and a pause instead of a spin.
+                if state.withLock({ $0.status.problem == nil }) { logger.warning("convoy BLE: poll: \(String(cString: strerror(errno)))") }
+                usleep(100_000)
+                continue
+            }
+            guard ready > 0 else { continue }
             let at = clock.now()
             if fds[1].revents != 0 { var v: UInt64 = 0; _ = Glibc.read(stopFD, &v, 8) }
             if listener >= 0, fds[2].revents & Int16(POLLIN) != 0 {
-                while let (fd, peer) = BLEChannel.accept(listener) { opened(fd, peer, how: "accepted") }
+                while let (fd, peer) = BLEChannel.accept(listener) { opened(fd, peer, accepted: true, how: "accepted") }
+                if errno == EMFILE || errno == ENFILE {
+                    // Out of descriptors: the listener stays readable; it is closed and made again later.
+                    logger.warning("convoy BLE: cannot accept a channel: \(String(cString: strerror(errno)))")
+                    Glibc.close(listener); listener = -1
+                    listenerRetry = at + 5 * nanosPerSecond
+                }
             }
             for (i, (peer, p)) in pendingList.enumerated() where fds[3 + i].revents != 0 {
                 pending[peer] = nil
                 let err = BLEChannel.connectResult(p.fd)
                 if err == 0 {
-                    opened(p.fd, peer, how: "connected in \((at - p.since) / 1_000_000) ms")
+                    opened(p.fd, peer, accepted: false, how: "connected in \((at - p.since) / 1_000_000) ms")
                 } else {
                     Glibc.close(p.fd)
-                    state.withLock { $0.status.connectFailures += 1 }
-                    logger.info("convoy BLE: connect to \(peer) failed: \(String(cString: strerror(err)))")
+                    connectFailed(peer, String(cString: strerror(err)))
                 }
                 startDiscovery()
             }
             let base = 3 + pendingList.count
             for (i, (peer, fd)) in channels.enumerated() where fds[base + i].revents != 0 {
-                // Everything waiting on this channel (each read one envelope), then on.
-                while true {
+                let revents = fds[base + i].revents
+                // Everything waiting on this channel (each read one envelope), then on; only while
+                // it is still this peer's channel (one accepted above may have replaced it).
+                while state.withLock({ $0.channels[peer] == fd }) {
                     let n = buf.withUnsafeMutableBytes { p in retryingEINTR { recv(fd, p.baseAddress, p.count, Int32(MSG_DONTWAIT)) } }
                     if n > 0 {
                         state.withLock { $0.status.messagesReceived += 1; $0.status.bytesReceived += Int64(n) }
-                        onMessage(Array(buf[0..<n]), at)
+                        onMessage(Array(buf[0..<n]), at, peer)
                         continue
                     }
-                    if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
-                    closeChannel(peer, n == 0 ? "closed by the other car" : String(cString: strerror(errno)))
+                    if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                        // Nothing to read but hung up or in error: closed, or poll would spin.
+                        if revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 { closeChannel(peer, fd, "hung up") }
+                        break
+                    }
+                    closeChannel(peer, fd, n == 0 ? "closed by the other car" : String(cString: strerror(errno)))
                     break
                 }
             }
@@ -377,16 +443,17 @@ public final class BLELink: @unchecked Sendable {
                     }
                 case .setPowered:
                     poweringOn = false
-                    if st == 0 { controllerUp() } else { setProblem("hci\(index) cannot be powered on (\(Mgmt.statusName(st)))") }
+                    // bluetoothd may have powered it meanwhile (then the answer is "busy").
+                    if st == 0 { if !powered { controllerUp() } } else if !powered { setProblem("hci\(index) cannot be powered on (\(Mgmt.statusName(st)))") }
                 case .startDiscovery:
                     if st != 0 { discovering = false; nextDiscovery = clock.now() + 2 * nanosPerSecond }
                 case .addAdvertising:
-                    if st != 0 { setProblem("hci\(index) refused the advertisement (\(Mgmt.statusName(st)))") }
+                    setProblem(st == 0 ? nil : "hci\(index) refused the advertisement (\(Mgmt.statusName(st)))")
                 default: break
                 }
             case .commandStatus(let op, index, let st):
                 if op == Mgmt.Opcode.startDiscovery.rawValue { discovering = false; nextDiscovery = clock.now() + 2 * nanosPerSecond }
-                if op == Mgmt.Opcode.setPowered.rawValue { poweringOn = false; setProblem("hci\(index) cannot be powered on (\(Mgmt.statusName(st)))") }
+                if op == Mgmt.Opcode.setPowered.rawValue, !powered { poweringOn = false; setProblem("hci\(index) cannot be powered on (\(Mgmt.statusName(st)))") }
                 if op == Mgmt.Opcode.readInfo.rawValue { setProblem("no controller hci\(index) (\(Mgmt.statusName(st))); waiting for one") }
                 if op == Mgmt.Opcode.addAdvertising.rawValue { setProblem("hci\(index) refused the advertisement (\(Mgmt.statusName(st)))") }
             case .indexAdded(index):
