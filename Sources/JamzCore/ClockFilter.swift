@@ -271,17 +271,19 @@ public struct ExchangePacer: Sendable {
     /// jittery link is paced as a quiet one, so an idle convoy stays cheap on air time; the
     /// window keeps its best samples, and the fast pace comes back the moment the music starts.
     ///
-    /// Over the internet relay (`overRelay`) every exchange is mobile data and the path's jitter
-    /// and asymmetry (tens of ms) bound what exchanges can tell. Once the first burst has given
+    /// Over a slow link (`slowLink`: the internet relay, where every exchange is mobile data and
+    /// the path's jitter and asymmetry, tens of ms, bound what exchanges can tell; or Bluetooth
+    /// LE, whose air time is dear and whose credit-based flow control stalls a channel sent to
+    /// 20 times a second both ways). Once the first burst has given
     /// an estimate: with the DJ one a second while playing (4 s otherwise), with the others one
     /// every 10 s; when both cars have GPS time (which carries the sync; the exchanges only keep
     /// the hard bound that checks it) one every 10 s with the DJ and 30 s with the others.
-    public static func forPeer(isDJ: Bool, playing: Bool, overRelay: Bool = false, gpsTime: Bool = false) -> ExchangePacer {
+    public static func forPeer(isDJ: Bool, playing: Bool, slowLink: Bool = false, gpsTime: Bool = false) -> ExchangePacer {
         var p = ExchangePacer()
         if !isDJ { p.steadyInterval *= 4; p.noisyInterval *= 10 }
         if playing && isDJ { p.quietBurst = 2 }
         if !playing { p.steadyInterval *= 2; p.noisyInterval = p.steadyInterval }
-        if overRelay {
+        if slowLink {
             p.quietBurst = 1
             let second: Nanos = 1_000_000_000
             let pace: Nanos = gpsTime ? (isDJ ? 10 : 30) * second : (isDJ ? (playing ? 1 : 4) : 10) * second

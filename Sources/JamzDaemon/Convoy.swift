@@ -32,10 +32,7 @@ public actor Convoy {
             case .ble: return "ble"
             }
         }
-        var isRelay: Bool { if case .relay = self { true } else { false } }
-        /// The relay and BLE are paced alike: a radio link's air time, like mobile data, is dear,
-        /// and LE's credit-based flow control stalls a channel that is sent to 20 times a second
-        /// both ways (seen under btvirt).
+        /// The relay and BLE: paced as slow links (`ExchangePacer`).
         var isSlow: Bool { if case .lan = self { false } else { true } }
     }
 
@@ -426,7 +423,7 @@ public actor Convoy {
             let route = p.route(id, now: now, bleChannel: ble?.reaches(id) ?? false)
             let gpsTime = location?.ownWall.latest != nil && peerWall[id]?.latest != nil
             let pacer = ExchangePacer.forPeer(isDJ: id == session.term.dj, playing: session.timeline.anchor?.rate == 1,
-                                              overRelay: route.isSlow, gpsTime: gpsTime)
+                                              slowLink: route.isSlow, gpsTime: gpsTime)
             q.nextExchange = now + pacer.interval(sent: q.sent, quality: q.filter.estimate?.quality ?? .none, delaySpread: q.filter.delaySpread)
             peers[id] = q
             let count = pacer.datagrams(delaySpread: q.filter.delaySpread)

@@ -120,7 +120,13 @@ public final class BLELink: @unchecked Sendable {
 
     deinit { if stopFD >= 0 { Glibc.close(stopFD) } }
 
-    public var status: Status { state.withLock { $0.status } }
+    public var status: Status {
+        state.withLock { s in
+            var st = s.status
+            st.channels = s.channels.count
+            return st
+        }
+    }
 
     /// The member whose envelope (authenticated by the convoy) came over the channel of `address`:
     /// messages to it go there, whatever address its advertisement showed.
@@ -283,7 +289,6 @@ public final class BLELink: @unchecked Sendable {
             state.withLock { s in
                 for fd in s.channels.values { Glibc.close(fd) }
                 s.channels.removeAll()
-                s.status.channels = 0
             }
         }
         /// A channel up. An accepted one only from a car whose convoy advertisement was heard
@@ -296,7 +301,6 @@ public final class BLELink: @unchecked Sendable {
                 }
                 if let old = s.channels[peer] { Glibc.close(old) }
                 s.channels[peer] = fd
-                s.status.channels = s.channels.count
                 s.status.channelsMade += 1
                 return true
             }
@@ -310,7 +314,6 @@ public final class BLELink: @unchecked Sendable {
                 guard s.channels[peer] == fd else { return false }
                 s.channels[peer] = nil
                 Glibc.close(fd)
-                s.status.channels = s.channels.count
                 return true
             }
             if closed { logger.info("convoy BLE: channel with \(peer) closed (\(why))") }
@@ -470,7 +473,7 @@ public final class BLELink: @unchecked Sendable {
                 // The kernel ends each discovery session after about 10 s: start the next one.
                 if !on { discovering = false; startDiscovery() }
             case .deviceFound(index, let found):
-                if let (member, _) = heard(found, at: at) { sighted(member, found) }
+                if let member = heard(found, at: at) { sighted(member, found) }
             default: break
             }
         }
@@ -483,7 +486,7 @@ public final class BLELink: @unchecked Sendable {
     }
 
     /// A convoy car's advertisement: reported (and its member returned); anything else counted.
-    private func heard(_ found: Mgmt.DeviceFound, at: Nanos) -> (MemberID, Void)? {
+    private func heard(_ found: Mgmt.DeviceFound, at: Nanos) -> MemberID? {
         let slot = BLEAdvertisement.slot(unixSeconds: wallSeconds())
         switch BLEAdvertisement.decode(found.data, keys: [key], slot: slot) {
         case .failure(let drop):
@@ -493,7 +496,7 @@ public final class BLELink: @unchecked Sendable {
             guard b.member != me else { return nil }
             state.withLock { $0.status.sightings += 1 }
             onSighting(Sighting(member: b.member, term: b.term, isDJ: b.isDJ, address: found.address, rssi: found.rssi, at: at))
-            return (b.member, ())
+            return b.member
         }
     }
 }

@@ -240,8 +240,8 @@ struct Link {
     @Test func overTheRelayExchangesArePacedForMobileData() {
         let jitter: Nanos = 20_000_000
         let lan = ExchangePacer.forPeer(isDJ: true, playing: true)
-        let relay = ExchangePacer.forPeer(isDJ: true, playing: true, overRelay: true)
-        let relayGPS = ExchangePacer.forPeer(isDJ: true, playing: true, overRelay: true, gpsTime: true)
+        let relay = ExchangePacer.forPeer(isDJ: true, playing: true, slowLink: true)
+        let relayGPS = ExchangePacer.forPeer(isDJ: true, playing: true, slowLink: true, gpsTime: true)
         #expect(lan.interval(sent: 100, quality: .locked, delaySpread: jitter) == 50_000_000)
         #expect(relay.interval(sent: 100, quality: .locked, delaySpread: jitter) == 1_000_000_000)
         #expect(relay.interval(sent: 100, quality: .coarse, delaySpread: jitter) == 1_000_000_000)
@@ -249,7 +249,7 @@ struct Link {
         #expect(relayGPS.datagrams(delaySpread: 0) == 1)
         // The first burst still gives an estimate quickly.
         #expect(relayGPS.interval(sent: 3, quality: .none, delaySpread: 0) == relayGPS.burstInterval)
-        #expect(ExchangePacer.forPeer(isDJ: false, playing: true, overRelay: true).interval(sent: 100, quality: .locked, delaySpread: jitter) == 10_000_000_000)
-        #expect(ExchangePacer.forPeer(isDJ: false, playing: true, overRelay: true, gpsTime: true).interval(sent: 100, quality: .locked, delaySpread: jitter) == 30_000_000_000)
+        #expect(ExchangePacer.forPeer(isDJ: false, playing: true, slowLink: true).interval(sent: 100, quality: .locked, delaySpread: jitter) == 10_000_000_000)
+        #expect(ExchangePacer.forPeer(isDJ: false, playing: true, slowLink: true, gpsTime: true).interval(sent: 100, quality: .locked, delaySpread: jitter) == 30_000_000_000)
     }
 }
