@@ -42,7 +42,7 @@ extension Commands {
                 lines.append(l)
             }
             if !r.haveFix { lines.append("(this car has no fresh fix: distances unknown)") }
-            lines.append("together = within \(Location.distanceText(r.radiusM))")
+            lines.append("together = within \(Location.distanceText(r.radiusM)), or heard over Bluetooth LE")
             if !r.changes.isEmpty { lines.append("recent: " + r.changes.suffix(5).joined(separator: "; ")) }
             return Commands.success(lines.joined(separator: "\n"), r)
         default:

@@ -240,7 +240,11 @@ public actor Convoy {
         ble = nil
         guard let index = bleController else { return }
         let (sink, counters) = (inboxSink, store.counters)
-        let l = BLELink(controller: index, me: me, key: s.bleKey, clock: clock, logger: logger, onSighting: { [weak self] sighting in
+        // The advertisement's 15-minute slot from GPS time when this car has had a fix (a head
+        // unit without a real-time clock may boot far off), else from the system clock.
+        let (location, clock) = (location, clock)
+        let l = BLELink(controller: index, me: me, key: s.bleKey, clock: clock, logger: logger,
+                        wallSeconds: { location?.utcSeconds(at: clock.now()) ?? Int64(time(nil)) }, onSighting: { [weak self] sighting in
             guard let self else { return }
             Task { await self.sighted(sighting) }
         }, onMessage: { bytes, at, channel in
@@ -261,8 +265,18 @@ public actor Convoy {
         if peers[s.member] == nil || p.bleHeard == 0 {
             logger.info("peer \(p.name) (\(s.member)) over Bluetooth LE at \(s.address)\(s.rssi.map { ", \($0) dBm" } ?? "")")
         }
+        // Sightings come on tasks of their own: an older one may come after a newer.
+        guard s.at >= p.bleHeard else { return }
         p.bleHeard = s.at; p.bleRSSI = s.rssi; p.bleAddress = "\(s.address)"; p.lastHeard = max(p.lastHeard, s.at)
         peers[s.member] = p
+        heardOverRadio(s.member, at: s.at)
+    }
+
+    /// A convoy car's advertisement or envelope came over Bluetooth LE: it is within the radio's
+    /// range ("together" counts it, with the RSSI of its last advertisement).
+    private func heardOverRadio(_ id: MemberID, at: Nanos) {
+        guard inGroup, id != me else { return }
+        location?.sighted(id, name: peers[id]?.name ?? "\(id)", rssi: peers[id]?.bleRSSI, at: at)
     }
 
     /// The relay link of this convoy (its topic comes from the secret), if one is configured.
@@ -534,7 +548,7 @@ public actor Convoy {
             // The same envelope came first over another link: this one carries the car too
             // (shown as "lan+relay", "lan+ble"…; only the route's choice and the display depend on it).
             if error == .duplicate, address == nil, let h = try? Envelope.header(of: bytes) {
-                if ble { peers[h.sender]?.bleDataHeard = at } else { peers[h.sender]?.relayHeard = at }
+                if ble { peers[h.sender]?.bleDataHeard = at; heardOverRadio(h.sender, at: at) } else { peers[h.sender]?.relayHeard = at }
             }
             return
         }
@@ -543,6 +557,7 @@ public actor Convoy {
             // Its envelope came over this channel: messages to it go back the same way.
             self.ble?.bind(sender, to: channel)
             peers[sender]?.bleDataHeard = at
+            heardOverRadio(sender, at: at)
         }
         // A new boot of that car: its monotonic clock began again, its old samples mean nothing.
         let boot = UInt32(truncatingIfNeeded: seq >> 32)

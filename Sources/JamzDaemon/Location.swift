@@ -205,6 +205,11 @@ final class Location: Sendable {
         return state.withLock { $0.wall.latest }
     }
 
+    /// UTC seconds from GPS time: the last fix's, carried forward on our clock (nil before any fix).
+    func utcSeconds(at now: Nanos) -> Int64? {
+        source?.status.latestFix.map { ($0.wall + (now - $0.mono)) / nanosPerSecond }
+    }
+
     /// This car's wall − monotonic mapping (empty unless the wall clock is disciplined).
     var ownWall: WallMapping { state.withLock { $0.wall } }
 
@@ -240,19 +245,46 @@ final class Location: Sendable {
                 }
             }
             for e in s.tracker.expire(at: now) { out.append((e, s.peers[e.member]?.name ?? "\(e.member)")) }
-            for (e, name) in out {
-                let line = e.kind == .joined
-                    ? "\(name) is with the convoy (\(Self.distanceText(e.distance)))"
-                    : (e.reason == .notHeard ? "\(name) is not heard any more" : "\(name) left the convoy area (\(Self.distanceText(e.distance)))")
-                s.changes.append(line)
-                if s.changes.count > 20 { s.changes.removeFirst() }
-            }
+            Self.note(out, in: &s)
             return out
         }
+        report(events)
+    }
+
+    /// A car heard over Bluetooth LE (its advertisement, or its beacon on a channel): near, at
+    /// most the radio's range away (`TogetherTracker.sighted`), whether or not either car has a fix.
+    func sighted(_ member: MemberID, name: String, rssi: Int8?, at now: Nanos) {
+        let (events, first) = state.withLock { s -> ([(TogetherTracker.Event, String)], Bool) in
+            let first = s.peers.isEmpty
+            if s.peers[member] == nil { s.peers[member] = Peer(name: name, fix: nil, heard: now) }
+            s.peers[member]?.heard = now
+            let out = s.tracker.sighted(member, rssi: rssi, at: now).map { [($0, s.peers[member]?.name ?? name)] } ?? []
+            Self.note(out, in: &s)
+            return (out, first)
+        }
+        if first { wakeup.ring() }
+        report(events)
+    }
+
+    private static func note(_ events: [(TogetherTracker.Event, String)], in s: inout State) {
+        for (e, name) in events {
+            let line = e.kind == .joined
+                ? "\(name) is with the convoy (\(reasonText(e)))"
+                : (e.reason == .notHeard ? "\(name) is not heard any more" : "\(name) left the convoy area (\(distanceText(e.distance)))")
+            s.changes.append(line)
+            if s.changes.count > 20 { s.changes.removeFirst() }
+        }
+    }
+
+    private func report(_ events: [(TogetherTracker.Event, String)]) {
         for (e, name) in events {
             store.counters.add(e.kind == .joined ? "convoy.together_joined" : "convoy.together_left")
-            logger.notice("\(e.kind == .joined ? "together" : "apart"): \(name), \(Self.distanceText(e.distance))\(e.reason == .notHeard ? " (not heard)" : "")")
+            logger.notice("\(e.kind == .joined ? "together" : "apart"): \(name), \(Self.reasonText(e))\(e.reason == .notHeard ? " (not heard)" : "")")
         }
+    }
+
+    static func reasonText(_ e: TogetherTracker.Event) -> String {
+        e.reason == .radio ? "heard over Bluetooth LE, within \(distanceText(e.distance))" : distanceText(e.distance)
     }
 
     /// Each second while other cars are known or gpsd is read: the tracker (cars not heard any

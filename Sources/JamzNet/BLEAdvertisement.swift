@@ -1,19 +1,23 @@
 import Crypto
 import JamzCore
 
-/// What a car of a convoy advertises over Bluetooth LE, in a legacy advertisement (31 bytes, so
-/// every controller can send it; extended advertising carries the same bytes):
+/// What a car of a convoy advertises over Bluetooth LE. Two formats, the same fields:
 ///
-/// | bytes | field |
-/// |---|---|
-/// | 3 | AD "Flags": `02 01 06` (LE General Discoverable, no BR/EDR) |
-/// | 2 | AD header of the manufacturer data: length 27, type `0xFF` |
-/// | 2 | company id `0xFFFF` (Bluetooth SIG: for tests and prototypes; a product takes its own), little-endian |
-/// | 1 | format version, 1 |
-/// | 6 | convoy hint: HMAC-SHA256(hint key, slot as u32 LE), first 6 bytes |
-/// | 2 | nonce (random per advertising set) |
-/// | 12 | sealed body: member id (u64 LE), term number (low 24 bits, LE), flags (bit 0: DJ), XORed with HMAC-SHA256(body key, "ks" ‖ slot ‖ nonce) |
-/// | 3 | tag: HMAC-SHA256(body key, "tag" ‖ slot ‖ hint ‖ nonce ‖ sealed body), first 3 bytes |
+/// | legacy (v1) | extended (v2) | field |
+/// |---|---|---|
+/// | 3 | 3 | AD "Flags": `02 01 06` (LE General Discoverable, no BR/EDR) |
+/// | 2 | 2 | AD header of the manufacturer data: length, type `0xFF` |
+/// | 2 | 2 | company id `0xFFFF` (Bluetooth SIG: for tests and prototypes; a product takes its own), little-endian |
+/// | 1 | 1 | format version, 1 or 2 |
+/// | 6 | 8 | convoy hint: HMAC-SHA256(hint key, slot as u32 LE), first bytes |
+/// | 2 | 4 | nonce (random per advertising set), little-endian |
+/// | 12 | 12 | sealed body: member id (u64 LE), term number (low 24 bits, LE), flags (bit 0: DJ), XORed with HMAC-SHA256(body key, "ks" / "ks2" ‖ slot ‖ nonce) |
+/// | 3 | 8 | tag: HMAC-SHA256(body key, "tag" / "tag2" ‖ slot ‖ hint ‖ nonce ‖ sealed body), first bytes |
+///
+/// The legacy format is exactly 31 bytes, what every controller's legacy advertisement carries.
+/// A controller with extended advertising (READ_ADV_FEATURES: the secondary 1M PHY and room for
+/// 40 bytes) sends the extended one: a forged advertisement passes its tag one time in 2^64
+/// instead of 2^24, and its nonce does not repeat within a slot. Every car decodes both.
 ///
 /// The slot is the current 15-minute period of GPS/UTC time (`slot(unixSeconds:)`): the hint
 /// changes with it, and nothing else in the advertisement is constant, so a stranger cannot
@@ -22,11 +26,28 @@ import JamzCore
 /// convoys' advertisements cheaply: what the data channel carries is sealed like every envelope.
 public enum BLEAdvertisement {
     public static let companyID: UInt16 = 0xFFFF
-    public static let version: UInt8 = 1
-    /// Bytes of the whole advertising payload: the legacy limit, exactly.
-    public static let length = 31
     public static let slotSeconds: Int64 = 900
-    static let valueLength = 26   // company 2 + version 1 + hint 6 + nonce 2 + body 12 + tag 3
+    static let bodyLength = 12
+
+    public enum Format: Sendable, Equatable, CaseIterable {
+        case legacy, extended
+        public var version: UInt8 { self == .legacy ? 1 : 2 }
+        var hintLength: Int { self == .legacy ? 6 : 8 }
+        var nonceLength: Int { self == .legacy ? 2 : 4 }
+        var tagLength: Int { self == .legacy ? 3 : 8 }
+        var valueLength: Int { 2 + 1 + hintLength + nonceLength + bodyLength + tagLength }
+        /// Bytes of the whole advertising payload: 31 (the legacy limit, exactly) or 40.
+        public var length: Int { 3 + 2 + valueLength }
+        var keystreamLabel: [UInt8] { Array((self == .legacy ? "ks" : "ks2").utf8) }
+        var tagLabel: [UInt8] { Array((self == .legacy ? "tag" : "tag2").utf8) }
+        init?(version: UInt8) {
+            switch version {
+            case 1: self = .legacy
+            case 2: self = .extended
+            default: return nil
+            }
+        }
+    }
 
     public struct Beacon: Sendable, Equatable {
         public var member: MemberID
@@ -56,18 +77,19 @@ public enum BLEAdvertisement {
         UInt32(truncatingIfNeeded: unixSeconds / slotSeconds)
     }
 
-    public static func encode(_ b: Beacon, key: BLEKey, slot: UInt32, nonce: UInt16) -> [UInt8] {
-        let hint = key.hint(slot: slot)
+    /// `nonce`: its low 16 bits in the legacy format.
+    public static func encode(_ b: Beacon, key: BLEKey, slot: UInt32, nonce: UInt32, format: Format = .legacy) -> [UInt8] {
+        let hint = key.hint(slot: slot, count: format.hintLength)
         var body = [UInt8]()
-        body.reserveCapacity(12)
+        body.reserveCapacity(bodyLength)
         for i in 0..<8 { body.append(UInt8(truncatingIfNeeded: b.member.raw >> (8 * UInt64(i)))) }
         for i in 0..<3 { body.append(UInt8(truncatingIfNeeded: b.term >> (8 * UInt32(i)))) }
         body.append(b.isDJ ? 1 : 0)
-        let sealed = zip(body, key.keystream(slot: slot, nonce: nonce)).map { $0 ^ $1 }
-        let n = le(nonce)
-        var out: [UInt8] = [2, 0x01, 0x06, UInt8(valueLength + 1), 0xFF]
-        out += le(companyID) + [version] + hint + n + sealed
-        out += key.tag(slot: slot, hint: hint, nonce: n, sealed: sealed)
+        let n = (0..<format.nonceLength).map { UInt8(truncatingIfNeeded: nonce >> (8 * UInt32($0))) }
+        let sealed = zip(body, key.keystream(format, slot: slot, nonce: n)).map { $0 ^ $1 }
+        var out: [UInt8] = [2, 0x01, 0x06, UInt8(format.valueLength + 1), 0xFF]
+        out += le(companyID) + [format.version] + hint + n + sealed
+        out += key.tag(format, slot: slot, hint: hint, nonce: n, sealed: sealed)
         return out
     }
 
@@ -88,16 +110,17 @@ public enum BLEAdvertisement {
             i += 1 + len
         }
         guard let v = value.map(Array.init) else { return .failure(.notOurs) }
-        guard v.count >= 3, v[2] == version else { return .failure(.badVersion) }
-        guard v.count == valueLength else { return .failure(.malformed) }
-        let hint = Array(v[3..<9]), nonce = Array(v[9..<11]), sealed = Array(v[11..<23]), tag = Array(v[23..<26])
+        guard v.count >= 3, let format = Format(version: v[2]) else { return .failure(.badVersion) }
+        guard v.count == format.valueLength else { return .failure(.malformed) }
+        var at = 3
+        func take(_ n: Int) -> [UInt8] { defer { at += n }; return Array(v[at..<(at + n)]) }
+        let hint = take(format.hintLength), nonce = take(format.nonceLength), sealed = take(bodyLength), tag = take(format.tagLength)
         for (k, key) in keys.enumerated() {
-            for s in [slot, slot &- 1, slot &+ 1] where key.hint(slot: s) == hint {
-                guard constantTimeEqual(key.tag(slot: s, hint: hint, nonce: nonce, sealed: sealed), tag) else {
+            for s in [slot, slot &- 1, slot &+ 1] where key.hint(slot: s, count: format.hintLength) == hint {
+                guard constantTimeEqual(key.tag(format, slot: s, hint: hint, nonce: nonce, sealed: sealed), tag) else {
                     return .failure(.badTag)
                 }
-                let n = UInt16(nonce[0]) | UInt16(nonce[1]) << 8
-                let body = zip(sealed, key.keystream(slot: s, nonce: n)).map { $0 ^ $1 }
+                let body = zip(sealed, key.keystream(format, slot: s, nonce: nonce)).map { $0 ^ $1 }
                 let member = body[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
                 let term = UInt32(body[8]) | UInt32(body[9]) << 8 | UInt32(body[10]) << 16
                 return .success((Beacon(member: MemberID(member), term: UInt64(term), isDJ: body[11] & 1 == 1), k))
@@ -123,16 +146,16 @@ public struct BLEKey: Sendable {
 
     init(hintKey: SymmetricKey, bodyKey: SymmetricKey) { hint = SendableKey(key: hintKey); body = SendableKey(key: bodyKey) }
 
-    func hint(slot: UInt32) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Self.le32(slot), using: hintKey).prefix(6))
+    func hint(slot: UInt32, count: Int = 6) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Self.le32(slot), using: hintKey).prefix(count))
     }
 
-    func keystream(slot: UInt32, nonce: UInt16) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array("ks".utf8) + Self.le32(slot) + BLEAdvertisement.le(nonce), using: bodyKey).prefix(12))
+    func keystream(_ f: BLEAdvertisement.Format, slot: UInt32, nonce: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: f.keystreamLabel + Self.le32(slot) + nonce, using: bodyKey).prefix(BLEAdvertisement.bodyLength))
     }
 
-    func tag(slot: UInt32, hint: [UInt8], nonce: [UInt8], sealed: [UInt8]) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array("tag".utf8) + Self.le32(slot) + hint + nonce + sealed, using: bodyKey).prefix(3))
+    func tag(_ f: BLEAdvertisement.Format, slot: UInt32, hint: [UInt8], nonce: [UInt8], sealed: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: f.tagLabel + Self.le32(slot) + hint + nonce + sealed, using: bodyKey).prefix(f.tagLength))
     }
 
     static func le32(_ x: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: x >> (8 * UInt32($0))) } }

@@ -42,8 +42,21 @@ enum BLEChannel {
         let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_l2>.size)) } }
         guard rc == 0 else { let f = Failure("L2CAP bind to \(me) psm \(psm)"); Glibc.close(fd); throw f }
         var mtu = mtu
-        _ = setsockopt(fd, SOL_BLUETOOTH, BT_RCVMTU, &mtu, socklen_t(MemoryLayout<UInt16>.size))
+        guard setsockopt(fd, SOL_BLUETOOTH, BT_RCVMTU, &mtu, socklen_t(MemoryLayout<UInt16>.size)) == 0 else {
+            // Left at the kernel's 672 bytes, a timeline or an op batch would not fit: refused.
+            let f = Failure("L2CAP receive MTU \(mtu)"); Glibc.close(fd); throw f
+        }
         return fd
+    }
+
+    /// The channel's MTUs (out: the largest envelope the other car takes; in: ours), 0 if unknown.
+    static func mtus(_ fd: Int32) -> (out: UInt16, in: UInt16) {
+        func get(_ opt: Int32) -> UInt16 {
+            var v: UInt16 = 0
+            var len = socklen_t(MemoryLayout<UInt16>.size)
+            return getsockopt(fd, SOL_BLUETOOTH, opt, &v, &len) == 0 ? v : 0
+        }
+        return (get(BT_SNDMTU), get(BT_RCVMTU))
     }
 
     static func listen(on me: Mgmt.Address) throws -> Int32 {

@@ -59,10 +59,23 @@ public final class BLELink: @unchecked Sendable {
         public var sendDrops: Int64
         /// Channels refused: from a device whose convoy advertisement was not heard, or over the cap.
         public var refusedChannels: Int64 = 0
+        /// Channels closed because nothing came over them for `silenceTimeout` (a channel that
+        /// stalled, or whose other end the kernel mismatched: docs/ble.md).
+        public var silentChannels: Int64 = 0
+        /// Whether the controller advertises and connects from resolvable private addresses (nil: not known yet).
+        public var privateAddress: Bool?
+        /// Whether the advertisement goes out in the extended format (the controller has it).
+        public var extendedAdvertising: Bool = false
+        /// Why the last envelope was not sent (errno's text), while sends fail; nil once one goes.
+        public var sendProblem: String?
 
         /// One line for `jamz group show`.
         public var summary: String {
             var s = "\(controller)\(address.map { " \($0)" } ?? "") " + (up ? "advertising and scanning" : "down: \(problem ?? "starting")")
+            if up {
+                s += privateAddress == true ? " from private addresses" : " from its public address"
+                s += extendedAdvertising ? " (extended advertising)" : ""
+            }
             s += ", \(advertisements) advertisements sent, \(sightings) convoy sightings"
             s += ", \(channels) channel\(channels == 1 ? "" : "s") (\(messagesSent) messages / \(bytesSent) bytes out, \(messagesReceived) / \(bytesReceived) in)"
             let d = dropped.values.reduce(0, +)
@@ -77,6 +90,13 @@ public final class BLELink: @unchecked Sendable {
     static let connectTimeout: Nanos = 10 * nanosPerSecond
     /// Channels at most (a convoy is a handful of cars; anything beyond is refused).
     static let maxChannels = 16
+    /// A convoy car sends a beacon every second: a channel silent this long is closed and made
+    /// again. Under Debian 12's kernel, an accepted channel can end up sending into another
+    /// channel of the same link (its connect request's ident reused by bluetoothd's EATT: docs/ble.md).
+    static let silenceTimeout: Nanos = 5 * nanosPerSecond
+    /// Between discovery sessions while every car sighted has a channel (a new car is then found
+    /// within this plus a session; one without a channel makes discovery continuous again).
+    static let linkedScanPause: Nanos = 20 * nanosPerSecond
 
     let index: UInt16
     let me: MemberID
@@ -154,14 +174,14 @@ public final class BLELink: @unchecked Sendable {
     public func send(_ bytes: [UInt8], to member: MemberID) -> Bool {
         state.withLock { s in
             guard let a = s.members[member], let fd = s.channels[a] else { return false }
-            return Self.put(bytes, fd, &s.status)
+            return put(bytes, fd, &s.status)
         }
     }
 
     /// One sealed envelope to every open channel.
     public func broadcast(_ bytes: [UInt8]) {
         state.withLock { s in
-            for fd in s.channels.values { _ = Self.put(bytes, fd, &s.status) }
+            for fd in s.channels.values { _ = put(bytes, fd, &s.status) }
         }
     }
 
@@ -169,13 +189,22 @@ public final class BLELink: @unchecked Sendable {
     public func send(to member: MemberID, _ seal: () -> [UInt8]?) {
         state.withLock { s in
             guard let a = s.members[member], let fd = s.channels[a], let bytes = seal() else { return }
-            _ = Self.put(bytes, fd, &s.status)
+            _ = put(bytes, fd, &s.status)
         }
     }
 
-    private static func put(_ bytes: [UInt8], _ fd: Int32, _ st: inout Status) -> Bool {
+    private func put(_ bytes: [UInt8], _ fd: Int32, _ st: inout Status) -> Bool {
         let n = bytes.withUnsafeBytes { p in retryingEINTR { Glibc.send(fd, p.baseAddress, p.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) } }
-        guard n == bytes.count else { st.sendDrops += 1; return false }
+        guard n == bytes.count else {
+            st.sendDrops += 1
+            let why = n < 0 ? String(cString: strerror(errno)) : "\(n) of \(bytes.count) bytes sent"
+            // The first failure of a streak is logged; the rest are counted.
+            if st.sendProblem == nil { logger.warning("convoy BLE: an envelope of \(bytes.count) bytes not sent: \(why); dropping until the channel takes them again") }
+            st.sendProblem = why
+            return false
+        }
+        if st.sendProblem != nil { logger.info("convoy BLE: the channel takes envelopes again (\(st.sendDrops) dropped so far)") }
+        st.sendProblem = nil
         st.messagesSent += 1; st.bytesSent += Int64(n)
         return true
     }
@@ -235,6 +264,11 @@ public final class BLELink: @unchecked Sendable {
         /// The listener could not be made (the old link's may still hold the PSM) or accept ran
         /// out of descriptors: tried again then.
         var listenerRetry: Nanos = .max
+        /// When each open channel last brought an envelope (or opened), by its descriptor.
+        var lastHeard: [Int32: Nanos] = [:]
+        /// Extended advertising (READ_ADV_FEATURES), and the controller's data room.
+        var extended = false, maxDataLength = Mgmt.legacyAdvertisingLength
+        var saidPublic = false
         var g = SystemRandomNumberGenerator()
         sock.send(.readInfo(index))
 
@@ -248,12 +282,14 @@ public final class BLELink: @unchecked Sendable {
         func advertiseNow() {
             guard powered, let b = state.withLock({ $0.beacon }) else { return }
             let slot = BLEAdvertisement.slot(unixSeconds: wallSeconds())
-            let data = BLEAdvertisement.encode(b, key: key, slot: slot, nonce: .random(in: 0...UInt16.max, using: &g))
-            // Connectable: the lower-addressed car connects its L2CAP channel to it. The beacon
-            // carries its own Flags AD.
+            let format: BLEAdvertisement.Format = extended ? .extended : .legacy
+            let data = BLEAdvertisement.encode(b, key: key, slot: slot, nonce: g.next(), format: format)
+            // Connectable: the car with the lower member id connects its L2CAP channel to it.
+            // The beacon carries its own Flags AD.
             // It expires by itself (2 × the re-advertising period) if jamzd dies without removing it.
-            if let c = try? Mgmt.Command.addAdvertising(index, instance: Self.instance, flags: .connectable,
-                                                        timeout: UInt16(2 * Self.readvertiseSeconds), data: data), sock.send(c) {
+            if let c = try? Mgmt.Command.addAdvertising(index, instance: Self.instance, flags: extended ? [.connectable, .secondary1M] : .connectable,
+                                                        timeout: UInt16(2 * Self.readvertiseSeconds), data: data,
+                                                        maxDataLength: maxDataLength), sock.send(c) {
                 state.withLock { $0.status.advertisements += 1 }
                 advertised = b
             }
@@ -262,6 +298,7 @@ public final class BLELink: @unchecked Sendable {
         func controllerUp() {
             powered = true
             setProblem(nil)
+            sock.send(.readAdvertisingFeatures(index))
             openListener()
             startDiscovery()
             advertiseNow()
@@ -290,26 +327,32 @@ public final class BLELink: @unchecked Sendable {
                 for fd in s.channels.values { Glibc.close(fd) }
                 s.channels.removeAll()
             }
+            lastHeard.removeAll()
         }
         /// A channel up. An accepted one only from a car whose convoy advertisement was heard
         /// (anyone nearby can connect to the PSM), and never more than `maxChannels`.
         func opened(_ fd: Int32, _ peer: Mgmt.Address, accepted: Bool, how: String) {
-            let ok = state.withLock { s -> Bool in
+            let (ok, replaced) = state.withLock { s -> (Bool, Int32?) in
                 guard !accepted || s.members.values.contains(peer), s.channels.count < Self.maxChannels || s.channels[peer] != nil else {
                     s.status.refusedChannels += 1
-                    return false
+                    return (false, nil)
                 }
-                if let old = s.channels[peer] { Glibc.close(old) }
+                let old = s.channels[peer]
+                if let old { Glibc.close(old) }
                 s.channels[peer] = fd
                 s.status.channelsMade += 1
-                return true
+                return (true, old)
             }
             guard ok else { Glibc.close(fd); return }
-            backoff[peer] = nil
-            logger.info("convoy BLE: channel with \(peer) \(how)")
+            if let replaced { lastHeard[replaced] = nil }
+            lastHeard[fd] = clock.now()
+            // The backoff of connects to it ends with the first envelope that comes over it.
+            let (out, inn) = BLEChannel.mtus(fd)
+            logger.info("convoy BLE: channel with \(peer) \(how) (MTU out \(out) / in \(inn))")
         }
         /// Closes the channel of `peer` if it is still `fd` (a newer one may have replaced it).
         func closeChannel(_ peer: Mgmt.Address, _ fd: Int32, _ why: String) {
+            lastHeard[fd] = nil
             let closed = state.withLock { s -> Bool in
                 guard s.channels[peer] == fd else { return false }
                 s.channels[peer] = nil
@@ -358,7 +401,14 @@ public final class BLELink: @unchecked Sendable {
                 startDiscovery()
             }
             if let b = state.withLock({ $0.beacon }), b != advertised, powered { advertiseNow() }
+            for (peer, fd) in state.withLock({ Array($0.channels) }) where now - (lastHeard[fd] ?? now) > Self.silenceTimeout {
+                state.withLock { $0.status.silentChannels += 1 }
+                closeChannel(peer, fd, "nothing came over it for \(Self.silenceTimeout / nanosPerSecond) s")
+                connectFailed(peer, "the channel was silent")
+                startDiscovery()
+            }
             var deadline = min(nextAdvertise, nextDiscovery, listenerRetry)
+            for t in lastHeard.values { deadline = min(deadline, t + Self.silenceTimeout + 1) }
             for p in pending.values { deadline = min(deadline, p.since + Self.connectTimeout) }
             let wait = deadline == .max ? -1 : Int32(clamping: max(0, (deadline - clock.now()) / 1_000_000) + 1)
 
@@ -407,6 +457,8 @@ public final class BLELink: @unchecked Sendable {
                 while state.withLock({ $0.channels[peer] == fd }) {
                     let n = buf.withUnsafeMutableBytes { p in retryingEINTR { recv(fd, p.baseAddress, p.count, Int32(MSG_DONTWAIT)) } }
                     if n > 0 {
+                        lastHeard[fd] = at
+                        backoff[peer] = nil
                         state.withLock { $0.status.messagesReceived += 1; $0.status.bytesReceived += Int64(n) }
                         onMessage(Array(buf[0..<n]), at, peer)
                         continue
@@ -436,11 +488,21 @@ public final class BLELink: @unchecked Sendable {
                         continue
                     }
                     myAddress = info.address
-                    state.withLock { $0.status.address = info.address.description }
+                    state.withLock { $0.status.address = info.address.description; $0.status.privateAddress = info.isPrivate }
                     guard info.supportsLE else { setProblem("hci\(index) has no Bluetooth LE"); continue }
-                    if info.isPowered && info.isLE { controllerUp() } else if !poweringOn {
-                        // Nobody powered it (no bluetoothd): jamzd does, with LE on.
+                    if info.isPowered && info.isLE {
+                        if !info.isPrivate && !saidPublic {
+                            // Privacy can only be turned on while the controller is off, and bluetoothd owns it.
+                            saidPublic = true
+                            logger.warning("convoy BLE: hci\(index) advertises from its public address \(info.address), which lets anyone follow the car; set Privacy = device in /etc/bluetooth/main.conf")
+                        }
+                        controllerUp()
+                    } else if !poweringOn {
+                        // Nobody powered it (no bluetoothd): jamzd does, with LE and privacy on
+                        // (a new identity resolving key each time: the convoy knows its cars by
+                        // their sealed advertisements, nobody needs to resolve the address).
                         poweringOn = true
+                        if !info.isPrivate { sock.send(.setPrivacy(index, irk: (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) })) }
                         if !info.isLE { sock.send(.setLE(index, true)) }
                         sock.send(.setPowered(index, true))
                     }
@@ -451,10 +513,37 @@ public final class BLELink: @unchecked Sendable {
                 case .startDiscovery:
                     if st != 0 { discovering = false; nextDiscovery = clock.now() + 2 * nanosPerSecond }
                 case .addAdvertising:
+                    if st != 0, extended {
+                        // The controller said it could and then did not: legacy from now on.
+                        logger.warning("convoy BLE: hci\(index) refused the extended advertisement (\(Mgmt.statusName(st))); advertising the legacy one")
+                        extended = false
+                        state.withLock { $0.status.extendedAdvertising = false }
+                        advertiseNow()
+                        continue
+                    }
                     setProblem(st == 0 ? nil : "hci\(index) refused the advertisement (\(Mgmt.statusName(st)))")
+                case .readAdvertisingFeatures:
+                    guard st == 0, let f = try? Mgmt.AdvertisingFeatures(reply: reply) else { continue }
+                    let ext = f.extended(room: BLEAdvertisement.Format.extended.length)
+                    maxDataLength = f.maxDataLength
+                    state.withLock { $0.status.extendedAdvertising = ext }
+                    if ext != extended { extended = ext; advertiseNow() }
+                case .setPrivacy:
+                    if st == 0 { state.withLock { $0.status.privateAddress = true } } else {
+                        logger.warning("convoy BLE: hci\(index) cannot use private addresses (\(Mgmt.statusName(st))); it advertises from its public address")
+                    }
                 default: break
                 }
             case .commandStatus(let op, index, let st):
+                if op == Mgmt.Opcode.setPrivacy.rawValue {
+                    logger.warning("convoy BLE: hci\(index) cannot use private addresses (\(Mgmt.statusName(st))); it advertises from its public address")
+                }
+                if op == Mgmt.Opcode.addAdvertising.rawValue, extended {
+                    extended = false
+                    state.withLock { $0.status.extendedAdvertising = false }
+                    advertiseNow()
+                    continue
+                }
                 if op == Mgmt.Opcode.startDiscovery.rawValue { discovering = false; nextDiscovery = clock.now() + 2 * nanosPerSecond }
                 if op == Mgmt.Opcode.setPowered.rawValue, !powered { poweringOn = false; setProblem("hci\(index) cannot be powered on (\(Mgmt.statusName(st)))") }
                 if op == Mgmt.Opcode.readInfo.rawValue { setProblem("no controller hci\(index) (\(Mgmt.statusName(st))); waiting for one") }
@@ -464,14 +553,21 @@ public final class BLELink: @unchecked Sendable {
             case .indexRemoved(index):
                 controllerDown("controller hci\(index) went away; waiting for it")
             case .newSettings(index, let settings):
+                state.withLock { $0.status.privateAddress = settings & (1 << 13) != 0 }
                 if settings & 1 == 0, powered {
                     controllerDown("hci\(index) was powered off")
                 } else if settings & 1 != 0, !powered {
                     controllerUp()
                 }
             case .discovering(index, let on):
-                // The kernel ends each discovery session after about 10 s: start the next one.
-                if !on { discovering = false; startDiscovery() }
+                // The kernel ends each discovery session after about 10 s. The next one at once
+                // while a car sighted has no channel yet; otherwise after a pause, so that the
+                // controller's one discovery is free for bluetoothd now and then (the driver's
+                // phone pairing) and the radio rests.
+                guard !on else { continue }
+                discovering = false
+                let allLinked = state.withLock { s in s.members.values.allSatisfy { s.channels[$0] != nil } && !s.members.isEmpty }
+                if allLinked { nextDiscovery = clock.now() + Self.linkedScanPause } else { startDiscovery() }
             case .deviceFound(index, let found):
                 if let member = heard(found, at: at) { sighted(member, found) }
             default: break

@@ -18,6 +18,7 @@ public enum Mgmt {
         case readInfo = 0x0004
         case setPowered = 0x0005
         case setLE = 0x000D
+        case setPrivacy = 0x002F
         case startDiscovery = 0x0023
         case stopDiscovery = 0x0024
         case readAdvertisingFeatures = 0x003D
@@ -36,6 +37,31 @@ public enum Mgmt {
         public static let connectable = AdvertisingFlags(rawValue: 0x01)
         /// The kernel adds the Flags AD ("general discoverable"); our payload then has 3 bytes less.
         public static let discoverable = AdvertisingFlags(rawValue: 0x02)
+        /// Extended advertising PDUs on the LE 1M PHY: more than 31 bytes of data (controllers
+        /// with extended advertising only; READ_ADV_FEATURES lists it).
+        public static let secondary1M = AdvertisingFlags(rawValue: 0x80)
+    }
+
+    /// READ_ADV_FEATURES's reply: what the controller's advertising can do.
+    public struct AdvertisingFeatures: Sendable, Equatable {
+        public var supportedFlags: AdvertisingFlags
+        /// Bytes of advertising data one instance takes (31 legacy; up to 251 extended).
+        public var maxDataLength: Int
+        public var maxInstances: Int
+        /// Extended (non-legacy) advertising with room for `length` bytes.
+        public func extended(room length: Int) -> Bool {
+            supportedFlags.contains(.secondary1M) && maxDataLength >= length
+        }
+        public init(supportedFlags: AdvertisingFlags, maxDataLength: Int, maxInstances: Int) {
+            self.supportedFlags = supportedFlags; self.maxDataLength = maxDataLength; self.maxInstances = maxInstances
+        }
+        public init(reply: [UInt8]) throws(WireError) {
+            var r = WireReader(reply)
+            supportedFlags = AdvertisingFlags(rawValue: try r.u32("adv.flags"))
+            maxDataLength = Int(try r.u8("adv.maxData"))
+            _ = try r.u8("adv.maxScanResponse")
+            maxInstances = Int(try r.u8("adv.maxInstances"))
+        }
     }
 
     /// Advertising data a legacy advertisement can carry.
@@ -56,6 +82,13 @@ public enum Mgmt {
         public static func readInfo(_ index: UInt16) -> Command { Command(opcode: .readInfo, index: index, parameters: []) }
         public static func setPowered(_ index: UInt16, _ on: Bool) -> Command { Command(opcode: .setPowered, index: index, parameters: [on ? 1 : 0]) }
         public static func setLE(_ index: UInt16, _ on: Bool) -> Command { Command(opcode: .setLE, index: index, parameters: [on ? 1 : 0]) }
+        public static func readAdvertisingFeatures(_ index: UInt16) -> Command { Command(opcode: .readAdvertisingFeatures, index: index, parameters: []) }
+        /// Privacy on: the controller advertises and connects from resolvable private addresses
+        /// made from `irk` (new every 15 minutes by default). Only while it is powered off.
+        public static func setPrivacy(_ index: UInt16, irk: [UInt8]) -> Command {
+            precondition(irk.count == 16)
+            return Command(opcode: .setPrivacy, index: index, parameters: [1] + irk)
+        }
         public static func startDiscovery(_ index: UInt16) -> Command { Command(opcode: .startDiscovery, index: index, parameters: [discoveryLE]) }
         public static func stopDiscovery(_ index: UInt16) -> Command { Command(opcode: .stopDiscovery, index: index, parameters: [discoveryLE]) }
         public static func removeAdvertising(_ index: UInt16, instance: UInt8) -> Command {
@@ -64,10 +97,13 @@ public enum Mgmt {
 
         /// One advertising instance (1…the controller's maximum). `duration`: its slot when the
         /// kernel rotates several instances (0: the default, 2 s); `timeout`: 0 = until removed.
+        /// `maxDataLength`: the controller's (READ_ADV_FEATURES), taken only with `.secondary1M`.
         public static func addAdvertising(_ index: UInt16, instance: UInt8, flags: AdvertisingFlags,
                                           duration: UInt16 = 0, timeout: UInt16 = 0,
-                                          data: [UInt8], scanResponse: [UInt8] = []) throws(MgmtError) -> Command {
-            let room = legacyAdvertisingLength - (flags.contains(.discoverable) ? 3 : 0)
+                                          data: [UInt8], scanResponse: [UInt8] = [],
+                                          maxDataLength: Int = legacyAdvertisingLength) throws(MgmtError) -> Command {
+            let limit = flags.contains(.secondary1M) ? min(maxDataLength, 251) : legacyAdvertisingLength
+            let room = limit - (flags.contains(.discoverable) ? 3 : 0)
             guard data.count <= room, scanResponse.count <= legacyAdvertisingLength else {
                 throw .tooLong(data.count, limit: room)
             }
@@ -133,6 +169,8 @@ public enum Mgmt {
         public var isPowered: Bool { current & 1 != 0 }
         public var supportsLE: Bool { supported & (1 << 9) != 0 }
         public var isLE: Bool { current & (1 << 9) != 0 }
+        /// Advertising and connecting from resolvable private addresses.
+        public var isPrivate: Bool { current & (1 << 13) != 0 }
 
         public init(reply: [UInt8]) throws(WireError) {
             var r = WireReader(reply)

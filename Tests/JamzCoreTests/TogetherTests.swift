@@ -59,4 +59,50 @@ struct TogetherTests {
         #expect(gone.map(\.reason) == [.notHeard])
         #expect(t.expire(at: s(40)).isEmpty)
     }
+
+    @Test func aCarHeardOverBluetoothJoinsWithoutGPS() {
+        var t = TogetherTracker()
+        #expect(t.sighted(car, rssi: -70, at: s(0)) == nil)
+        #expect(t.sighted(car, rssi: nil, at: s(5)) == nil)   // no RSSI from the controller: heard near
+        let joined = t.sighted(car, rssi: -80, at: s(10))
+        #expect(joined == .init(member: car, kind: .joined, reason: .radio, at: s(10), distance: 400))
+        // Sightings stop: the state holds (nothing says it left) until it is not heard for lostAfter.
+        #expect(t.expire(at: s(70)).isEmpty)
+        #expect(t.expire(at: s(71)).map(\.reason) == [.notHeard])
+    }
+
+    @Test func aWeakSightingIsNotEvidenceOfNearness() {
+        var t = TogetherTracker()
+        for i in 0...30 { #expect(t.sighted(car, rssi: -95, at: s(Double(i))) == nil) }
+        #expect(!t.isTogether(car))
+        // But it was heard: not lost.
+        #expect(t.expire(at: s(31)).isEmpty)
+    }
+
+    @Test func whileHeardOverTheRadioABadFixCannotMakeACarLeave() {
+        var t = TogetherTracker()
+        for i in 0...10 { _ = t.update(car, distance: 500, at: s(Double(i))) }
+        #expect(t.isTogether(car))
+        // Its fix goes wild (9 km) for a minute, but the radio hears it every 5 s.
+        for i in 11...70 {
+            if i % 5 == 0 { #expect(t.sighted(car, rssi: -60, at: s(Double(i))) == nil) }
+            #expect(t.update(car, distance: 9000, at: s(Double(i))) == nil)
+        }
+        #expect(t.isTogether(car))
+        // The radio stops hearing it (last at 70): once that is 15 s old, GPS decides, after the leave dwell.
+        var left: TogetherTracker.Event?
+        for i in 71...100 { if let e = t.update(car, distance: 9000, at: s(Double(i))) { left = e; break } }
+        #expect(left?.kind == .left && left?.reason == .beyond)
+        #expect(left.map { $0.at >= s(85 + 10) } ?? false, "not before the sighting went stale plus the dwell")
+    }
+
+    @Test func aRadiusSmallerThanTheRadioRangeLeavesItToGPS() {
+        var t = TogetherTracker(config: .init(radius: 100, enterDwell: 0))
+        for i in 0...20 { #expect(t.sighted(car, rssi: -40, at: s(Double(i))) == nil) }
+        #expect(!t.isTogether(car))
+        #expect(t.update(car, distance: 50, at: s(21))?.reason == .within)
+        // …and the radio does not make it leave either (inconclusive, not far).
+        for i in 22...60 { #expect(t.sighted(car, rssi: -40, at: s(Double(i))) == nil) }
+        #expect(t.isTogether(car))
+    }
 }
