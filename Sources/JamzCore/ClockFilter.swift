@@ -111,12 +111,9 @@ public struct ClockFilter: Sendable {
 
     /// Samples received so far (kept or not).
     public var received: Int { total }
-    /// Spread (p90 − p10, ns) of the last 32 round trips: how jittery the link is.
-    public var delaySpread: Nanos {
-        guard recent.count >= 4 else { return 0 }
-        let d = recent.sorted()
-        return d[d.count * 9 / 10] - d[d.count / 10]
-    }
+    /// Spread (p90 − p10, ns) of the last 32 round trips: how jittery the link is (kept up to
+    /// date by `add`: the pacer asks for it at every exchange).
+    public private(set) var delaySpread: Nanos = 0
     /// The worst of the last 32 round trips (ns).
     public var recentMaxDelay: Nanos { recent.max() ?? 0 }
 
@@ -134,6 +131,10 @@ public struct ClockFilter: Sendable {
         total += 1
         recent.append(s.delay)
         if recent.count > 32 { recent.removeFirst() }
+        if recent.count >= 4 {
+            let d = recent.sorted()
+            delaySpread = d[d.count * 9 / 10] - d[d.count / 10]
+        }
         let slot = s.midpoint / settings.slotLength
         // Drop slots that fell out of the window; keep only the best samples of this slot.
         let oldest = slot - Int64(settings.slots) + 1
@@ -161,7 +162,7 @@ public struct ClockFilter: Sendable {
 
     /// Forget everything (the peer restarted, so its clock is a new one).
     public mutating func reset() {
-        kept.removeAll(); recent.removeAll(); total = 0; estimate = nil
+        kept.removeAll(); recent.removeAll(); total = 0; estimate = nil; delaySpread = 0
         bestOut.removeAll(); bestBack.removeAll(); oneWay = false
     }
 

@@ -1,8 +1,9 @@
 import JamzCore
 
 /// One simulated head unit: its clock, its DAC, and the real JamzCore pieces a `jamzd` runs —
-/// session, playlist log, clock filters, render controller — fed only with what the car could
-/// observe (its own clock readings, the DAC's delay, datagrams).
+/// the convoy node (session, playlist log, clock filters, exchange pacing: the same
+/// `ConvoyNode` the daemon carries out), the render controller — fed only with what the car
+/// could observe (its own clock readings, the DAC's delay, datagrams).
 final class Car {
     let index: Int
     let id: MemberID
@@ -11,14 +12,16 @@ final class Car {
     let policy: SyncPolicy
     let rate: Int
 
-    var session: Session
-    var log: PlaylistLog
-    var filters: [ClockFilter]
-    var exchangesSent: [Int]
+    /// The convoy's decisions, as in the daemon.
+    var node: ConvoyNode
+    var session: Session { node.session }
+    var log: PlaylistLog { node.log }
+    /// When this car's node tick is queued (true time; nil: none).
+    var nodeDue: Nanos?
+    /// The reference algorithms' own views of the same exchanges.
     var medians: [MedianOffset]
     var lastRTT: [Nanos]
     var ownWall = WallMapping()
-    var peerWall: [WallMapping]
     var wallBias: Nanos = 0
     var lead = LeadEstimator()
     var controller: RenderController
@@ -32,29 +35,25 @@ final class Car {
     var bytesSent = 0
     var agreedAt: Nanos?
 
-    init(index: Int, id: MemberID, cars: Int, clock: SimClock, dac: SimDAC, policy: SyncPolicy, rate: Int, ops: [PlaylistOp]) {
+    /// Everyone starts in term 0 of `dj` with the playlist `ops` (the convoy formed earlier).
+    init(index: Int, id: MemberID, cars: Int, clock: SimClock, dac: SimDAC, policy: SyncPolicy, rate: Int, ops: [PlaylistOp], dj: MemberID) {
         self.index = index; self.id = id; self.clock = clock; self.dac = dac; self.policy = policy; self.rate = rate
-        session = Session(me: id)
-        log = PlaylistLog(me: id, ops: ops)
-        filters = Array(repeating: ClockFilter(), count: cars)
-        exchangesSent = Array(repeating: 0, count: cars)
+        node = ConvoyNode(me: id, carName: "car \(index)", sampleRate: rate, ops: ops, timeline: ConvoyTimeline(term: Term(number: 0, dj: dj)))
+        node.rejoined()
         medians = Array(repeating: MedianOffset(), count: cars)
         lastRTT = Array(repeating: 0, count: cars)
-        peerWall = Array(repeating: WallMapping(), count: cars)
         controller = RenderController(settings: .init(rate: rate))
         inserter = ProportionalInserter(rate: rate)
     }
 
     /// Our estimate of `peer clock − our clock` at our time `t`, and its bound.
-    func offset(to peer: Int, at t: Nanos) -> (offset: Double, bound: Nanos)? {
+    func offset(to peer: Int, id peerID: MemberID, at t: Nanos) -> (offset: Double, bound: Nanos)? {
         if peer == index { return (0, 0) }
         switch policy {
         case .snapcast:
             return medians[peer].offset.map { (Double($0), 0) }
         case .jamz, .seed:
-            let net = filters[peer].estimate.map { ($0.offset(at: t), $0.bound) }
-            let gps = GPSTimeOffset.offset(local: ownWall, peer: peerWall[peer], at: t)
-            return OffsetFusion.fuse(network: net, gps: gps).map { ($0.offset, $0.bound) }
+            return node.estimate(of: peerID, at: t).map { ($0.offset(at: t), $0.bound) }
         }
     }
 }

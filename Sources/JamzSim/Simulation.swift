@@ -23,9 +23,9 @@ public final class Simulation {
         public var partitions: [Partition] = []
         /// Run the renderers (off: only sessions and playlists, for fast merge tests).
         public var render = true
-        /// Run clock exchanges (off: only sessions and playlists; take-overs then assume equal clocks).
-        public var exchanges = true
         public var sampleEvery: Nanos = 10_000_000
+        /// Each car's node starts within this after its boot (then beacons every second, and
+        /// clock exchanges as its pacer says: `ConvoyNode`).
         public var beaconEvery: Nanos = nanosPerSecond
         /// Playlist: track lengths in frames (added by car 0 before the run).
         public var tracks: [Int64] = (0..<40).map { 44_100 * Int64(150 + ($0 * 37) % 150) }
@@ -59,8 +59,8 @@ public final class Simulation {
     enum Event {
         case deliver(Message)
         case tick(Int)
-        case exchange(Int, Int)
-        case beacon(Int)
+        /// Car i's convoy node: what is due (beacons, exchanges, following the timeline).
+        case node(Int)
         case wall(Int)
         case seedPosition
         case sample
@@ -70,6 +70,8 @@ public final class Simulation {
     public let config: Config
     public private(set) var now: Nanos = 0
     var cars: [Car] = []
+    /// Car index by member id.
+    var index: [MemberID: Int] = [:]
     var queue = EventQueue<Event>()
     var net: Network
     var rng: SplitMix64
@@ -82,6 +84,8 @@ public final class Simulation {
     public private(set) var switches: [Switch] = []
     /// Edits refused by a car's log (not DJ, entry gone).
     public private(set) var refusedEdits = 0
+    /// Take-overs refused (the car is the DJ already, or never measured the DJ's clock).
+    public private(set) var refusedTakeOvers = 0
     /// Every op made anywhere in the run.
     public private(set) var madeOps: Set<OpID> = []
     private var measureFrom: Nanos = 0
@@ -105,17 +109,15 @@ public final class Simulation {
             let boot = Nanos(r.unit() * 2e9)
             let dac = SimDAC(rate: config.sampleRate, ppm: (r.unit() * 2 - 1) * config.maxDacPPM,
                              start: boot + 100_000_000, latency: Nanos(r.unit() * 5e6))
-            let car = Car(index: i, id: ids[i], cars: config.cars, clock: clock, dac: dac, policy: config.policy,
-                          rate: config.sampleRate, ops: seedLog.ops)
-            car.wallBias = Nanos((r.unit() * 2 - 1) * Double(config.gpsAccuracy ?? 0) / 2)
             // Everyone starts in term 0 of car 0 (car 0 made the group and is DJ).
-            car.session = Session(me: ids[i], timeline: ConvoyTimeline(term: Term(number: 0, dj: ids[0])))
+            let car = Car(index: i, id: ids[i], cars: config.cars, clock: clock, dac: dac, policy: config.policy,
+                          rate: config.sampleRate, ops: seedLog.ops, dj: ids[0])
+            car.wallBias = Nanos((r.unit() * 2 - 1) * Double(config.gpsAccuracy ?? 0) / 2)
             cars.append(car)
+            index[ids[i]] = i
             if config.render { queue.push(dac.start, .tick(i)) }
-            if config.exchanges {
-                for j in 0..<config.cars where j != i { queue.push(boot + Nanos(r.unit() * 5e7), .exchange(i, j)) }
-            }
-            queue.push(boot + Nanos(r.unit() * Double(config.beaconEvery)), .beacon(i))
+            for _ in 0..<config.cars - 1 { _ = r.unit() }   // (the draws of the exchanges' former start times: same clocks per seed)
+            scheduleNode(car, at: boot + Nanos(r.unit() * Double(config.beaconEvery)))
             if config.gpsAccuracy != nil { queue.push(boot, .wall(i)) }
         }
         rng = r
@@ -151,14 +153,14 @@ public final class Simulation {
     public func bytesSent(by car: Int) -> Int { cars[car].bytesSent }
     /// When car `car` last adopted a timeline from a higher term or version (or took over).
     public func agreedAt(car: Int) -> Nanos? { cars[car].agreedAt }
-    public func clockEstimate(car: Int, peer: Int) -> ClockEstimate? { cars[car].filters[peer].estimate }
+    public func clockEstimate(car: Int, peer: Int) -> ClockEstimate? { cars[car].node.peers[cars[peer].id]?.filter.estimate }
     public var datagrams: (sent: Int, lost: Int, duplicated: Int) { (net.sent, net.lost, net.duplicated) }
 
     /// The car's estimate of `peer − car` clock offset minus the truth, now (ns), and its bound.
     public func offsetError(car: Int, peer: Int) -> (error: Double, bound: Nanos)? {
         let c = cars[car], p = cars[peer]
         let local = c.clock.local(now)
-        guard let est = c.offset(to: peer, at: local) else { return nil }
+        guard let est = c.offset(to: peer, id: p.id, at: local) else { return nil }
         let truth = Double(p.clock.local(now) - local)
         return (est.offset - truth, est.bound)
     }
@@ -177,8 +179,7 @@ public final class Simulation {
         switch e {
         case .deliver(let m): receive(m)
         case .tick(let i): tick(cars[i])
-        case .exchange(let i, let j): exchange(from: cars[i], to: j)
-        case .beacon(let i): beacon(cars[i])
+        case .node(let i): nodeTick(cars[i])
         case .wall(let i): wallReading(cars[i])
         case .seedPosition: seedPosition()
         case .sample: sample()
@@ -211,31 +212,20 @@ public final class Simulation {
     private func receive(_ m: Message) {
         let car = cars[m.to]
         switch m.payload {
-        case let .timeRequest(t1, wall):
-            if let wall { car.peerWall[m.from].add(wall) }
-            let t2 = car.clock.local(now) + noise()
-            let turnaround: Nanos = 20_000
-            let t3 = car.clock.local(now + turnaround) + noise()
-            send(car, to: m.from, .timeReply(t1: t1, t2: t2, t3: t3, wall: ownWallSample(car)), at: now + turnaround)
-        case let .timeReply(t1, t2, t3, wall):
-            if let wall { car.peerWall[m.from].add(wall) }
-            let t4 = car.clock.local(now) + noise()
-            let s = ClockSample(t1: t1, t2: t2, t3: t3, t4: t4)
-            car.lastRTT[m.from] = s.delay
-            switch car.policy {
-            case .snapcast: car.medians[m.from].add(s)
-            case .jamz, .seed: car.filters[m.from].add(s)
+        case .wire(let message):
+            // When it arrived, as the car's clock (and its receive stamp's noise) says.
+            let at = car.clock.local(now) + noise()
+            if case let .timeReply(t1, t2, t3, _) = message {
+                // The references' own views of the exchange, and the lead's recent delays.
+                let s = ClockSample(t1: t1, t2: t2, t3: t3, t4: at)
+                car.lastRTT[m.from] = s.delay
+                if car.policy == .snapcast { car.medians[m.from].add(s) }
+                car.lead.observe(delay: s.delay, at: at)
             }
-            car.lead.observe(delay: s.delay, at: t4)
-        case let .beacon(timeline, hw, wall):
-            if let wall { car.peerWall[m.from].add(wall) }
-            adopt(car, timeline)
-            let missing = car.log.missing(for: hw, limit: 64)
-            if !missing.isEmpty { send(car, to: m.from, .ops(missing)) }
-        case .timeline(let t):
-            adopt(car, t)
-        case .ops(let ops):
-            _ = car.log.receive(contentsOf: ops)
+            let before = car.session.timeline
+            let effects = car.node.heard(message, from: cars[m.from].id, boot: 1, via: .lan, at: at)
+            if car.session.timeline != before { car.agreedAt = now }
+            carry(effects, of: car, replyTo: m.from)
         case .position(let frame):
             guard car.policy == .seed else { return }
             let delay = Double(car.lastRTT[m.from]) / 2
@@ -243,8 +233,49 @@ public final class Simulation {
         }
     }
 
-    private func adopt(_ car: Car, _ t: ConvoyTimeline) {
-        if car.session.receive(t) { car.agreedAt = now }
+    /// What the node asks for, carried out on the simulated network the way the daemon does on
+    /// its links: clock exchanges stamped as they leave (a reply 20 µs after the request came);
+    /// what the player, the store and the track copies would do is not modelled here.
+    private func carry(_ effects: [ConvoyNode.Effect], of car: Car, replyTo: Int?) {
+        for e in effects {
+            switch e {
+            case .broadcast(let m): broadcast(car, .wire(m))
+            case .send(let m, let to, _): if let j = index[to] { send(car, to: j, .wire(m)) }
+            case .reply(let m): if let j = replyTo { send(car, to: j, .wire(m)) }
+            case .timeRequest(let to, _, let count):
+                guard let j = index[to] else { break }
+                for _ in 0..<count { send(car, to: j, .wire(.timeRequest(t1: car.clock.local(now) + noise(), wall: nil))) }
+            case .timeReply(let t1, let t2):
+                guard let j = replyTo else { break }
+                let turnaround: Nanos = 20_000
+                let t3 = car.clock.local(now + turnaround) + noise()
+                send(car, to: j, .wire(.timeReply(t1: t1, t2: t2, t3: t3, wall: nil)), at: now + turnaround)
+            case .announce:
+                // Sent twice, 10 ms apart: one lost datagram must not make a car apply a change late.
+                broadcast(car, .wire(.timeline(car.session.timeline)))
+                queue.push(now + 10_000_000, .action(.announce(car: car.index)))
+            case .wake: scheduleNode(car, at: now)
+            default: break
+            }
+        }
+    }
+
+    private func scheduleNode(_ car: Car, at t: Nanos) {
+        // One tick queued per car: an earlier one still to come covers this.
+        if let d = car.nodeDue, d <= t, d >= now { return }
+        car.nodeDue = t
+        queue.push(t, .node(car.index))
+    }
+
+    private func nodeTick(_ car: Car) {
+        guard car.nodeDue == now else { return }   // superseded by an earlier one
+        car.nodeDue = nil
+        let local = car.clock.local(now)
+        let wall = ownWallSample(car)
+        let (effects, next) = car.node.tick(now: local, bleChannel: { _ in false }) { ConvoyNode.BeaconExtras(wall: wall) }
+        carry(effects, of: car, replyTo: nil)
+        // The next deadline is on the car's clock: ±100 ppm off true time, µs over a second.
+        if let next { scheduleNode(car, at: now + max(1_000, next - local)) }
     }
 
     private func ownWallSample(_ car: Car) -> WallClockSample? {
@@ -257,27 +288,8 @@ public final class Simulation {
     private func wallReading(_ car: Car) {
         guard let acc = config.gpsAccuracy else { return }
         car.ownWall.add(WallClockSample(mono: car.clock.local(now), wall: now + epoch + car.wallBias + noise() / 2, accuracy: acc, ppsDisciplined: true))
+        car.node.ownWall = car.ownWall
         queue.push(now + nanosPerSecond, .wall(car.index))
-    }
-
-    private func exchange(from car: Car, to peer: Int) {
-        car.exchangesSent[peer] += 1
-        send(car, to: peer, .timeRequest(t1: car.clock.local(now) + noise(), wall: ownWallSample(car)))
-        let f = car.filters[peer]
-        var interval: Nanos
-        switch car.policy {
-        case .jamz:
-            let pacer = ExchangePacer.forPeer(isDJ: cars[peer].id == car.session.term.dj, playing: car.session.timeline.anchor?.rate == 1)
-            interval = pacer.interval(sent: car.exchangesSent[peer], quality: f.estimate?.quality ?? .none, delaySpread: f.delaySpread)
-        case .snapcast, .seed:
-            interval = car.exchangesSent[peer] < 16 ? 50_000_000 : nanosPerSecond
-        }
-        queue.push(now + interval, .exchange(car.index, peer))
-    }
-
-    private func beacon(_ car: Car) {
-        broadcast(car, .beacon(timeline: car.session.timeline, highWater: car.log.highWater, wall: ownWallSample(car)))
-        queue.push(now + config.beaconEvery, .beacon(car.index))
     }
 
     private func seedPosition() {
@@ -305,14 +317,12 @@ public final class Simulation {
     private func perform(_ a: Action) {
         switch a {
         case .takeOver(let i):
-            let car = cars[i]
-            guard let dj = cars.firstIndex(where: { $0.id == car.session.term.dj }) else { return }
-            let t = car.session.takeOver { djTime in
-                guard let o = car.offset(to: dj, at: car.clock.local(self.now)) else { return djTime }
-                return djTime - Nanos(o.offset.rounded())
-            }
+            // As the daemon does: refused when this car is the DJ already or has never measured
+            // the DJ's clock.
+            let car = cars[i], local = car.clock.local(now)
+            guard let t = try? car.node.takeOverTimeline(now: local) else { refusedTakeOvers += 1; return }
             car.agreedAt = now
-            broadcast(car, .timeline(t))
+            carry(car.node.applyOwn(t, now: local), of: car, replyTo: nil)
         case .change(let i, let change):
             schedule(change, by: cars[i])
         case .next(let i):
@@ -328,7 +338,7 @@ public final class Simulation {
             guard let first = cars[i].log.entries.first else { return }
             schedule(.start(entry: first.id), by: cars[i])
         case .announce(let i):
-            broadcast(cars[i], .timeline(cars[i].session.timeline))
+            broadcast(cars[i], .wire(.timeline(cars[i].session.timeline)))
         case .randomEdit(let i, let seed):
             var r = SplitMix64(seed: seed)
             let car = cars[i]
@@ -347,13 +357,9 @@ public final class Simulation {
             perform(.edit(car: i, edit))
         case .edit(let i, let edit):
             let car = cars[i]
-            do {
-                let op = try car.log.make(edit, term: car.session.term)
-                madeOps.insert(op.id)
-                broadcast(car, .ops([op]))
-            } catch {
-                refusedEdits += 1
-            }
+            guard let ops = try? car.node.make([edit]) else { refusedEdits += 1; return }
+            madeOps.formUnion(ops.map(\.id))
+            carry(car.node.applyOwn(ops, now: car.clock.local(now)), of: car, replyTo: nil)
         }
     }
 
@@ -365,11 +371,8 @@ public final class Simulation {
     private func schedule(_ change: TimelineChange, by car: Car) {
         let local = car.clock.local(now)
         let at = local + car.lead.lead(now: local, renderAhead: renderAhead)
-        if let t = car.session.schedule(change, at: at, playlist: car.log.entries, sampleRate: config.sampleRate) {
-            // Sent twice, 10 ms apart: one lost datagram must not make a car apply it late.
-            broadcast(car, .timeline(t))
-            queue.push(now + 10_000_000, .action(.announce(car: car.index)))
-        }
+        guard let t = try? car.node.scheduled(change, at: at) else { return }
+        carry(car.node.applyOwn(t, now: local), of: car, replyTo: nil)
     }
 
     // MARK: - Rendering
@@ -393,7 +396,7 @@ public final class Simulation {
             return
         }
         guard let djIndex = cars.firstIndex(where: { $0.id == car.session.term.dj }),
-              let o = car.offset(to: djIndex, at: heardLocal) else {
+              let o = car.offset(to: djIndex, id: cars[djIndex].id, at: heardLocal) else {
             silence(car, slot: slot)
             return
         }
