@@ -39,9 +39,11 @@ let package = Package(
         .target(name: "CLinuxNet"),
 
         .target(name: "JamzCore", dependencies: [.product(name: "RealModule", package: "swift-numerics")], swiftSettings: strict),
+        // POSIX plumbing in one place: the EINTR retry, named threads, durable file replace.
+        .target(name: "JamzPlatform", swiftSettings: strict),
         .target(name: "JamzSim", dependencies: ["JamzCore"], swiftSettings: strict),
         .target(name: "JamzNet", dependencies: [
-            "JamzCore", "CLinuxNet", "CMosquitto", "CBluetooth",
+            "JamzCore", "JamzPlatform", "CLinuxNet", "CMosquitto", "CBluetooth",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -52,26 +54,26 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
         .target(name: "JamzAudio", dependencies: [
-            "JamzCore", "CALSA", "CMPG123",
+            "JamzCore", "JamzPlatform", "CALSA", "CMPG123",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         // The music library above the store: import (probe, hash), the content-addressed cache.
         .target(name: "JamzLibrary", dependencies: [
-            "JamzCore", "JamzStore", "JamzAudio",
+            "JamzCore", "JamzPlatform", "JamzStore", "JamzAudio",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
         .target(name: "JamzGPS", dependencies: [
-            "JamzCore", "CGPS",
+            "JamzCore", "JamzPlatform", "CGPS",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .target(name: "JamzControls", dependencies: [
-            "JamzCore", "CLinuxInput",
+            "JamzCore", "JamzPlatform", "CLinuxInput",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .target(name: "JamzDaemon", dependencies: [
-            "JamzCore", "JamzStore", "JamzAudio", "JamzLibrary", "JamzNet", "JamzGPS", "JamzControls",
+            "JamzCore", "JamzPlatform", "JamzStore", "JamzAudio", "JamzLibrary", "JamzNet", "JamzGPS", "JamzControls",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -91,7 +93,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "jamz-bench", dependencies: [
-            "JamzCore", "JamzClient", "JamzSim", "JamzGPS", "JamzStore", "JamzAudio", "JamzNet", "JamzTestSupport",
+            "JamzCore", "JamzPlatform", "JamzClient", "JamzSim", "JamzGPS", "JamzStore", "JamzAudio", "JamzNet", "JamzTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),

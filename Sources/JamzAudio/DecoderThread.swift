@@ -1,6 +1,7 @@
 import Foundation
 import JamzCore
 import Logging
+import JamzPlatform
 
 /// Decoded PCM for frames `firstFrame ..< firstFrame + frames` of one queue entry.
 struct PCMChunk {
@@ -58,7 +59,7 @@ final class DecoderThread: @unchecked Sendable {
     }
 
     func start() {
-        DeviceThread.start("jamz-decoder") { [self] in self.run() }
+        NamedThread.start("jamz-decoder") { [self] in self.run() }
     }
 
     func stop() {

@@ -1,6 +1,7 @@
 import Foundation
 import JamzCore
 import Logging
+import JamzPlatform
 
 /// The renderer thread: writes the timeline to the output block by block, knowing for each block
 /// the instant its first frame will be heard, and keeps the frames it writes on the timeline
@@ -118,9 +119,9 @@ public final class Renderer: @unchecked Sendable {
     /// output is open (success) or failed to open (error).
     public func start(ready: @escaping @Sendable ((any Error)?) -> Void) {
         decoder.start()
-        DeviceThread.start("jamz-renderer") { [self] in
+        NamedThread.start("jamz-renderer") { [self] in
             if settings.realtimePriority > 0 {
-                if let why = DeviceThread.makeRealtime(priority: settings.realtimePriority) {
+                if let why = NamedThread.makeRealtime(priority: settings.realtimePriority) {
                     logger.notice("renderer thread stays in the normal scheduling class (real-time priority \(settings.realtimePriority) refused: \(why)); its wake-ups may be late under load")
                 } else {
                     logger.info("renderer thread at real-time priority \(settings.realtimePriority) (SCHED_FIFO)")

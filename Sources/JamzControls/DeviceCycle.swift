@@ -1,5 +1,6 @@
 import CLinuxInput
 import Glibc
+import JamzPlatform
 import Logging
 
 /// One look for a reader's device.

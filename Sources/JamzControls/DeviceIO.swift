@@ -1,23 +1,6 @@
 import Foundation
+import JamzPlatform
 import Glibc
-
-/// A dedicated OS thread for one device's blocking reads (never the Swift concurrency pool).
-enum ReaderThread {
-    static func start(_ name: String, _ body: @escaping @Sendable () -> Void) {
-        let t = Thread {
-            let fd = open("/proc/thread-self/comm", O_WRONLY)
-            if fd >= 0 {
-                let bytes = Array(name.utf8.prefix(15))
-                _ = write(fd, bytes, bytes.count)
-                close(fd)
-            }
-            body()
-        }
-        t.name = name
-        t.stackSize = 256 << 10
-        t.start()
-    }
-}
 
 /// Why a record loop ended.
 public enum ReadEnd: Sendable, Equatable, CustomStringConvertible {

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import JamzCore
 import Logging
+import JamzPlatform
 
 /// An evdev input device (steering-wheel buttons, a keyboard-like button board, an ACC switch,
 /// a rotary encoder on EV_REL), found by its name among /dev/input/event*, read on one thread of
@@ -47,7 +48,7 @@ public final class EvdevReader: ButtonSource {
     public func stop() { state.stop.stop() }
 
     public func start(_ sink: @escaping @Sendable (ControlEvent) -> Void) {
-        ReaderThread.start("jamz-evdev") { [self] in run(sink) }
+        NamedThread.start("jamz-evdev", stackSize: 256 << 10) { [self] in run(sink) }
     }
 
     /// The folder the device's node appears in: /dev/input, or the configured path's folder.

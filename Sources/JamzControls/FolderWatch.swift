@@ -1,4 +1,5 @@
 import Glibc
+import JamzPlatform
 
 /// Waits for a device node to appear in a folder (/dev/input for event devices, /dev for GPIO
 /// chips, a test's folder for a FIFO): inotify on the folder for the names that concern a reader.

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import JamzCore
 import Logging
+import JamzPlatform
 
 /// Where a GPIO line is: by its `gpio-line-names` label (searched on every /dev/gpiochip*), or by
 /// chip (name "gpiochip0" or label "pinctrl-bcm2711") and offset.
@@ -97,7 +98,7 @@ public final class GPIOLineReader: ButtonSource {
     public func stop() { state.stop.stop() }
 
     public func start(_ sink: @escaping @Sendable (ControlEvent) -> Void) {
-        ReaderThread.start("jamz-gpio") { [self] in run(sink) }
+        NamedThread.start("jamz-gpio", stackSize: 256 << 10) { [self] in run(sink) }
     }
 
     /// The folder the line's chip appears in: /dev (gpiochipN), or the configured path's folder.

@@ -2,16 +2,7 @@ import CLinuxInput
 import Foundation
 import Glibc
 import Synchronization
-
-/// Calls `body` again while it fails with EINTR (a signal came in): the one place the readers
-/// retry an interrupted system call. Returns what the call returned; on -1, errno is the call's.
-@inline(__always)
-func retryingEINTR<T: FixedWidthInteger & SignedInteger>(_ body: () -> T) -> T {
-    while true {
-        let r = body()
-        if r != -1 || errno != EINTR { return r }
-    }
-}
+import JamzPlatform
 
 /// A stop that a reader thread blocked in poll() sees at once: a flag, and an eventfd that
 /// becomes readable (and stays so: it is never read) when the stop is given.

@@ -1,4 +1,5 @@
 import Foundation
+import JamzPlatform
 import JamzCore
 import JamzNet
 import JamzStore
@@ -25,32 +26,21 @@ extension Convoy {
         return try await onThread("jamz-convoy-boot") {
             let last = FileManager.default.contents(atPath: path).flatMap { UInt32(String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
             guard last < UInt32.max else { throw Player.CommandError("convoy boot counter exhausted: make a new member identity") }
-            try Convoy.writeDurably(Array("\(last + 1)\n".utf8), to: path)
+            do { try DurableFile.replace(path, with: Array("\(last + 1)\n".utf8)) } catch { throw Player.CommandError("\(error)") }
             return last + 1
         }
     }
 
-    /// Write a small file so that a power cut leaves either the old or the new content: a
-    /// root-only temporary file, fsync, rename, fsync of the folder.
-    /// Blocking (fsync): run it on a thread of its own.
-    private static func writeDurably(_ bytes: [UInt8], to path: String) throws {
-        let tmp = path + ".tmp"
-        unlink(tmp)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw Player.CommandError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
-        let ok = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(tmp, path) == 0 else { throw Player.CommandError("cannot write \(path): \(String(cString: strerror(errno)))") }
-        let dir = open((path as NSString).deletingLastPathComponent, O_RDONLY)
-        if dir >= 0 { fsync(dir); close(dir) }
-    }
-
     private func saveMembership(_ m: Membership) async throws {
         let bytes = Array(try JSONEncoder().encode(m)), path = membershipPath
-        try await onThread("jamz-convoy-save") { try Convoy.writeDurably(bytes, to: path) }
+        // Root only (the secret): a power cut leaves the old file or the new one.
+        try await onThread("jamz-convoy-save") {
+            do { try DurableFile.replace(path, with: bytes, mode: 0o600) } catch { throw Player.CommandError("\(error)") }
+        }
     }
 
     private func adopt(_ s: ConvoySecret, boots: UInt32) {
+        membershipEpoch += 1
         if let old = secret { receiver.remove(group: old.groupID) }
         // The track server answers members of one convoy: restarted with the new key by tick().
         if let server = trackServer { trackServer = nil; Task { await server.close() } }
@@ -99,6 +89,7 @@ extension Convoy {
         try? FileManager.default.removeItem(atPath: membershipPath)
         receiver.remove(group: s.groupID)
         secret = nil; outbox.use(nil)
+        membershipEpoch += 1
         node.left(); lanAddress.removeAll()
         relay?.close(); relay = nil
         ble?.close(); ble = nil
@@ -137,11 +128,12 @@ extension Convoy {
 
     func takeControl() async throws -> String {
         if inGroup, node.session.isDJ { return "this car is already the DJ (term \(node.session.term.number))" }
+        let now = nodeNow()
         let fromSolo = node.solo != nil && node.djEstimate(at: now) == nil
         let t: ConvoyTimeline
-        do { t = try node.takeOverTimeline(now: now) } catch { throw Player.CommandError(error.description) }
+        do { t = try node.takeOverTimeline(now: now) } catch { throw Player.CommandError("\(error)") }
         try await store.pool.write { db in try ConvoyLog.saveTimeline(db, t) }
-        await run(node.applyOwn(t, now: now), from: nil)
+        await run(node.applyOwn(t, now: nodeNow()), from: nil)
         return "this car is the DJ now (term \(t.term.number))" + (fromSolo ? ", from where it was playing" : "")
     }
 
@@ -155,15 +147,15 @@ extension Convoy {
             throw Player.CommandError(error.description)
         }
         try await store.pool.write { db in try ConvoyLog.append(db, made) }
-        await run(node.applyOwn(made, now: now), from: nil)
+        await run(node.applyOwn(made, now: nodeNow()), from: nil)
         return "added \(made.count) track\(made.count == 1 ? "" : "s") to the convoy playlist (\(node.log.entries.count) entries)"
     }
 
     func change(_ change: TimelineChange, lead: Nanos) async throws -> String {
         let t: ConvoyTimeline
-        do { t = try node.scheduled(change, at: now + lead) } catch { throw Player.CommandError(error.description) }
+        do { t = try node.scheduled(change, at: nodeNow() + lead) } catch { throw Player.CommandError("\(error)") }
         try await store.pool.write { db in try ConvoyLog.saveTimeline(db, t) }
-        await run(node.applyOwn(t, now: now), from: nil)   // unless a newer term arrived meanwhile
+        await run(node.applyOwn(t, now: nodeNow()), from: nil)   // unless a newer term arrived meanwhile
         return "scheduled in \(lead / 1_000_000) ms for every car"
     }
 }

@@ -44,7 +44,7 @@ extension Convoy {
     }
 
     func peersReport() -> [PeerReport] {
-        let now = self.now
+        let now = nodeNow()
         return node.peers.sorted { $0.key < $1.key }.map { id, p in
             let e = node.estimate(of: id, at: now)
             return PeerReport(member: "\(id)", name: p.name, address: lanAddress[id].map { "\($0)" } ?? (p.relayHeard > 0 ? "relay" : p.bleAddress ?? "relay"), link: p.link,

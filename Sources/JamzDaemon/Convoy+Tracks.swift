@@ -11,7 +11,7 @@ extension Convoy {
     /// this car only.
     func fetchMissing() {
         guard let s = secret, !node.peers.isEmpty else { return }
-        for track in node.upcomingTracks(now: now) where !fetching.contains(track) {
+        for track in node.upcomingTracks(now: nodeNow()) where !fetching.contains(track) {
             guard !FileManager.default.fileExists(atPath: cache.path(for: track)) else { continue }
             // Copies come over the LAN (TCP to its track server); the relay carries no files.
             let sources = node.peers.filter { $0.value.dataPort > 0 && lanAddress[$0.key] != nil }

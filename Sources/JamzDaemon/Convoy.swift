@@ -92,6 +92,8 @@ public actor Convoy {
     /// When the track server may be tried again after it could not start.
     var trackServerRetry: Nanos = 0
     var editing = false
+    /// Changed by every join, create and leave (`run` stops carrying out an older convoy's effects).
+    var membershipEpoch = 0
     /// Where this car is; positions of the others go to it.
     var location: Location?
     /// Rung when work may be due sooner than the loop's next deadline (a join, a new peer, a
@@ -134,8 +136,8 @@ public actor Convoy {
 
     func attach(_ l: Location) { location = l }
 
-    /// The node, told this car's GPS time first.
-    var now: Nanos {
+    /// The time, with the node told this car's GPS time first (every call into the node starts here).
+    func nodeNow() -> Nanos {
         node.ownWall = location?.ownWall
         return clock.now()
     }
@@ -155,7 +157,7 @@ public actor Convoy {
     /// `address`: where it came from on the LAN (nil: through the relay or, `channel`, over BLE).
     func receive(_ bytes: [UInt8], from address: SocketAddress?, ble channel: Mgmt.Address? = nil, at: Nanos) async {
         let link: ConvoyNode.Link = address != nil ? .lan : channel != nil ? .ble : .relay
-        _ = now
+        _ = nodeNow()
         let sender: MemberID, seq: UInt64, payload: [UInt8]
         do { (_, sender, seq, payload) = try receiver.admit(bytes) } catch {
             if error == .duplicate, let h = try? Envelope.header(of: bytes) {
@@ -166,6 +168,7 @@ public actor Convoy {
         let from: Route = address.map { .lan($0) } ?? (channel != nil ? .ble(sender) : .relay(sender))
         // Its envelope came over this channel: messages to it go back the same way.
         if let channel { ble?.bind(sender, to: channel) }
+        await run(node.opened(from: sender, boot: UInt32(truncatingIfNeeded: seq >> 32), via: link, at: at), from: from)
         let message: WireMessage
         do { message = try WireCodec.decode(payload) } catch {
             decodeErrors += 1
@@ -173,13 +176,13 @@ public actor Convoy {
             return
         }
         if let address, case .beacon = message { lanAddress[sender] = address }
-        await run(node.heard(message, from: sender, boot: UInt32(truncatingIfNeeded: seq >> 32), via: link, at: at), from: from)
+        await run(node.heard(message, from: sender, via: link, at: at), from: from)
     }
 
     /// A convoy car's advertisement heard over Bluetooth LE: it is near (shown as link `ble`
     /// with its RSSI); the link opens a data channel to it.
     func sighted(_ s: BLELink.Sighting) async {
-        _ = now
+        _ = nodeNow()
         await run(node.sighted(s.member, rssi: s.rssi, address: "\(s.address)", at: s.at), from: nil)
     }
 
@@ -188,9 +191,9 @@ public actor Convoy {
     /// can make work due).
     func tick() async -> Nanos? {
         guard inGroup, transport != nil || relay != nil || ble != nil else { return nil }
-        let t = now
+        let t = nodeNow()
         let (location, port, ble) = (location, UInt16(trackServer?.port ?? 0), ble)
-        let (effects, due) = node.tick(now: t, bleChannel: { ble?.reaches($0) ?? false }) {
+        let (effects, _) = node.tick(now: t, bleChannel: { ble?.reaches($0) ?? false }) {
             ConvoyNode.BeaconExtras(wall: location?.wallSample(), position: location?.wirePosition(at: t), dataPort: port)
         }
         await run(effects, from: nil)
@@ -205,7 +208,8 @@ public actor Convoy {
             }
             startingServer = false
         }
-        guard var next = due else { return nil }
+        // Asked after the awaits: a car heard meanwhile may have made an exchange due.
+        guard var next = node.deadline(now: nodeNow()) else { return nil }
         if trackServer == nil { next = min(next, trackServerRetry) }
         return next
     }
@@ -213,14 +217,17 @@ public actor Convoy {
     /// Hands the playlist and the timeline, in our clock, to the player (`ConvoyNode.follow`).
     func follow() async {
         guard inGroup else { return }
-        await run(node.follow(now: now), from: nil)
+        await run(node.follow(now: nodeNow()), from: nil)
     }
 
     // MARK: carrying the effects out
 
-    /// `from`: the way the message being handled came (for replies).
+    /// `from`: the way the message being handled came (for replies). Stops when the car joined
+    /// or left a convoy during one of the awaits (what is left was decided for the old one).
     func run(_ effects: [ConvoyNode.Effect], from: Route?) async {
+        let epoch = membershipEpoch
         for e in effects {
+            guard epoch == membershipEpoch else { return }
             switch e {
             case .broadcast(let m):
                 send(m, to: nil)
@@ -228,7 +235,6 @@ public actor Convoy {
                     location?.setSession(secret.map { Int64(bitPattern: $0.groupID.raw) } ?? 0)
                     ble?.advertise(bleBeacon)   // re-advertised only when the term or the DJ changed
                 }
-            case .send(let m, let id, let link): send(m, to: route(id, link))
             case .reply(let m): if let from { send(m, to: from) }
             case .timeRequest(let id, let link, let count):
                 sendStamped(to: route(id, link), count: count) { t1 in .timeRequest(t1: t1, wall: nil) }

@@ -4,6 +4,7 @@ import JamzCore
 import JamzLibrary
 import JamzStore
 import Logging
+import NIOPosix
 import Synchronization
 
 /// The music library side of the daemon: imports (one at a time, on their own thread, while
@@ -60,12 +61,9 @@ final class Library: Sendable {
     }
 }
 
-/// Runs blocking work (file I/O, decoding, SQLite from a thread of its own) on a new thread,
-/// never on the Swift concurrency pool.
+/// Runs blocking work (file I/O, fsync, SQLite from a thread of its own) on SwiftNIO's
+/// blocking-work thread pool, never on the Swift concurrency pool. `name` says what it is for
+/// (the pool's threads are shared).
 func onThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { c in
-        DeviceThread.start(name) {
-            do { c.resume(returning: try body()) } catch { c.resume(throwing: error) }
-        }
-    }
+    try await NIOThreadPool.singleton.runIfActive(body)
 }

@@ -1,5 +1,6 @@
 import CGPS
 import Foundation
+import JamzPlatform
 import Glibc
 import JamzCore
 import Logging
@@ -56,14 +57,7 @@ public final class GPSDClient: GPSSource, @unchecked Sendable {
         wake.lock(); defer { wake.unlock() }
         guard !started else { return }
         started = true
-        let t = Thread { [self] in
-            let fd = open("/proc/thread-self/comm", O_WRONLY)
-            if fd >= 0 { let n = Array("jamz-gps".utf8); _ = write(fd, n, n.count); close(fd) }
-            run()
-        }
-        t.name = "jamz-gps"
-        t.stackSize = 1 << 20
-        t.start()
+        NamedThread.start("jamz-gps") { [self] in run() }
     }
 
     /// Asks the reader to stop: it closes the connection within `idleFlush` and ends `events`.

@@ -1,4 +1,5 @@
 import Foundation
+import JamzPlatform
 import GRDB
 import JamzCore
 import JamzStore
@@ -40,9 +41,9 @@ public final class TrackCache: Sendable {
         }
         let fd = open(tmp, O_RDONLY)
         if fd >= 0 { fsync(fd); close(fd) }
-        if rename(tmp, dest) != 0 {
+        do { try DurableFile.commit(tmp, as: dest) } catch {
             try? FileManager.default.removeItem(atPath: tmp)
-            throw ImportRejection(reason: "cannot store in the cache: \(String(cString: strerror(errno)))")
+            throw ImportRejection(reason: "cannot store in the cache: \(error)")
         }
     }
 

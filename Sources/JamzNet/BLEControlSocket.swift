@@ -1,5 +1,6 @@
 import CBluetooth
 import Glibc
+import JamzPlatform
 import JamzCore
 
 /// The kernel's Bluetooth management interface as a socket: a raw HCI socket bound to the

@@ -1,6 +1,7 @@
 import CBluetooth  // also where <sys/socket.h>'s SOCK_/MSG_ constants may come from (its headers include it)
 import CLinuxNet
 import Foundation
+import JamzPlatform
 import Glibc
 import JamzCore
 import Logging

@@ -5,6 +5,7 @@ import Glibc
 import JamzCore
 import Logging
 import Synchronization
+import JamzPlatform
 
 /// A car's convoy presence over Bluetooth LE: it advertises the convoy beacon
 /// (`BLEAdvertisement`: a rotating hint, the member id, term and DJ flag sealed) on one
@@ -152,9 +153,7 @@ public final class BLELink: @unchecked Sendable {
 
     public func start() {
         guard !started.exchange(true, ordering: .relaxed) else { return }
-        let t = Thread { [self] in BLELoop.run(self) }
-        t.name = "jamz-ble"
-        t.start()
+        NamedThread.start("jamz-ble") { [self] in BLELoop.run(self) }
     }
 
     /// Stops advertising and scanning and closes the channels: the thread does it and ends by

@@ -1,6 +1,7 @@
 import CBluetooth  // also where <sys/socket.h>'s SOCK_/MSG_ constants may come from (its headers include it)
 import CLinuxNet
 import Foundation
+import JamzPlatform
 import Glibc
 import Synchronization
 
@@ -65,18 +66,8 @@ public final class InterfaceWatch: Sendable {
         }
         self.fd = fd
         self.stopFD = stopFD
-        let t = Thread { [self] in
-            // Linux threads inherit their maker's name (an event loop's): say whose it is.
-            let comm = open("/proc/thread-self/comm", O_WRONLY)
-            if comm >= 0 {
-                _ = write(comm, "jamz-netlink", 12)
-                close(comm)
-            }
-            read(changed)
-        }
-        t.name = "jamz-netlink"
-        t.stackSize = 256 << 10
-        t.start()
+        // Linux threads inherit their maker's name (an event loop's): it says whose it is.
+        NamedThread.start("jamz-netlink", stackSize: 256 << 10) { [self] in read(changed) }
     }
 
     /// Ends the thread (at once: it is woken through an eventfd) and closes the socket.

@@ -1,6 +1,7 @@
 import CBluetooth  // also where <sys/socket.h>'s SOCK_/MSG_ constants may come from (its headers include it)
 import Crypto
 import Foundation
+import JamzPlatform
 import JamzCore
 import NIOCore
 import NIOPosix
@@ -74,14 +75,12 @@ public enum TrackFetcher {
     public static func fetch(_ id: TrackID, from host: String, port: Int, key: ConvoyKey, sender: MemberID,
                              into cacheDir: String, timeout: Duration) async throws -> URL {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<URL, any Error>) in
-            let thread = Thread {
+            NamedThread.start("jamz-fetch") {
                 continuation.resume(with: Result {
                     try fetchBlocking(id, host: host, port: port, key: key, sender: sender,
                                       cacheDir: cacheDir, timeout: timeout)
                 })
             }
-            thread.name = "jamz-fetch-\(id.short)"
-            thread.start()
         }
     }
 
@@ -172,9 +171,7 @@ public enum TrackFetcher {
         guard fsync(fd) == 0 else { throw sys("fsync \(partPath)") }
         close(fd); fdOpen = false
         guard rename(partPath, finalPath) == 0 else { throw sys("rename \(partPath)") }
-        // Make the rename itself durable.
-        let dirFD = open(cacheDir, O_RDONLY | O_CLOEXEC)
-        if dirFD >= 0 { _ = fsync(dirFD); close(dirFD) }
+        DurableFile.syncFolder(of: finalPath)   // the rename itself durable
         return URL(fileURLWithPath: finalPath)
     }
 

@@ -223,7 +223,9 @@ public final class Simulation {
                 car.lead.observe(delay: s.delay, at: at)
             }
             let before = car.session.timeline
-            let effects = car.node.heard(message, from: cars[m.from].id, boot: 1, via: .lan, at: at)
+            // (The network's duplicates reach the node twice: the daemon's replay window would drop them.)
+            let effects = car.node.opened(from: cars[m.from].id, boot: 1, via: .lan, at: at)
+                + car.node.heard(message, from: cars[m.from].id, via: .lan, at: at)
             if car.session.timeline != before { car.agreedAt = now }
             carry(effects, of: car, replyTo: m.from)
         case .position(let frame):
@@ -240,7 +242,6 @@ public final class Simulation {
         for e in effects {
             switch e {
             case .broadcast(let m): broadcast(car, .wire(m))
-            case .send(let m, let to, _): if let j = index[to] { send(car, to: j, .wire(m)) }
             case .reply(let m): if let j = replyTo { send(car, to: j, .wire(m)) }
             case .timeRequest(let to, _, let count):
                 guard let j = index[to] else { break }
@@ -271,8 +272,7 @@ public final class Simulation {
         guard car.nodeDue == now else { return }   // superseded by an earlier one
         car.nodeDue = nil
         let local = car.clock.local(now)
-        let wall = ownWallSample(car)
-        let (effects, next) = car.node.tick(now: local, bleChannel: { _ in false }) { ConvoyNode.BeaconExtras(wall: wall) }
+        let (effects, next) = car.node.tick(now: local, bleChannel: { _ in false }) { ConvoyNode.BeaconExtras(wall: self.ownWallSample(car)) }
         carry(effects, of: car, replyTo: nil)
         // The next deadline is on the car's clock: ±100 ppm off true time, µs over a second.
         if let next { scheduleNode(car, at: now + max(1_000, next - local)) }

@@ -1,4 +1,5 @@
 import Foundation
+import JamzPlatform
 import Glibc
 import JamzAudio
 
@@ -17,14 +18,13 @@ final class FifoReader: @unchecked Sendable {
 
     init(path: String, keepSamples: Bool) {
         self.keepSamples = keepSamples
-        let t = Thread { [self] in self.run(path) }
-        t.start()
+        NamedThread.start("bench-fifo") { [self] in self.run(path) }
     }
 
     private func run(_ path: String) {
         // The measuring thread stamps each read: real-time class, above the cars' renderers
         // (20), so that it wakes when a block is written rather than when a CPU is free.
-        _ = DeviceThread.makeRealtime(priority: 30)
+        _ = NamedThread.makeRealtime(priority: 30)
         // Room for two minutes up front: growing by copying MBs at real-time priority would
         // delay the stamps (and the cars) on a 2-core machine.
         if keepSamples { lock.lock(); samples.reserveCapacity(44_100 * 2 * 120); lock.unlock() }

@@ -37,7 +37,6 @@ struct VirtualConvoy {
         for e in effects {
             switch e {
             case .broadcast(let m): for j in nodes.indices { put(m, from: i, to: j) }
-            case .send(let m, let to, _): put(m, from: i, to: index(of: to))
             case .reply(let m): if let r = replyTo { put(m, from: i, to: r) }
             case .timeRequest(let to, _, let count):
                 for _ in 0..<count { put(.timeRequest(t1: local(i, now), wall: nil), from: i, to: index(of: to)) }
@@ -62,7 +61,8 @@ struct VirtualConvoy {
             now = max(now, t)
             if let k = wire.firstIndex(where: { $0.at <= now }) {
                 let d = wire.remove(at: k)
-                let fx = nodes[d.to].heard(d.message, from: nodes[d.from].me, boot: 1, via: .lan, at: local(d.to, now))
+                let fx = nodes[d.to].opened(from: nodes[d.from].me, boot: 1, via: .lan, at: local(d.to, now))
+                    + nodes[d.to].heard(d.message, from: nodes[d.from].me, via: .lan, at: local(d.to, now))
                 carry(fx, of: d.to, replyTo: d.from)
                 continue
             }
@@ -153,10 +153,10 @@ struct VirtualConvoy {
         let before = v.nodes[1].session.timeline
         var bad = ConvoyTimeline(term: Term(number: 99, dj: dj))
         bad.anchor = TimelineAnchor(entry: OpID(origin: dj, seq: 1), track: tid("a"), frame: 0, time: .max - 5, rate: 1)
-        let fx = v.nodes[1].heard(.timeline(bad), from: dj, boot: 1, via: .relay, at: 0)
+        let fx = v.nodes[1].heard(.timeline(bad), from: dj, via: .relay, at: 0)
         #expect(v.nodes[1].session.timeline == before && v.nodes[1].rejected == 1)
         #expect(fx.contains { if case .warning = $0 { true } else { false } })
-        _ = v.nodes[1].heard(.timeReply(t1: 0, t2: .min + 1, t3: 0, wall: nil), from: dj, boot: 1, via: .lan, at: 0)
+        _ = v.nodes[1].heard(.timeReply(t1: 0, t2: .min + 1, t3: 0, wall: nil), from: dj, via: .lan, at: 0)
         #expect(v.nodes[1].rejected == 2)
     }
 
@@ -165,7 +165,7 @@ struct VirtualConvoy {
         v.run(until: 5 * s)
         let dj = v.nodes[0].me
         #expect(v.nodes[1].peers[dj]?.filter.estimate != nil)
-        _ = v.nodes[1].heard(.opsRequest(highWater: [:]), from: dj, boot: 2, via: .lan, at: v.local(1, v.now))
+        _ = v.nodes[1].opened(from: dj, boot: 2, via: .lan, at: v.local(1, v.now))
         #expect(v.nodes[1].peers[dj]?.filter.estimate == nil)
     }
 

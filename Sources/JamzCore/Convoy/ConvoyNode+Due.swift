@@ -43,10 +43,17 @@ extension ConvoyNode {
             out.append(.timeRequest(to: id, via: link, count: pacer.datagrams(delaySpread: q.filter.delaySpread)))
         }
         if let due = followDue(now: now), now >= due { out += follow(now: now) }
+        return (out, deadline(now: now))
+    }
+
+    /// When something is due next: a beacon, an exchange, the timeline handed over again (nil:
+    /// not in a convoy). A host that awaited after `tick` asks again (a peer may have come).
+    public func deadline(now: Nanos) -> Nanos? {
+        guard inGroup else { return nil }
         var next = (lastBeacon ?? now) + nanosPerSecond
         for p in peers.values { next = min(next, p.nextExchange) }
         if let due = followDue(now: now) { next = min(next, due) }
-        return (out, next)
+        return next
     }
 
     /// When the timeline is handed to the player again: every 100 ms while the convoy's music
@@ -100,6 +107,7 @@ extension ConvoyNode {
     /// the frequency difference (100 ppm is 3 ms after 30 s). A change scheduled for later is
     /// handed over as it is (converted), so the renderer switches on its exact frame.
     public mutating func follow(now: Nanos) -> [Effect] {
+        guard inGroup else { return [] }
         followedAt = now
         followSeq += 1
         let tl = session.timeline

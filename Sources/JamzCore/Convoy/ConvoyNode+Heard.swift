@@ -1,16 +1,23 @@
 /// What comes in: messages, envelopes repeated over a second link, Bluetooth LE sightings.
 extension ConvoyNode {
-    /// A message of `sender`, opened from an envelope of its boot `boot`, that came over `link`
-    /// at our time `at`.
-    public mutating func heard(_ message: WireMessage, from sender: MemberID, boot: UInt32, via link: Link, at: Nanos) -> [Effect] {
+    /// An envelope of `sender`'s boot `boot` opened (authenticated), whatever its message turns
+    /// out to be: over BLE the car is near; a new boot of that car means its monotonic clock
+    /// began again and its old clock samples mean nothing. Called before the message is decoded.
+    public mutating func opened(from sender: MemberID, boot: UInt32, via link: Link, at: Nanos) -> [Effect] {
         var out: [Effect] = []
         if link == .ble {
             peers[sender]?.bleDataHeard = at
             out += radio(sender, at: at)
         }
-        // A new boot of that car: its monotonic clock began again, its old samples mean nothing.
         if let known = peerBoots[sender], known != boot { peers[sender]?.filter.reset(); peerWall[sender] = nil }
         peerBoots[sender] = boot
+        return out
+    }
+
+    /// A message of `sender`, opened from an envelope of its boot `boot` (`opened` first), that
+    /// came over `link` at our time `at`.
+    public mutating func heard(_ message: WireMessage, from sender: MemberID, via link: Link, at: Nanos) -> [Effect] {
+        var out: [Effect] = []
         switch message {
         case .beacon(let b):
             var p = peers[sender] ?? Peer(name: b.name, lastHeard: at)   // an exchange due at once

@@ -72,8 +72,6 @@ public struct ConvoyNode: Sendable {
     public enum Effect: Sendable, Equatable {
         /// To every car on every link.
         case broadcast(WireMessage)
-        /// To one car over that link.
-        case send(WireMessage, to: MemberID, via: Link)
         /// Back the way the message being handled came.
         case reply(WireMessage)
         /// Clock-exchange requests (`count` datagrams), `t1` stamped as each leaves.

@@ -1,10 +1,11 @@
 import Foundation
 import Glibc
 
-/// A dedicated OS thread for blocking work (ALSA writes, mpg123 decoding, imports), never the
-/// Swift concurrency pool. The name (15 characters at most) shows in `top -H` and /proc.
-public enum DeviceThread {
-    public static func start(_ name: String, _ body: @escaping @Sendable () -> Void) {
+/// A dedicated OS thread for blocking work (ALSA writes, mpg123 decoding, device reads, gpsd,
+/// Bluetooth, netlink), never the Swift concurrency pool. The name (15 characters at most)
+/// shows in `top -H` and /proc.
+public enum NamedThread {
+    public static func start(_ name: String, stackSize: Int = 1 << 20, _ body: @escaping @Sendable () -> Void) {
         let t = Thread {
             // pthread_setname_np is not visible from Swift's Glibc module; /proc does the same.
             let fd = open("/proc/thread-self/comm", O_WRONLY)
@@ -16,7 +17,7 @@ public enum DeviceThread {
             body()
         }
         t.name = name
-        t.stackSize = 1 << 20
+        t.stackSize = stackSize
         t.start()
     }
 
@@ -27,6 +28,6 @@ public enum DeviceThread {
     public static func makeRealtime(priority: Int32) -> String? {
         var p = sched_param()
         p.sched_priority = priority
-        return sched_setscheduler(0, SCHED_FIFO, &p) == 0 ? nil : String(cString: strerror(errno))
+        return sched_setscheduler(0, SCHED_FIFO, &p) == 0 ? nil : errnoText()
     }
 }
