@@ -31,7 +31,10 @@ extension ConvoyNode {
             // the timeline or the peers change).
             out.append(.fetchMissing)
         }
-        for (id, p) in peers where now >= p.nextExchange {
+        // In member order: the same inputs give the same effects in the same order (the
+        // simulator's runs repeat bit for bit across processes; a Dictionary's order does not).
+        for id in peers.keys.sorted() {
+            guard let p = peers[id], now >= p.nextExchange else { continue }
             var q = p
             q.sent += 1
             let link = p.route(now: now, bleChannel: bleChannel(id))
