@@ -40,6 +40,12 @@ final class Car {
         self.index = index; self.id = id; self.clock = clock; self.dac = dac; self.policy = policy; self.rate = rate
         node = ConvoyNode(me: id, carName: "car \(index)", sampleRate: rate, ops: ops, timeline: ConvoyTimeline(term: Term(number: 0, dj: dj)))
         node.rejoined()
+        if policy != .jamz {
+            // The references' own cadence: 16 exchanges 50 ms apart, then one a second.
+            var p = ExchangePacer()
+            p.steadyInterval = nanosPerSecond; p.noisyInterval = nanosPerSecond; p.coarseInterval = nanosPerSecond
+            node.fixedPacer = p
+        }
         medians = Array(repeating: MedianOffset(), count: cars)
         lastRTT = Array(repeating: 0, count: cars)
         controller = RenderController(settings: .init(rate: rate))

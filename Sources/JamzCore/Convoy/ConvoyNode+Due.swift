@@ -39,8 +39,8 @@ extension ConvoyNode {
             q.sent += 1
             let link = p.route(now: now, bleChannel: bleChannel(id))
             let gpsTime = ownWall?.latest != nil && peerWall[id]?.latest != nil
-            let pacer = ExchangePacer.forPeer(isDJ: id == session.term.dj, playing: session.timeline.anchor?.rate == 1,
-                                              slowLink: link.isSlow, gpsTime: gpsTime)
+            let pacer = fixedPacer ?? ExchangePacer.forPeer(isDJ: id == session.term.dj, playing: session.timeline.anchor?.rate == 1,
+                                                            slowLink: link.isSlow, gpsTime: gpsTime)
             q.nextExchange = now + pacer.interval(sent: q.sent, quality: q.filter.estimate?.quality ?? .none, delaySpread: q.filter.delaySpread)
             peers[id] = q
             out.append(.timeRequest(to: id, via: link, count: pacer.datagrams(delaySpread: q.filter.delaySpread)))

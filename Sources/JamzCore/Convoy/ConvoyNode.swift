@@ -112,6 +112,9 @@ public struct ConvoyNode: Sendable {
     public internal(set) var peers: [MemberID: Peer] = [:]
     /// In a convoy (the host holds the secret).
     public var inGroup = false
+    /// One pace for every peer instead of `ExchangePacer.forPeer` (the simulator's reference
+    /// algorithms exchange at their own, fixed pace).
+    public var fixedPacer: ExchangePacer?
     /// This car's wall − monotonic mapping when its wall clock is GPS-disciplined (set by the host).
     public var ownWall: WallMapping?
     /// Each peer's wall − monotonic mapping, from the disciplined wall readings in its beacons.
