@@ -7,6 +7,8 @@ import Testing
 struct VirtualConvoy {
     var nodes: [ConvoyNode]
     var offsets: [Nanos]
+    /// Each car's clock frequency error (ppm).
+    var drifts: [Double]
     var delay: Nanos = ms(2)
     var cut = false
     var now: Nanos = 0
@@ -20,12 +22,13 @@ struct VirtualConvoy {
     init(cars: Int, offsets: [Nanos]) {
         nodes = (0..<cars).map { ConvoyNode(me: MemberID(UInt64($0 + 1)), carName: "car \($0 + 1)", sampleRate: 1000) }
         self.offsets = offsets
+        drifts = Array(repeating: 0, count: cars)
         due = Array(repeating: 0, count: cars)
         plans = Array(repeating: [], count: cars)
         savedOps = Array(repeating: [], count: cars)
     }
 
-    func local(_ i: Int, _ t: Nanos) -> Nanos { t + offsets[i] }
+    func local(_ i: Int, _ t: Nanos) -> Nanos { t + offsets[i] + Nanos((Double(t) * drifts[i] * 1e-6).rounded()) }
     func index(of id: MemberID) -> Int { Int(id.raw) - 1 }
 
     mutating func put(_ m: WireMessage, from i: Int, to j: Int) {
@@ -56,7 +59,8 @@ struct VirtualConvoy {
     mutating func run(until end: Nanos) {
         while true {
             let nextWire = wire.map(\.at).min()
-            let nextTick = due.indices.compactMap { i in due[i].map { $0 - offsets[i] } }.min()
+            // A car's deadline in true time (its clock's rate error is µs over these intervals).
+            let nextTick = due.indices.compactMap { i in due[i].map { $0 - local(i, now) + now } }.min()
             guard let t = [nextWire, nextTick].compactMap({ $0 }).min(), t <= end else { break }
             now = max(now, t)
             if let k = wire.firstIndex(where: { $0.at <= now }) {
@@ -67,7 +71,7 @@ struct VirtualConvoy {
                 continue
             }
             for i in nodes.indices {
-                guard let u = due[i], u - offsets[i] <= now else { continue }
+                guard let u = due[i], u <= local(i, now) else { continue }
                 let (fx, next) = nodes[i].tick(now: local(i, now), bleChannel: { _ in false }) { .init() }
                 due[i] = next
                 carry(fx, of: i, replyTo: nil)
@@ -129,6 +133,26 @@ struct VirtualConvoy {
         // Car 1 now pauses nothing: only the DJ may.
         #expect(throws: ConvoyNode.Refusal.self) { try v.nodes[0].scheduled(.pause, at: 0) }
         #expect(throws: ConvoyNode.Refusal.self) { try v.nodes[1].takeOverTimeline(now: 0) }
+    }
+
+    /// Ten minutes into a track, the clocks 200 ppm apart: the new DJ's timeline says the same
+    /// frame at the instant of the take-over as the old one (nothing skips), in every car.
+    @Test func aTakeOverKeepsThePlaceWhateverTheClocksRates() throws {
+        var v = try convoy()
+        v.drifts = [100, -100]
+        v.apply(try v.nodes[0].scheduled(.start(entry: v.nodes[0].log.entries[0].id), at: v.local(0, 500_000_000)), by: 0)
+        // A track long enough to play for ten minutes (1 kHz: 700 000 frames).
+        v.apply(try v.nodes[0].makeAdds([(tid("c"), 700_000)]), by: 0)
+        v.apply(try v.nodes[0].scheduled(.start(entry: v.nodes[0].log.entries[2].id), at: v.local(0, v.now + 500_000_000)), by: 0)
+        v.run(until: 600 * s)
+        let list = v.nodes[0].log.entries
+        let old = v.nodes[0].session.timeline
+        let t = try v.nodes[1].takeOverTimeline(now: v.local(1, v.now))
+        // Frames (1 kHz) at this true instant: the old DJ's clock on the old timeline, ours on the new.
+        let before = try #require(old.position(at: v.local(0, v.now), in: list, sampleRate: 1000))
+        let after = try #require(t.position(at: v.local(1, v.now), in: list, sampleRate: 1000))
+        #expect(before.entry == after.entry)
+        #expect(abs(after.frame - before.frame) <= 1, "moved \(after.frame - before.frame) ms at the take-over")
     }
 
     @Test func editsMadeApartMergeWhenTheCarsMeetAgain() throws {

@@ -13,8 +13,13 @@ extension ConvoyNode {
         guard let est = djEstimate(at: now) else {
             throw Refusal("the DJ's clock is not measured yet (no exchange with it): try again in a second")
         }
+        // The DJ's anchors carried over by the offset *now*: the music is where the old DJ's
+        // timeline says at this instant, and runs on at our clock's rate from here. (Inverting
+        // the estimate at each anchor's own time would move the position by the two clocks'
+        // frequency difference times the anchor's age: 200 ppm × an hour-old anchor is 0.7 s.)
+        let offset = Nanos(est.offset(at: now).rounded())
         var copy = session
-        return copy.takeOver { djTime in est.localTime(atPeer: djTime) }
+        return copy.takeOver { djTime in djTime - offset }
     }
 
     /// Ops adding these tracks to the convoy playlist (not applied).
