@@ -65,4 +65,3 @@ func openInput(_ path: String) -> (fd: Int32, isFIFO: Bool)? {
     return fd < 0 ? nil : (fd, fifo)
 }
 
-func errnoText(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }

@@ -33,13 +33,6 @@ public actor Convoy {
             case .ble: return "ble"
             }
         }
-        var link: ConvoyNode.Link {
-            switch self {
-            case .lan: .lan
-            case .relay: .relay
-            case .ble: .ble
-            }
-        }
     }
 
     /// `<data-dir>/convoy.json` (root only): the convoy's secret, as its join code, and name.
