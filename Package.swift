@@ -114,6 +114,6 @@ let package = Package(
                                                       .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "JamzControlsTests", dependencies: ["JamzControls", "JamzCore", "CLinuxInput",
                                                            .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzAudio", "JamzLibrary", "JamzClient", "JamzNet", "JamzControls", "JamzTestSupport", "CLinuxInput", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzAudio", "JamzLibrary", "JamzClient", "JamzNet", "JamzControls", "JamzTestSupport", "CLinuxInput", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
     ]
 )

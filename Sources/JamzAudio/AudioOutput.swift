@@ -17,7 +17,16 @@ public protocol AudioOutput: AnyObject {
     func write(_ samples: UnsafeBufferPointer<Int16>) throws
     /// Nothing will be written for a while: play out what is queued and stop cleanly.
     func idle()
+    /// Nothing has been written for a while (`Renderer.releaseAfter` after `idle`): let the
+    /// device go, so nothing of it keeps waking (ALSA's pulse plugin runs a thread while its PCM
+    /// is open; a hardware codec may power down). The next `nextFrameHeardAt` or `write` takes it
+    /// again.
+    func release()
     func close()
+}
+
+extension AudioOutput {
+    public func release() {}
 }
 
 /// Keeps time for an output that does not pace itself (a file, a FIFO, ALSA's `null`): frames
@@ -126,6 +135,9 @@ public final class ALSAOutput: AudioOutput {
     private let pcm: ALSAPCM
     private let clock: any SleepingClock
     private var rate = 44_100
+    private var channels = 2
+    /// Closed by `release` (renderer thread only).
+    private var released = false
     private var softPacer: SoftwarePacer?
     private var writesWithoutDelay = 0
     public private(set) var underruns = 0
@@ -145,11 +157,28 @@ public final class ALSAOutput: AudioOutput {
 
     public func open(format: AudioFormat) throws {
         rate = format.sampleRate
+        channels = format.channels
         try pcm.open(rate: format.sampleRate, channels: format.channels, bufferMicros: bufferMicros,
                      periodMicros: bufferMicros / 4)
+        released = false
+    }
+
+    /// Closes the PCM until the next block (not a clock-paced one: nothing of those wakes).
+    public func release() {
+        guard softPacer == nil, !released else { return }
+        pcm.close()
+        released = true
+    }
+
+    /// After `release`: the device again, as it was opened.
+    private func takeBack() throws {
+        guard released else { return }
+        try pcm.open(rate: rate, channels: channels, bufferMicros: bufferMicros, periodMicros: bufferMicros / 4)
+        released = false
     }
 
     public func nextFrameHeardAt() throws -> Nanos {
+        try takeBack()
         if var p = softPacer {
             defer { softPacer = p }
             return p.nextDue()
@@ -165,6 +194,7 @@ public final class ALSAOutput: AudioOutput {
     }
 
     public func write(_ samples: UnsafeBufferPointer<Int16>) throws {
+        try takeBack()
         if var p = softPacer {
             _ = p.waitForNext()
             try pcm.write(samples)
@@ -194,5 +224,6 @@ public final class ALSAOutput: AudioOutput {
     public func close() {
         pcm.drain()
         pcm.close()
+        released = false
     }
 }

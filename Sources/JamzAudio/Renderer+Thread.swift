@@ -30,7 +30,16 @@ extension Renderer {
                     predicted = nil
                     lock.lock(); parked = true; lock.unlock()
                     wake.lock()
-                    while !poked { wake.wait() }
+                    // Still nothing after `releaseAfter`: the device is let go until a plan
+                    // comes (one timed wake-up per pause, then none).
+                    var quiet = false
+                    while !poked && !quiet { quiet = !wake.wait(until: Date(timeIntervalSinceNow: Double(settings.releaseAfter) / 1e9)) }
+                    if !poked {
+                        wake.unlock()
+                        output.release()
+                        wake.lock()
+                        while !poked { wake.wait() }
+                    }
                     poked = false
                     wake.unlock()
                     lock.lock(); parked = false; lock.unlock()

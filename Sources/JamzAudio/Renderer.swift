@@ -26,6 +26,9 @@ public final class Renderer: @unchecked Sendable {
         /// block is due (a clock-paced sink) or blocks in the device's write: both must wake on
         /// time whatever else the car's CPU is doing.
         public var realtimePriority: Int32 = 20
+        /// Silence with nothing planned after which the output lets its device go
+        /// (`AudioOutput.release`): one timed wake-up per pause, then none.
+        public var releaseAfter: Nanos = 3 * nanosPerSecond
 
         public init(format: AudioFormat = AudioFormat(), boardLatency: Nanos = 0,
                     decodeLead: Nanos = 80_000_000, jumpFade: Nanos = 5_000_000) {
@@ -148,6 +151,15 @@ public final class Renderer: @unchecked Sendable {
     /// on the frame asked. `onStartSlipped` reports the moved plan. A convoy timeline never slips.
     public func setPlan(anchor: PlayAnchor?, queue: [QueueEntry], slip: Bool = false) {
         lock.lock()
+        // The same stopped place handed over again (a convoy follower gets the paused timeline
+        // once a second, re-anchored at its "now"): nothing changes, nothing is woken, and the
+        // instant the stop was first planned for stays.
+        if !slip, anchor?.playing != true, self.anchor?.playing != true, anchor?.entryID == self.anchor?.entryID,
+           anchor?.frame == self.anchor?.frame, queue == self.queue {
+            lock.unlock()
+            return
+        }
+        let queueChanged = queue != self.queue
         planGeneration &+= 1
         if !slip { slipArmed = false }
         // Until the new anchor's time comes, the old plan still holds, unless the music jumps or
@@ -178,7 +190,8 @@ public final class Renderer: @unchecked Sendable {
         if let a = anchor, let n = new, n.entryID == a.entryID, !small { failedEntries.remove(a.entryID) }
         lock.unlock()
         poke()
-        decoder.queueChanged()
+        // The decoder reads ahead along the queue: only a new queue is news to it.
+        if queueChanged { decoder.queueChanged() }
     }
 
     /// An entry that failed (its file was missing) may play now: try it again when it comes.

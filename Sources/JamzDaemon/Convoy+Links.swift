@@ -7,19 +7,13 @@ import NIOPosix
 /// The convoy's links: the LAN (UDP), the internet relay (MQTT) and Bluetooth LE, and sending
 /// over them.
 extension Convoy {
-    func start(group: any EventLoopGroup) async {
-        // One queue for both links, handled in arrival order by one task.
-        let inbox = self.inbox
-        Task { [weak self] in
-            for await d in inbox {
-                guard let self else { return }
-                await self.receive(d.bytes, from: d.from, ble: d.ble, at: d.at)
-            }
-        }
+    func start() async {
+        // One queue for all links, handled in arrival order by one task on this actor.
+        Task(executorPreference: loopExecutor) { await self.drainInbox() }
         guard settings.port > 0 else { logger.info("convoy LAN link disabled (convoy_port = 0)"); return }
         do {
             let (sink, counters) = (inboxSink, store.counters)
-            let t = try await LANTransport.start(settings: settings, on: group, clock: clock, logger: logger) { bytes, from, at in
+            let t = try await LANTransport.start(settings: settings, on: loop, clock: clock, logger: logger) { bytes, from, at in
                 if case .dropped = sink.yield(Datagram(bytes: bytes, from: from, at: at)) {
                     counters.add("convoy.dropped.overload", 1)
                 }
@@ -28,6 +22,14 @@ extension Convoy {
             logger.info("convoy link: UDP \(settings.port), beacons on \(settings.group) via \(t.joined.joined(separator: ", "))")
         } catch {
             logger.error("convoy link cannot start: \(error); playing alone")
+        }
+    }
+
+    /// Handles what the links deliver, in arrival order. Isolated to this actor: a datagram the
+    /// LAN link yields on the loop is handled on the loop, with no hop through another thread.
+    private func drainInbox() async {
+        for await d in inbox {
+            await receive(d.bytes, from: d.from, ble: d.ble, at: d.at)
         }
     }
 

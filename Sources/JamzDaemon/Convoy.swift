@@ -90,8 +90,16 @@ public actor Convoy {
     /// Where this car is; positions of the others go to it.
     var location: Location?
     /// Rung when work may be due sooner than the loop's next deadline (a join, a new peer, a
-    /// first clock estimate of the DJ, a new timeline).
-    nonisolated let wakeup = Doorbell()
+    /// first clock estimate of the DJ, a new timeline). Its deadlines are timers of `loop`.
+    nonisolated let wakeup: Doorbell
+    /// The event loop of the LAN link: this actor runs on it (its executor), so a datagram is
+    /// handled, and the replies written, in the loop turn that read it, and the node's
+    /// deadlines are the loop's timers: one thread wakes per datagram or deadline, not three.
+    /// Whatever could block (files, the store, the player) is awaited elsewhere.
+    nonisolated let loop: any EventLoop
+    /// The same loop for the convoy's tasks (`runDue`, the inbox): what they await resumes there.
+    nonisolated let loopExecutor: EventLoopTaskExecutor
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
 
     static func load(store: Store, cache: TrackCache, clock: SystemClock, player: Player, config: DaemonConfig, logger: Logger) async throws -> Convoy {
         let (id, ops, timeline) = try await store.pool.write { db -> (MemberID, [PlaylistOp], ConvoyTimeline?) in
@@ -113,7 +121,11 @@ public actor Convoy {
     }
 
     init(store: Store, cache: TrackCache, clock: SystemClock, player: Player, logger: Logger, carName: String, sampleRate: Int, settings: LANTransport.Settings,
-         relaySettings: RelayTransport.Settings? = nil, bleController: UInt16? = nil, membershipPath: String, me: MemberID, ops: [PlaylistOp], timeline: ConvoyTimeline?) {
+         relaySettings: RelayTransport.Settings? = nil, bleController: UInt16? = nil, membershipPath: String, me: MemberID, ops: [PlaylistOp], timeline: ConvoyTimeline?,
+         loop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()) {
+        self.loop = loop
+        loopExecutor = EventLoopTaskExecutor(loop)
+        wakeup = Doorbell(loop: loop)
         self.store = store; self.cache = cache; self.clock = clock; self.player = player; self.logger = logger
         self.sampleRate = sampleRate; self.settings = settings; self.membershipPath = membershipPath; self.me = me
         self.relaySettings = relaySettings
@@ -177,6 +189,20 @@ public actor Convoy {
     func sighted(_ s: BLELink.Sighting) async {
         _ = nodeNow()
         await run(node.sighted(s.member, rssi: s.rssi, address: "\(s.address)", at: s.at), from: nil)
+    }
+
+    /// The convoy's service: does what is due whenever it is due, on this actor (so on `loop`),
+    /// until cancelled (`runDue`'s loop, kept here so that it does not hop off the loop).
+    nonisolated func runDue() async {
+        await withTaskExecutorPreference(loopExecutor) { await self.dueLoop() }
+    }
+
+    private func dueLoop() async {
+        while !Task.isCancelled {
+            let next = await tick()
+            guard !Task.isCancelled else { return }
+            await wakeup.wait(atMost: next.map { max(0, $0 - clock.now()) })
+        }
     }
 
     /// Does what is due (the node's beacons, clock exchanges and hand-overs to the player; the

@@ -94,7 +94,7 @@ public enum Daemon {
         let location = Location(settings: where_, store: store, clock: clock, me: convoy.me, logger: logger)
         location.start()
         await convoy.attach(location)
-        await convoy.start(group: MultiThreadedEventLoopGroup.singleton)
+        await convoy.start()
         await convoy.follow()
         var commands = Commands(player: player, library: library, convoy: convoy, location: location, logger: logger)
         var controls: Controls?
@@ -139,8 +139,8 @@ public enum Daemon {
                 }, shutdown: { [player] in await player.shutdown() }),
                 countersService(),
                 SubsystemService("control-server", body: { [server, channel] in try? await server.serve(channel) }),
-                SubsystemService("convoy", body: { [convoy, player] in
-                    await runDue(clock: player.clock, doorbell: convoy.wakeup) { await convoy.tick() }
+                SubsystemService("convoy", body: { [convoy] in
+                    await convoy.runDue()
                 }, shutdown: { [convoy] in await convoy.shutdown() }),
                 SubsystemService("location", body: { [location, player] in
                     await runDue(clock: player.clock, doorbell: location.wakeup) { await location.tick(now: location.now) }

@@ -50,6 +50,7 @@ struct Figures {
     var rss = 0, pss = 0, privateDirty = 0
     var threads: [String: PerThread] = [:]   // by thread name: wake-ups/s and CPU-s per 60 s
     var threadsEnded = 0     // threads that ended within the windows (counted up to the bench's last look)
+    var dirtyByMapping: [String: Int] = [:]   // private dirty by mapping, at the end of the last window
 }
 
 struct FootprintRun {
@@ -105,6 +106,7 @@ struct FootprintRun {
                 f.writtenPerHour = Double(procs[i].writeBytes - written0[i]) / s * 3600
                 let m = procs[i].memory
                 f.rss = m["Rss"] ?? 0; f.pss = m["Pss"] ?? 0; f.privateDirty = m["Private_Dirty"] ?? 0
+                f.dirtyByMapping = procs[i].privateDirtyByMapping
                 return f
             })
         }
@@ -116,6 +118,7 @@ struct FootprintRun {
             f.cpu = med(\.cpu); f.wakeups = med(\.wakeups); f.involuntary = med(\.involuntary); f.writtenPerHour = med(\.writtenPerHour)
             f.rss = Int(med { Double($0.rss) }); f.pss = Int(med { Double($0.pss) }); f.privateDirty = Int(med { Double($0.privateDirty) })
             f.threadsEnded = rs.map(\.threadsEnded).reduce(0, +)
+            f.dirtyByMapping = rs.last?.dirtyByMapping ?? [:]
             for r in rs {
                 for (name, t) in r.threads {
                     f.threads[name, default: .init()].count = max(f.threads[name]?.count ?? 0, t.count)
@@ -376,6 +379,12 @@ struct FootprintRun {
             print("  \(r.phase), \(r.who): " + (busy.isEmpty ? "none" : busy.map { name, t in
                 "\(name)\(t.count > 1 ? " ×\(t.count)" : "") \(fmtd(t.wakeups, 1))/s \(fmtd(t.cpu, 3)) s"
             }.joined(separator: "; ")) + (r.fig.threadsEnded > 0 ? " (\(r.fig.threadsEnded) thread\(r.fig.threadsEnded == 1 ? "" : "s") ended within the window)" : ""))
+        }
+        print("")
+        print("jamzd's private dirty by mapping (MB, the largest five; \"anonymous\": malloc arenas, thread stacks, the runtime's own):")
+        for r in rows where r.who.hasPrefix("jamzd") || r.phase == "convoy" {
+            let top = r.fig.dirtyByMapping.sorted { $0.value > $1.value }.prefix(5)
+            print("  \(r.phase), \(r.who): " + top.map { "\($0.key) \(fmtd(Double($0.value) / 1e6, 1))" }.joined(separator: "; "))
         }
     }
 }

@@ -76,6 +76,25 @@ struct Child {
     /// /proc/PID/smaps_rollup in bytes: Rss, Pss, Private_Dirty, ...
     var memory: [String: Int] { Self.fields("/proc/\(pid)/smaps_rollup") }
 
+    /// Private_Dirty bytes by what is mapped (/proc/PID/smaps: a file's name, "[heap]", "[stack]",
+    /// or "anonymous" for the rest: malloc arenas beyond the heap, thread stacks, the runtime's
+    /// own allocations).
+    var privateDirtyByMapping: [String: Int] {
+        guard let s = try? String(contentsOfFile: "/proc/\(pid)/smaps", encoding: .utf8) else { return [:] }
+        var out: [String: Int] = [:]
+        var name = "anonymous"
+        for line in s.split(separator: "\n") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let first = parts.first, first.contains("-"), first.allSatisfy({ $0.isHexDigit || $0 == "-" }) {
+                name = parts.count >= 6 ? parts[5...].joined(separator: " ") : "anonymous"
+                if let slash = name.lastIndex(of: "/"), !name.hasPrefix("[") { name = String(name[name.index(after: slash)...]) }
+            } else if parts.first == "Private_Dirty:", parts.count >= 2, let kb = Int(parts[1]) {
+                out[name, default: 0] += kb * 1024
+            }
+        }
+        return out
+    }
+
     /// Bytes this process caused to be written to storage so far (/proc/PID/io write_bytes:
     /// counted when a page cache page turns dirty, so rewriting a still-dirty page is not counted again).
     var writeBytes: Int { Self.fields("/proc/\(pid)/io")["write_bytes"] ?? 0 }

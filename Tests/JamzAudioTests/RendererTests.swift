@@ -229,6 +229,66 @@ import Testing
         #expect(found)
     }
 
+    /// The real `file:` output, counting what the renderer asks of the device when idle.
+    final class CountingOutput: AudioOutput, @unchecked Sendable {
+        let inner: FileOutput
+        let counts = Mutex((idle: 0, release: 0, writesAfterRelease: 0))
+        init(_ inner: FileOutput) { self.inner = inner }
+        var label: String { inner.label }
+        var blockFrames: Int { inner.blockFrames }
+        func open(format: AudioFormat) throws { try inner.open(format: format) }
+        func nextFrameHeardAt() throws -> Nanos { try inner.nextFrameHeardAt() }
+        func write(_ samples: UnsafeBufferPointer<Int16>) throws {
+            counts.withLock { if $0.release > 0 { $0.writesAfterRelease += 1 } }
+            try inner.write(samples)
+        }
+        func idle() { counts.withLock { $0.idle += 1 }; inner.idle() }
+        func release() { counts.withLock { $0.release += 1 } }
+        func close() { inner.close() }
+    }
+
+    /// Paused, the same paused place handed over again and again (a convoy follower does it once
+    /// a second) wakes nothing; left paused, the output lets its device go once; a new plan
+    /// takes it again.
+    @Test func aPauseHandedOverAgainWakesNothingAndTheDeviceIsLetGo() async throws {
+        let (e, _, path) = try Self.entry(1, "cbr.mp3")
+        let clock = SystemClock()
+        let out = CountingOutput(FileOutput(path: Fixtures.tempDir().appendingPathComponent("sink.raw").path, clock: clock))
+        var settings = Renderer.Settings()
+        settings.releaseAfter = 1_500_000_000
+        let r = Renderer(settings: settings, output: out, logger: Logger(label: "test"), trackPath: { _ in path })
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            r.start { err in if let err { c.resume(throwing: err) } else { c.resume() } }
+        }
+        r.setPlan(anchor: PlayAnchor(entryID: 1, frame: 0, time: r.earliestStart(now: clock.now()), playing: true), queue: [e])
+        try await Task.sleep(for: .milliseconds(300))
+        r.setPlan(anchor: PlayAnchor(entryID: 1, frame: 20_000, time: r.earliestChange(now: clock.now()), playing: false), queue: [e])
+        var waited = 0
+        while !r.isParked && waited < 100 { try await Task.sleep(for: .milliseconds(20)); waited += 1 }
+        #expect(r.isParked)
+        let beats = r.heartbeat
+        let idles = out.counts.withLock { $0.idle }
+        for _ in 0..<20 {
+            r.setPlan(anchor: PlayAnchor(entryID: 1, frame: 20_000, time: clock.now(), playing: false), queue: [e])
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(r.heartbeat == beats, "the renderer turned for a pause it already had")
+        #expect(out.counts.withLock { $0.idle } == idles)
+        // Another paused place is news: the renderer turns once and parks again.
+        r.setPlan(anchor: PlayAnchor(entryID: 1, frame: 30_000, time: clock.now(), playing: false), queue: [e])
+        waited = 0
+        while r.heartbeat == beats && waited < 100 { try await Task.sleep(for: .milliseconds(20)); waited += 1 }
+        #expect(r.heartbeat != beats)
+        waited = 0
+        while out.counts.withLock({ $0.release }) == 0 && waited < 250 { try await Task.sleep(for: .milliseconds(20)); waited += 1 }
+        #expect(out.counts.withLock { $0.release } == 1)
+        r.setPlan(anchor: PlayAnchor(entryID: 1, frame: 30_000, time: r.earliestStart(now: clock.now()), playing: true), queue: [e])
+        waited = 0
+        while out.counts.withLock({ $0.writesAfterRelease }) == 0 && waited < 100 { try await Task.sleep(for: .milliseconds(20)); waited += 1 }
+        #expect(out.counts.withLock { $0.writesAfterRelease } > 0, "nothing written after the device was let go")
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in r.stop(fadeOut: 0) { c.resume() } }
+    }
+
     @Test func volumeScalesTheSamples() async throws {
         let (e, hex, path) = try Self.entry(1, "cbr.mp3")
         let rig = try await Rig(tracks: [hex: path])

@@ -1,5 +1,7 @@
 import JamzAudio
 import JamzCore
+import NIOCore
+import NIOPosix
 import Synchronization
 import Testing
 @testable import JamzDaemon
@@ -61,6 +63,36 @@ import Testing
         #expect(done.count == 0)
         second.cancel()
         await second.value
+    }
+
+    /// A doorbell timed by an event loop, awaited by a task that prefers that loop as its
+    /// executor (the convoy's loops): its deadline, its ring and its cancellation end the wait,
+    /// a stale timer does not, and the task carries on on the loop's thread, not on a thread of
+    /// Swift's global pool.
+    @Test func aDoorbellOnAnEventLoopResumesOnTheLoop() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let executor = EventLoopTaskExecutor(loop)
+        let bell = Doorbell(loop: loop)
+        let onLoop = Flag()
+        await withTaskExecutorPreference(executor) {
+            await bell.wait(atMost: 20_000_000)           // the loop's timer ends it
+            if loop.inEventLoop { onLoop.bump() }
+            let ringer = Task { try? await Task.sleep(for: .milliseconds(50)); bell.ring() }
+            await bell.wait(atMost: 60 * nanosPerSecond)  // the ring ends it, long before
+            if loop.inEventLoop { onLoop.bump() }
+            await ringer.value
+        }
+        #expect(onLoop.count == 2)
+        // The 60 s timer of the wait a ring ended does not end a later wait.
+        let done = Flag()
+        let second = Task(executorPreference: executor) { await bell.wait(atMost: nil); done.bump() }
+        try? await Task.sleep(for: .milliseconds(300))
+        #expect(done.count == 0)
+        second.cancel()
+        await second.value
+        #expect(done.count == 1)
+        try await group.shutdownGracefully()
     }
 
     @Test func runDueTurnsOnlyWhenDueOrRung() async {
