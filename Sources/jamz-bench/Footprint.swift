@@ -30,6 +30,9 @@ struct Footprint: ParsableCommand {
         for tool in ["/usr/bin/mpd", "/usr/bin/mpc", "/usr/bin/mpg123", "/usr/bin/pulseaudio"] where !FileManager.default.isExecutableFile(atPath: tool) {
             throw BenchError("\(tool) is missing: run scripts/install-deps.sh")
         }
+        // A page of a file still dirty in the page cache counts as private dirty in every
+        // process mapping it: a jamzd just built would show its whole binary (25 MB) as its own.
+        sync()
         // On the disk (not a tmpfs), so that what the players write reaches write_bytes.
         let work = NSTemporaryDirectory() + "jamz-footprint-\(getpid())"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)

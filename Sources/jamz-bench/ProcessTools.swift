@@ -80,7 +80,18 @@ struct Child {
     /// or "anonymous" for the rest: malloc arenas beyond the heap, thread stacks, the runtime's
     /// own allocations).
     var privateDirtyByMapping: [String: Int] {
-        guard let s = try? String(contentsOfFile: "/proc/\(pid)/smaps", encoding: .utf8) else { return [:] }
+        // Read to the end: a /proc file says it is empty, and smaps is longer than one read.
+        let fd = open("/proc/\(pid)/smaps", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [:] }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        let s = String(decoding: bytes, as: UTF8.self)
         var out: [String: Int] = [:]
         var name = "anonymous"
         for line in s.split(separator: "\n") {
