@@ -29,9 +29,12 @@ public final class ALSAPCM {
 
     /// Opens and configures the device: exact `rate` (through the plug layer when the
     /// hardware cannot), `bufferMicros` of buffer, monotonic status timestamps, start on first write.
+    /// Opened without waiting: a device another program holds fails at once (EBUSY) instead of
+    /// blocking the renderer thread until it is free; writes then block as usual.
     public func open(rate: Int, channels: Int, bufferMicros: Int, periodMicros: Int) throws {
-        try alsa("snd_pcm_open(\(name))", snd_pcm_open(&pcm, name, SND_PCM_STREAM_PLAYBACK, 0))
+        try alsa("snd_pcm_open(\(name))", snd_pcm_open(&pcm, name, SND_PCM_STREAM_PLAYBACK, SND_PCM_NONBLOCK))
         do {
+            try alsa("snd_pcm_nonblock", snd_pcm_nonblock(pcm, 0))
             try configure(rate: rate, channels: channels, bufferMicros: bufferMicros, periodMicros: periodMicros)
         } catch {
             close()

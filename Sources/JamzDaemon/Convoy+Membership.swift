@@ -102,6 +102,7 @@ extension Convoy {
     /// At shutdown: the relay says goodbye to its broker (best effort: the goodbye is sent on the
     /// relay's control queue, which the exit may overtake; the broker then waits out the keep-alive).
     func shutdown() {
+        inboxSink.finish()   // ends the inbox task, which holds this actor
         relay?.close()
         relay = nil
         ble?.close()

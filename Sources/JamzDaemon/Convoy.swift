@@ -95,11 +95,15 @@ public actor Convoy {
     /// The event loop of the LAN link: this actor runs on it (its executor), so a datagram is
     /// handled, and the replies written, in the loop turn that read it, and the node's
     /// deadlines are the loop's timers: one thread wakes per datagram or deadline, not three.
-    /// Whatever could block (files, the store, the player) is awaited elsewhere.
+    /// Nothing that blocks runs here: files and the store are awaited on their own threads and
+    /// queues. (The player's short, non-blocking `follow` runs on the loop too: a task's
+    /// executor preference carries over to actors without an executor of their own.)
     nonisolated let loop: any EventLoop
+    /// The loop as an executor, taken once (for NIO's own loops it is the loop itself).
+    nonisolated let serialExecutor: any SerialExecutor
     /// The same loop for the convoy's tasks (`runDue`, the inbox): what they await resumes there.
     nonisolated let loopExecutor: EventLoopTaskExecutor
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { serialExecutor.asUnownedSerialExecutor() }
 
     static func load(store: Store, cache: TrackCache, clock: SystemClock, player: Player, config: DaemonConfig, logger: Logger) async throws -> Convoy {
         let (id, ops, timeline) = try await store.pool.write { db -> (MemberID, [PlaylistOp], ConvoyTimeline?) in
@@ -124,6 +128,7 @@ public actor Convoy {
          relaySettings: RelayTransport.Settings? = nil, bleController: UInt16? = nil, membershipPath: String, me: MemberID, ops: [PlaylistOp], timeline: ConvoyTimeline?,
          loop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()) {
         self.loop = loop
+        serialExecutor = loop.executor
         loopExecutor = EventLoopTaskExecutor(loop)
         wakeup = Doorbell(loop: loop)
         self.store = store; self.cache = cache; self.clock = clock; self.player = player; self.logger = logger
