@@ -56,7 +56,7 @@ extension Convoy {
 
     private func saveTimeline() async throws {
         let t = node.session.timeline
-        try await store.pool.write { db in try ConvoyLog.saveTimeline(db, t) }
+        try await store.convoyLog.saveTimeline(t)
     }
 
     func create(name: String) async throws -> (String, String) {
@@ -78,7 +78,7 @@ extension Convoy {
         node.joined()
         lanAddress.removeAll()
         location?.forgetPeers()
-        try await store.pool.write { db in try ConvoyLog.clearOps(db) }
+        try await store.convoyLog.clearOps()
         try await saveTimeline()
         await follow()
         return "joined convoy \(s.groupID); waiting for the others (beacons every second)"
@@ -121,7 +121,7 @@ extension Convoy {
         let t = node.resume(at: here)
         if node.solo != nil { logger.info("the DJ is not heard yet: playing on from \(e.track.short) frame \(frame) until it is") }
         guard let t else { return }
-        try? await store.pool.write { db in try ConvoyLog.saveTimeline(db, t) }
+        try? await store.convoyLog.saveTimeline(t)
         logger.info("resuming the convoy as its DJ at \(e.track.short) frame \(frame)")
     }
 
@@ -133,7 +133,7 @@ extension Convoy {
         let fromSolo = node.solo != nil && node.djEstimate(at: now) == nil
         let t: ConvoyTimeline
         do { t = try node.takeOverTimeline(now: now) } catch { throw Player.CommandError("\(error)") }
-        try await store.pool.write { db in try ConvoyLog.saveTimeline(db, t) }
+        try await store.convoyLog.saveTimeline(t)
         await run(node.applyOwn(t, now: nodeNow()), from: nil)
         return "this car is the DJ now (term \(t.term.number))" + (fromSolo ? ", from where it was playing" : "")
     }
@@ -147,7 +147,7 @@ extension Convoy {
         do { made = try node.makeAdds(records.compactMap { r in TrackID(hex: r.id).map { ($0, r.frames) } }) } catch {
             throw Player.CommandError(error.description)
         }
-        try await store.pool.write { db in try ConvoyLog.append(db, made) }
+        try await store.convoyLog.append(made)
         await run(node.applyOwn(made, now: nodeNow()), from: nil)
         return "added \(made.count) track\(made.count == 1 ? "" : "s") to the convoy playlist (\(node.log.entries.count) entries)"
     }
@@ -155,7 +155,7 @@ extension Convoy {
     func change(_ change: TimelineChange, lead: Nanos) async throws -> String {
         let t: ConvoyTimeline
         do { t = try node.scheduled(change, at: nodeNow() + lead) } catch { throw Player.CommandError("\(error)") }
-        try await store.pool.write { db in try ConvoyLog.saveTimeline(db, t) }
+        try await store.convoyLog.saveTimeline(t)
         await run(node.applyOwn(t, now: nodeNow()), from: nil)   // unless a newer term arrived meanwhile
         return "scheduled in \(lead / 1_000_000) ms for every car"
     }

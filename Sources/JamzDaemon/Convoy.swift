@@ -106,14 +106,9 @@ public actor Convoy {
     public nonisolated var unownedExecutor: UnownedSerialExecutor { serialExecutor.asUnownedSerialExecutor() }
 
     static func load(store: Store, cache: TrackCache, clock: SystemClock, player: Player, config: DaemonConfig, logger: Logger) async throws -> Convoy {
-        let (id, ops, timeline) = try await store.pool.write { db -> (MemberID, [PlaylistOp], ConvoyTimeline?) in
-            var id = try ConvoyLog.memberID(db)
-            if id == nil {
-                var g = SystemRandomNumberGenerator()
-                id = MemberID(g.next())
-                try ConvoyLog.setMemberID(db, id!)
-            }
-            return (id!, try ConvoyLog.loadOps(db), try ConvoyLog.loadTimeline(db))
+        let (id, ops, timeline) = try await store.convoyLog.loadSession {
+            var g = SystemRandomNumberGenerator()
+            return MemberID(g.next())
         }
         let path = (config.dataDir as NSString).appendingPathComponent("convoy.json")
         let c = Convoy(store: store, cache: cache, clock: clock, player: player, logger: logger, carName: config.carName, sampleRate: config.sampleRate,
@@ -265,9 +260,9 @@ public actor Convoy {
             case .timeReply(let t1, let t2):
                 if let from { sendStamped(to: from) { t3 in .timeReply(t1: t1, t2: t2, t3: t3, wall: nil) } }
             case .announce: announce()
-            case .saveTimeline(let t): try? await store.pool.write { db in try ConvoyLog.saveTimeline(db, t) }
+            case .saveTimeline(let t): try? await store.convoyLog.saveTimeline(t)
             case .saveOps(let ops):
-                do { try await store.pool.write { db in try ConvoyLog.append(db, ops) } } catch {
+                do { try await store.convoyLog.append(ops) } catch {
                     logger.error("cannot store playlist ops: \(error)")
                 }
             case .play(let p): await player.follow(playlist: p.playlist, anchor: p.anchor, toLocal: p.toLocal, seq: p.seq)

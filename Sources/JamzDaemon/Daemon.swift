@@ -80,7 +80,7 @@ public enum Daemon {
         renderer.onEntryFailed = { id, why in Task { await player.entryFailed(id, reason: why) } }
         renderer.onStartSlipped = { moved in Task { await player.startSlipped(moved) } }
         // Read before the player restores (and re-saves) its state: a convoy car resumes from it.
-        let savedPlayer = try await store.pool.read { db in try PlayerState.load(db) }
+        let savedPlayer = try await store.playerState.load()
         try await player.restore()
 
         let library = Library(cache: cache, rate: config.sampleRate, logger: logger)

@@ -46,7 +46,7 @@ final class Library: Sendable {
     }
 
     func cacheReport() async throws -> CacheReport {
-        let usage = try await cache.store.pool.read { db in try Catalog.usage(db) }
+        let usage = try await cache.store.catalog.usage()
         let counters = cache.store.counters.all
         var r = CacheReport()
         r.tracks = usage.tracks

@@ -131,7 +131,7 @@ final class Location: Sendable {
         }
         guard let session else { return }
         do {
-            try await store.pool.write { db in try LocationHistory.append(db, member: member, session: session, fixes: [f]) }
+            try await store.locations.append(session: session, [(member, f)])
         } catch {
             let n = state.withLock { s -> Int64 in s.storeErrors += 1; return s.storeErrors }
             if n == 1 || n % 100 == 0 { logger.error("GPS: cannot store a position (\(n) so far): \(error)") }
@@ -303,12 +303,12 @@ final class Location: Sendable {
         }
         if check { checkTogether(now: now) }
         guard compact else { return next }
-        let (pool, policy) = (store.pool, settings.history)
+        let (locations, policy) = (store.locations, settings.history)
         // Rows are stamped with GPS time: judge their age by GPS time too (a head unit without
         // an RTC may boot with its wall clock far off); the host clock only without a fix.
         let wallNow = source?.status.latestFix.map { $0.wall + (now - $0.mono) } ?? Nanos(Date().timeIntervalSince1970 * 1e9)
         do {
-            let r = try await onThread("jamz-history") { try LocationHistory.compact(pool, now: wallNow, policy: policy) }
+            let r = try await onThread("jamz-history") { try locations.compact(now: wallNow, policy: policy) }
             if r.expired + r.thinned > 0 { logger.info("location history: \(r.thinned) point(s) thinned, \(r.expired) expired") }
         } catch {
             logger.error("location history cannot be compacted: \(error)")

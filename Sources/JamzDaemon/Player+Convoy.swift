@@ -19,14 +19,12 @@ extension Player {
         // plan can overtake an earlier one: only the newest is applied.
         let unknown = Set(playlist.map(\.track)).filter { trackRecords[$0] == nil }
         if !unknown.isEmpty {
-            let found = (try? await store.pool.read { db in
-                try unknown.compactMap { id in try Catalog.track(db, id: id).map { (id, $0) } }
-            }) ?? []
+            let found = (try? await store.catalog.tracks(unknown)) ?? [:]
             // Only tracks whose file is here are remembered; the others are looked up again.
-            let arrived = found.filter { $0.1.cached }
+            let arrived = found.filter { $0.value.cached }
             for (id, rec) in arrived { trackRecords[id] = rec }
             // A track that arrived (copied from another car) may play now.
-            for e in playlist where arrived.contains(where: { $0.0 == e.track }) { renderer.retry(Player.entryID(e.id)) }
+            for e in playlist where arrived[e.track] != nil { renderer.retry(Player.entryID(e.id)) }
         }
         guard seq > followSeq else { return }
         followSeq = seq
@@ -50,7 +48,7 @@ extension Player {
 
     /// Cached tracks matching a query (for a convoy add).
     func findCached(_ query: String) async throws -> [TrackRecord] {
-        let found = try await store.pool.read { db in try Catalog.search(db, query) }
+        let found = try await store.catalog.search(query)
         guard !found.isEmpty else { throw CommandError("no track matches \"\(query)\": `jamz import DIR` adds music") }
         let cached = found.filter(\.cached)
         guard !cached.isEmpty else { throw CommandError("\"\(found[0].title)\" is no longer in the cache (evicted): import it again") }

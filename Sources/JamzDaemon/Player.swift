@@ -56,8 +56,8 @@ public actor Player {
     /// Loads the queue and the saved state; a car that was playing when the power went resumes
     /// where it was heard, at a capped volume, fading in.
     func restore() async throws {
-        items = try await store.pool.read { db in try PlayQueue.items(db) }
-        let saved = try await store.pool.read { db in try PlayerState.load(db) }
+        items = try await store.queue.items()
+        let saved = try await store.playerState.load()
         if let saved {
             volume = saved.volume
             if let e = saved.entryId, let item = items.first(where: { $0.entry.id == e }) {
@@ -197,21 +197,21 @@ public actor Player {
 
     /// Adds the track with this id (or id prefix), else every cached track matching all the words.
     func add(_ query: String) async throws -> String {
-        let found = try await store.pool.read { db in try Catalog.search(db, query) }
+        let found = try await store.catalog.search(query)
         guard !found.isEmpty else { throw CommandError("no track matches \"\(query)\": `jamz import DIR` adds music") }
         let cached = found.filter(\.cached)
         if cached.isEmpty {
             store.counters.add("cache.misses", Int64(found.count))
             throw CommandError("\"\(found[0].title)\" is no longer in the cache (evicted): import it again")
         }
-        let added = try await store.pool.write { db in try PlayQueue.append(db, cached) }
+        let added = try await store.queue.append(cached)
         try await reloadQueue()
         let names = cached.prefix(3).map { "\"\($0.title)\"" }.joined(separator: ", ")
         return "added \(added.count) track\(added.count == 1 ? "" : "s") (\(names)\(cached.count > 3 ? ", …" : "")); queue has \(items.count)"
     }
 
     func reloadQueue() async throws {
-        items = try await store.pool.read { db in try PlayQueue.items(db) }
+        items = try await store.queue.items()
         publish()
     }
 
@@ -296,7 +296,7 @@ public actor Player {
         // loses at most the half second since the last tick (the boot test cuts the power and
         // checks the resume is within 1 s). The cost: one WAL page and an fsync twice a second
         // while playing (≈ 8 KB/s, ≈ 30 MB an hour of driving) on the SD card.
-        try await store.pool.write { db in try PlayerState.save(db, rec) }
+        try await store.playerState.save(rec)
         lastSaved = rec
     }
 
@@ -323,7 +323,7 @@ public actor Player {
             lastHeardEntry = item.entry.id
             logger.info("now playing \(describe(n.index!))")
             store.counters.add("cache.hits")
-            try? await store.pool.write { db in try Catalog.markPlayed(db, id: item.entry.trackID) }
+            try? await store.catalog.markPlayed(item.entry.trackID)
         }
         do { try await save(periodic: true) } catch { logger.error("cannot save player state: \(error)") }
         nextTick = musicDue ? n.at + Player.tickInterval : nil

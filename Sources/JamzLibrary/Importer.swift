@@ -58,12 +58,12 @@ public struct Importer: Sendable {
     public func importFile(_ path: String) -> Result {
         do {
             let (id, bytes) = try TrackProbe.sha256(path: path)
-            if let known = try cache.store.pool.read({ db in try Catalog.track(db, id: id) }), known.cached {
+            if let known = try cache.store.catalog.track(id: id), known.cached {
                 return .duplicate(id)
             }
             let info = try TrackProbe.probe(path: path, id: id, bytes: bytes, rate: rate)
             try cache.store(file: path, as: id)
-            try cache.store.pool.write { db in _ = try Catalog.insert(db, info) }
+            try cache.store.catalog.insert(info)
             return .added(info)
         } catch {
             cache.store.counters.add("import.skipped")

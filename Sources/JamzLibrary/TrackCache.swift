@@ -51,21 +51,9 @@ public final class TrackCache: Sendable {
     /// and file removal): call from a thread or through `Task.detached`-free async GRDB access.
     @discardableResult
     public func enforceLimits() throws -> [TrackRecord] {
-        let evicted: [TrackRecord] = try store.pool.write { db in
-            var usage = try Catalog.usage(db)
-            var evicted: [TrackRecord] = []
-            guard usage.tracks > limits.maxTracks || usage.bytes > limits.maxBytes else { return [] }
-            for t in try Catalog.evictionCandidates(db) {
-                guard usage.tracks > limits.maxTracks || usage.bytes > limits.maxBytes else { break }
-                try Catalog.markEvicted(db, id: t.id)
-                usage.tracks -= 1
-                usage.bytes -= t.bytes
-                evicted.append(t)
-            }
-            if usage.tracks > limits.maxTracks || usage.bytes > limits.maxBytes {
-                logger.warning("cache over its limits (\(usage.tracks) tracks, \(usage.bytes) bytes): the rest is queued")
-            }
-            return evicted
+        let (evicted, usage) = try store.catalog.evict(maxTracks: limits.maxTracks, maxBytes: limits.maxBytes)
+        if usage.tracks > limits.maxTracks || usage.bytes > limits.maxBytes {
+            logger.warning("cache over its limits (\(usage.tracks) tracks, \(usage.bytes) bytes): the rest is queued")
         }
         if !evicted.isEmpty { store.counters.add("cache.evictions", Int64(evicted.count)) }
         for t in evicted {
@@ -82,7 +70,7 @@ public final class TrackCache: Sendable {
     /// Returns (files added, rows marked missing).
     public func reconcile(rate: Int) throws -> (added: Int, missing: Int) {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-        let wanted = try store.pool.read { db in try ConvoyLog.playlistTracks(db) }
+        let wanted = try store.convoyLog.playlistTracks()
         var onDisk = Set<String>()
         for f in files {
             if f.hasSuffix(".part") {
@@ -91,10 +79,10 @@ public final class TrackCache: Sendable {
             }
             if f.hasSuffix(".mp3"), let id = TrackID(hex: String(f.dropLast(4))) { onDisk.insert(id.hex) }
         }
-        let known = try store.pool.read { db in try Catalog.all(db) }
+        let known = try store.catalog.all()
         var missing = 0
         for t in known where t.cached && !onDisk.contains(t.id) {
-            try store.pool.write { db in try Catalog.markEvicted(db, id: t.id) }
+            try store.catalog.markEvicted(t.id)
             missing += 1
         }
         let knownCached = Set(known.filter { $0.cached }.map(\.id))
@@ -120,7 +108,7 @@ public final class TrackCache: Sendable {
         let (realID, bytes) = try TrackProbe.sha256(path: p)
         guard realID == id else { throw ImportRejection(reason: "content does not match its name") }
         let info = try TrackProbe.probe(path: p, id: id, bytes: bytes, rate: rate)
-        try store.pool.write { db in _ = try Catalog.insert(db, info) }
+        try store.catalog.insert(info)
         return info
     }
 }

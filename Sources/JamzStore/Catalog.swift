@@ -112,3 +112,52 @@ public enum Catalog {
         try db.execute(sql: "UPDATE track SET cached = 0 WHERE id = ?", arguments: [id])
     }
 }
+
+extension Store {
+    /// The catalog, one transaction per call.
+    public var catalog: Catalog.Access { Catalog.Access(pool: pool) }
+}
+
+extension Catalog {
+    public struct Access: Sendable {
+        let pool: DatabasePool
+
+        public func track(id: TrackID) throws -> TrackRecord? { try pool.read { try Catalog.track($0, id: id) } }
+        public func track(id: TrackID) async throws -> TrackRecord? { try await pool.read { try Catalog.track($0, id: id) } }
+        /// The records of those of `ids` the catalog knows.
+        public func tracks(_ ids: some Collection<TrackID> & Sendable) async throws -> [TrackID: TrackRecord] {
+            try await pool.read { db in
+                var found: [TrackID: TrackRecord] = [:]
+                for id in ids { found[id] = try Catalog.track(db, id: id) }
+                return found
+            }
+        }
+        @discardableResult
+        public func insert(_ info: TrackInfo) throws -> Bool { try pool.write { try Catalog.insert($0, info) } }
+        public func all() throws -> [TrackRecord] { try pool.read(Catalog.all) }
+        public func search(_ words: String) async throws -> [TrackRecord] { try await pool.read { try Catalog.search($0, words) } }
+        public func markPlayed(_ id: TrackID) async throws { try await pool.write { try Catalog.markPlayed($0, id: id) } }
+        public func markEvicted(_ id: String) throws { try pool.write { try Catalog.markEvicted($0, id: id) } }
+        public func usage() async throws -> Usage { try await pool.read(Catalog.usage) }
+
+        /// Marks cached tracks evicted, least recently used first (`evictionCandidates`), until
+        /// at most `maxTracks` tracks and `maxBytes` bytes are cached, in one transaction.
+        /// Returns the evicted records and the usage after (still over the limits when the
+        /// rest is queued or on the convoy's playlist).
+        public func evict(maxTracks: Int, maxBytes: Int64) throws -> (evicted: [TrackRecord], usage: Usage) {
+            try pool.write { db in
+                var usage = try Catalog.usage(db)
+                var evicted: [TrackRecord] = []
+                guard usage.tracks > maxTracks || usage.bytes > maxBytes else { return ([], usage) }
+                for t in try Catalog.evictionCandidates(db) {
+                    guard usage.tracks > maxTracks || usage.bytes > maxBytes else { break }
+                    try Catalog.markEvicted(db, id: t.id)
+                    usage.tracks -= 1
+                    usage.bytes -= t.bytes
+                    evicted.append(t)
+                }
+                return (evicted, usage)
+            }
+        }
+    }
+}

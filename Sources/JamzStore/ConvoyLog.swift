@@ -4,13 +4,13 @@ import JamzCore
 /// The convoy's durable state: the playlist op log (`playlist_op`), this car's identity and the
 /// session timeline it follows (`convoy_session`, one row).
 ///
-/// Queries are functions of a GRDB `Database`; callers run them with `pool.write`/`pool.read`
-/// (the async forms from async code). The writer commits with `synchronous = FULL`, so a
-/// `pool.write` that has returned is on disk.
+/// Queries are functions of a GRDB `Database`; outside the module they are reached through
+/// `store.convoyLog` (`ConvoyLog.Access`), one transaction per call. The writer commits with
+/// `synchronous = FULL`, so a write that has returned is on disk.
 ///
 /// **Durability contract** (see `PlaylistLog`): an op is stored before it is sent. The caller
-/// awaits `try await pool.write { try ConvoyLog.append($0, [op]) }` and only then hands the op
-/// to the network; on start it restores the log with `PlaylistLog(me:ops:)` from `loadOps`
+/// awaits `try await store.convoyLog.append([op])` and only then hands the op to the network;
+/// on start it restores the log with `PlaylistLog(me:ops:)` from the ops `loadSession` returns
 /// (or `PlaylistLog.restore(from:me:)`). Ops received from peers are stored the same way, those
 /// the log holds (`PlaylistLog.ops`), rejected-but-held ones included, buffered ones not.
 ///
@@ -213,9 +213,39 @@ public enum ConvoyLogError: Error, Sendable, Equatable, CustomStringConvertible 
 }
 
 extension PlaylistLog {
-    /// The log of car `me` as stored in `pool` (the restore after a start or a power cut).
-    public static func restore(from pool: DatabasePool, me: MemberID) async throws -> PlaylistLog {
-        let ops = try await pool.read { db in try ConvoyLog.loadOps(db) }
-        return PlaylistLog(me: me, ops: ops)
+    /// The log of car `me` as stored in `store` (the restore after a start or a power cut).
+    public static func restore(from store: Store, me: MemberID) async throws -> PlaylistLog {
+        PlaylistLog(me: me, ops: try await store.convoyLog.loadOps())
+    }
+}
+
+extension Store {
+    /// The convoy's op log and session, one transaction per call.
+    public var convoyLog: ConvoyLog.Access { ConvoyLog.Access(pool: pool) }
+}
+
+extension ConvoyLog {
+    public struct Access: Sendable {
+        let pool: DatabasePool
+
+        /// What a start resumes from, read in one transaction: this car's identity (made by
+        /// `newID` and stored on the first start), every stored op and the stored timeline.
+        public func loadSession(newID: @Sendable () -> MemberID) async throws -> (me: MemberID, ops: [PlaylistOp], timeline: ConvoyTimeline?) {
+            try await pool.write { db in
+                let id: MemberID
+                if let stored = try ConvoyLog.memberID(db) { id = stored } else {
+                    id = newID()
+                    try ConvoyLog.setMemberID(db, id)
+                }
+                return (id, try ConvoyLog.loadOps(db), try ConvoyLog.loadTimeline(db))
+            }
+        }
+        public func loadOps() async throws -> [PlaylistOp] { try await pool.read(ConvoyLog.loadOps) }
+        /// Stores ops (see `ConvoyLog.append`): await it before sending them to any peer.
+        public func append(_ ops: [PlaylistOp]) async throws { try await pool.write { try ConvoyLog.append($0, ops) } }
+        public func clearOps() async throws { try await pool.write(ConvoyLog.clearOps) }
+        public func saveTimeline(_ t: ConvoyTimeline) async throws { try await pool.write { try ConvoyLog.saveTimeline($0, t) } }
+        /// The tracks (hex ids) on the convoy's playlist (`ConvoyLog.playlistTracks`).
+        public func playlistTracks() throws -> Set<String> { try pool.read(ConvoyLog.playlistTracks) }
     }
 }

@@ -128,3 +128,27 @@ public enum LocationHistory {
         return LocationRecord(member: MemberID(UInt64(bitPattern: row["member"])), session: row["session"], fix: fix)
     }
 }
+
+extension Store {
+    /// The members' location history, one transaction per call.
+    public var locations: LocationHistory.Access { LocationHistory.Access(pool: pool) }
+}
+
+extension LocationHistory {
+    public struct Access: Sendable {
+        let pool: DatabasePool
+
+        /// Stores fixes, each of its member, in one transaction (see `LocationHistory.append`).
+        public func append(session: Int64, _ rows: [(member: MemberID, fix: Fix)]) async throws {
+            try await pool.write { db in for r in rows { try LocationHistory.append(db, member: r.member, session: session, fixes: [r.fix]) } }
+        }
+        public func append(session: Int64, _ rows: [(member: MemberID, fix: Fix)]) throws {
+            try pool.write { db in for r in rows { try LocationHistory.append(db, member: r.member, session: session, fixes: [r.fix]) } }
+        }
+        public func count() throws -> Int { try pool.read(LocationHistory.count) }
+        /// `LocationHistory.compact` (blocking: from a thread of its own).
+        public func compact(now: Nanos, policy: HistoryPolicy = HistoryPolicy()) throws -> Compaction {
+            try LocationHistory.compact(pool, now: now, policy: policy)
+        }
+    }
+}

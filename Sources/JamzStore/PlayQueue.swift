@@ -57,3 +57,26 @@ public enum PlayerState {
     public static func save(_ db: Database, _ r: PlayerRecord) throws { try r.save(db) }
 }
 
+
+extension Store {
+    /// The local play queue, one transaction per call.
+    public var queue: PlayQueue.Access { PlayQueue.Access(pool: pool) }
+    /// The player's saved state (the one row), one transaction per call.
+    public var playerState: PlayerState.Access { PlayerState.Access(pool: pool) }
+}
+
+extension PlayQueue {
+    public struct Access: Sendable {
+        let pool: DatabasePool
+        public func items() async throws -> [Item] { try await pool.read(PlayQueue.items) }
+        public func append(_ tracks: [TrackRecord]) async throws -> [QueueEntry] { try await pool.write { try PlayQueue.append($0, tracks) } }
+    }
+}
+
+extension PlayerState {
+    public struct Access: Sendable {
+        let pool: DatabasePool
+        public func load() async throws -> PlayerRecord? { try await pool.read(PlayerState.load) }
+        public func save(_ r: PlayerRecord) async throws { try await pool.write { try PlayerState.save($0, r) } }
+    }
+}

@@ -6,11 +6,14 @@ import JamzCore
 /// and counters. Every write is a small transaction, so a power cut at any instant leaves a
 /// database that opens and has lost nothing that was acknowledged.
 ///
-/// Queries live in `Catalog`, `PlayQueue`, `PlayerState` and `Counters` as functions of a GRDB
-/// `Database`; callers run them with `pool.write`/`pool.read` (the async forms from async code,
-/// so SQLite never blocks the concurrency pool).
+/// Queries live in `Catalog`, `PlayQueue`, `PlayerState`, `ConvoyLog` and `LocationHistory` as
+/// functions of a GRDB `Database`. Outside this module the store is reached through one small
+/// API per aggregate (`store.catalog`, `.queue`, `.playerState`, `.convoyLog`, `.locations`,
+/// `.counters`): each call is one transaction. Their async forms run SQLite off the concurrency
+/// pool (GRDB's async access); the blocking forms are for the library's and benches' own threads.
+/// The pool itself stays inside the module.
 public final class Store: Sendable {
-    public let pool: DatabasePool
+    let pool: DatabasePool
     public let path: String
     public let counters: Counters
 
@@ -65,6 +68,15 @@ public final class Store: Sendable {
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Store.migrator.migrate(pool)
         counters = try Counters(pool: pool)
+    }
+
+    /// Closes the database (a bench or a test that reopens the file).
+    public func close() throws { try pool.close() }
+
+    /// Moves the write-ahead log into the database file and truncates it (a bench measuring the
+    /// file's size).
+    public func checkpoint() throws {
+        try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 
     static var migrator: DatabaseMigrator {

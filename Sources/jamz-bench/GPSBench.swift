@@ -42,7 +42,7 @@ struct GPSBench: ParsableCommand {
         let dir = Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let store = try Store.open(path: dir.appendingPathComponent("jamz.sqlite").path).store
-        defer { try? store.pool.close() }
+        defer { try? store.close() }
         let rig = try GPSDRig(log: log, pace: pace)
         defer { rig.stop() }
         var c = GPSDClient.Config(host: "127.0.0.1", port: rig.gpsdPort)
@@ -57,7 +57,7 @@ struct GPSBench: ParsableCommand {
                 guard !pending.isEmpty else { return }
                 let fixes = pending
                 pending.removeAll()
-                try await store.pool.write { try LocationHistory.append($0, member: me, session: 1, fixes: fixes) }
+                try await store.locations.append(session: 1, fixes.map { (me, $0) })
                 let now = monotonicNow()
                 lastStored.update { $0 = now }
                 stored.update { $0 += fixes.count }
@@ -155,16 +155,14 @@ struct GPSBench: ParsableCommand {
                     point: Geo.destination(from: point, bearing: heading + 180, distance: Double(m) * 400),
                     altitude: 170, mode: .threeD, speed: speed, track: heading, eph: 4, epv: 8)
             }
-            try store.pool.write { db in
-                for (m, f) in fixes.enumerated() { try LocationHistory.append(db, member: MemberID(UInt64(m + 1)), session: 1, fixes: [f]) }
-            }
+            try store.locations.append(session: 1, fixes.enumerated().map { (MemberID(UInt64($0.offset + 1)), $0.element) })
             written += fixes.count
-            if s % 600 == 599 { _ = try LocationHistory.compact(store.pool, now: wall, policy: policy) }
+            if s % 600 == 599 { _ = try store.locations.compact(now: wall, policy: policy) }
         }
         let elapsed = Double(monotonicNow() - t0) / 1e9
-        let rows = try store.pool.read(LocationHistory.count)
-        try store.pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
-        try store.pool.close()
+        let rows = try store.locations.count()
+        try store.checkpoint()
+        try store.close()
         let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         print("history after a simulated \(fmtd(hours, 1))-hour drive (1 Hz, \(members) car\(members == 1 ? "" : "s"); 50 min highway / 5 min town / 5 min stopped per hour),")
         print("default policy (last hour whole; older one point per 30 s or 100 m; \(policy.retention / 86_400 / nanosPerSecond) days), compacted every 10 min:")

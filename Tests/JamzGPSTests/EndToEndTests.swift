@@ -1,7 +1,7 @@
 import Foundation
 import JamzCore
 import JamzGPS
-import JamzStore
+@testable import JamzStore
 import JamzTestSupport
 import Testing
 

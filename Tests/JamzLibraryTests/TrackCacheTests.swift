@@ -2,7 +2,7 @@ import Foundation
 import JamzAudio
 import JamzCore
 import JamzLibrary
-import JamzStore
+@testable import JamzStore
 import JamzTestSupport
 import Logging
 import Testing

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import JamzCore
-import JamzStore
+@testable import JamzStore
 import Testing
 
 /// Member ids on both sides of 2^63: stored as Int64 bit patterns, they must come back exact.
@@ -186,7 +186,7 @@ private func randomTrack(_ rng: inout SplitMix64) -> TrackID {
         #expect(edits.contains { if case .move(_, .some) = $0 { true } else { false } })
         #expect(edits.contains { if case .add(_, _, nil) = $0 { true } else { false } })
         for i in members.indices {
-            let restored = try await PlaylistLog.restore(from: stores[i].pool, me: members[i])
+            let restored = try await PlaylistLog.restore(from: stores[i], me: members[i])
             #expect(restored.me == members[i])
             #expect(restored.entries == logs[i].entries)
             #expect(restored.highWater == logs[i].highWater)
@@ -216,7 +216,7 @@ private func randomTrack(_ rng: inout SplitMix64) -> TrackID {
         #expect(log.entries.map(\.id) == [a.id, oid(half, 4)])
         let held = log.ops
         try await store.pool.write { try ConvoyLog.append($0, held) }
-        let restored = try await PlaylistLog.restore(from: store.pool, me: me)
+        let restored = try await PlaylistLog.restore(from: store, me: me)
         #expect(restored.ops == log.ops)
         #expect(restored.entries == log.entries)
         #expect(restored.highWater == log.highWater)
@@ -342,7 +342,7 @@ private func randomTrack(_ rng: inout SplitMix64) -> TrackID {
         #expect(try await copy.pool.read { try ConvoyLog.loadOps($0) } == sent)
         #expect(try await copy.pool.read { try ConvoyLog.memberID($0) } == me)
         #expect(try await copy.pool.read { try ConvoyLog.loadTimeline($0) } == Self.playing)
-        let restored = try await PlaylistLog.restore(from: copy.pool, me: me)
+        let restored = try await PlaylistLog.restore(from: copy, me: me)
         #expect(restored.entries == log.entries && restored.highWater == log.highWater)
         // The restored car numbers its next op after the last one it sent: no seq is reused.
         var next = restored

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import JamzCore
-import JamzStore
+@testable import JamzStore
 import Testing
 
 @Suite final class PlayQueueTests {

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import JamzCore
-import JamzStore
+@testable import JamzStore
 
 /// A TrackID from a 64-digit hex string made of one repeated digit, e.g. `tid("a")`.
 func tid(_ digit: Character) -> TrackID {
