@@ -1,24 +1,62 @@
-/// A track is named by the SHA-256 of its MP3 file (lower-case hex): the same bytes are the same
-/// track in every car, which is what lets cars fetch tracks from each other by content.
+/// A track is named by the SHA-256 of its MP3 file: the same bytes are the same track in every
+/// car, which is what lets cars fetch tracks from each other by content. Held as the digest's 32
+/// bytes (four big-endian words: compared, hashed and put on the wire without a string); shown,
+/// stored in SQLite, named on disk and encoded in JSON as 64 lower-case hex digits.
 public struct TrackID: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
-    public let hex: String
+    /// The digest as four big-endian 64-bit words: their order is the bytes' order, which is
+    /// the hex order.
+    private let w0, w1, w2, w3: UInt64
 
+    /// The id of 64 hex digits, either case; nil for anything else.
     public init?(hex: String) {
-        let lower = hex.lowercased()
-        guard lower.utf8.count == 64, lower.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
-            return nil
+        let u = hex.utf8
+        guard u.count == 64 else { return nil }
+        var words: [UInt64] = []
+        words.reserveCapacity(4)
+        var w: UInt64 = 0
+        for (i, c) in u.enumerated() {
+            let d: UInt8
+            switch c {
+            case 48...57: d = c - 48
+            case 97...102: d = c - 87
+            case 65...70: d = c - 55
+            default: return nil
+            }
+            w = w << 4 | UInt64(d)
+            if i % 16 == 15 { words.append(w); w = 0 }
         }
-        self.hex = lower
+        (w0, w1, w2, w3) = (words[0], words[1], words[2], words[3])
     }
 
-    /// The id of 32 raw digest bytes (a SHA-256 just computed, or read off the wire).
+    /// The id of 32 raw digest bytes (a SHA-256 just computed, or read off the wire); nil for
+    /// any other count.
     public init?(digest: some Sequence<UInt8>) {
-        self.init(hex: Hex.encode(digest))
+        var words: [UInt64] = []
+        words.reserveCapacity(4)
+        var w: UInt64 = 0, n = 0
+        for b in digest {
+            guard n < 32 else { return nil }
+            w = w << 8 | UInt64(b)
+            n += 1
+            if n % 8 == 0 { words.append(w); w = 0 }
+        }
+        guard n == 32 else { return nil }
+        (w0, w1, w2, w3) = (words[0], words[1], words[2], words[3])
     }
 
+    /// The 32 digest bytes.
+    public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        for w in [w0, w1, w2, w3] { for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: w >> UInt64(shift))) } }
+        return out
+    }
+
+    /// 64 lower-case hex digits.
+    public var hex: String { Hex.encode(bytes) }
     public var description: String { hex }
     /// The first 12 hex digits: enough to name a track on a command line.
-    public var short: String { String(hex.prefix(12)) }
+    public var short: String { Hex.encode(bytes.prefix(6)) }
 
     public init(from decoder: any Decoder) throws {
         let s = try decoder.singleValueContainer().decode(String.self)
@@ -33,7 +71,7 @@ public struct TrackID: Hashable, Sendable, Codable, CustomStringConvertible, Com
         try c.encode(hex)
     }
 
-    public static func < (a: TrackID, b: TrackID) -> Bool { a.hex < b.hex }
+    public static func < (a: TrackID, b: TrackID) -> Bool { (a.w0, a.w1, a.w2, a.w3) < (b.w0, b.w1, b.w2, b.w3) }
 }
 
 /// The PCM format every car renders: fixed by configuration, not by the files.

@@ -27,7 +27,7 @@ public enum TrackFetchError: Error, Equatable, Sendable, CustomStringConvertible
     /// (we are not in its convoy, or hold another key), or it timed out waiting for it.
     case refused
     /// The whole file did not hash to the requested id. The `.part` file was deleted.
-    case hashMismatch(expected: TrackID, actual: String)
+    case hashMismatch(expected: TrackID, actual: TrackID)
     /// The `.part` file was longer than the track: it cannot be a prefix of it and was deleted.
     case partialTooLong(partial: Int64, track: Int64)
     /// The connection ended before the whole file arrived. The `.part` file is kept: fetching
@@ -86,17 +86,12 @@ public enum TrackFetcher {
 
     /// The 84 request bytes for `id` from `offset`.
     static func request(_ id: TrackID, offset: UInt64, key: ConvoyKey, sender: MemberID) -> [UInt8] {
-        var payload = idBytes(id)
+        var payload = id.bytes
         withUnsafeBytes(of: offset.littleEndian) { payload += $0 }
         let envelope = Envelope.seal(payload: payload, sender: sender, seq: UInt64.random(in: 1...UInt64.max), key: key)
         return [UInt8(envelope.count >> 8), UInt8(envelope.count & 0xFF)] + envelope
     }
 
-    static func idBytes(_ id: TrackID) -> [UInt8] {
-        let u = Array(id.hex.utf8)
-        func nibble(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : c - 87 }
-        return (0..<32).map { nibble(u[2 * $0]) << 4 | nibble(u[2 * $0 + 1]) }
-    }
 
     private static func sys(_ call: String) -> TrackFetchError { .system(call: call, errno: errno) }
 
@@ -162,8 +157,8 @@ public enum TrackFetcher {
             buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             at += Int64(n)
         }
-        let actual = TrackID(digest: hasher.finalize())!.hex
-        guard actual == id.hex else {
+        let actual = TrackID(digest: hasher.finalize())!
+        guard actual == id else {
             close(fd); fdOpen = false
             unlink(partPath)
             throw TrackFetchError.hashMismatch(expected: id, actual: actual)

@@ -58,6 +58,31 @@ import Testing
         #expect([tid("c"), tid("a"), tid("b")].sorted() == [tid("a"), tid("b"), tid("c")])
     }
 
+    @Test func digestBytesAndHexAreTheSameID() throws {
+        let bytes = (0..<32).map { UInt8(($0 * 37 + 11) & 0xFF) }
+        let id = try #require(TrackID(digest: bytes))
+        #expect(id.bytes == bytes)
+        #expect(id.hex == bytes.map { String(format: "%02x", $0) }.joined())
+        #expect(TrackID(hex: id.hex) == id)
+        #expect(TrackID(digest: bytes.dropLast()) == nil)
+        #expect(TrackID(digest: bytes + [0]) == nil)
+        #expect(TrackID(digest: []) == nil)
+    }
+
+    @Test func ordersAsItsHexAcrossTheWholeDigest() {
+        var g = SystemRandomNumberGenerator()
+        // Pairs differing in one byte anywhere, so every word of the digest decides some.
+        for _ in 0..<500 {
+            var a = (0..<32).map { _ in UInt8.random(in: 0...255, using: &g) }
+            var b = a
+            b[Int.random(in: 0..<32, using: &g)] = UInt8.random(in: 0...255, using: &g)
+            if Bool.random(using: &g) { swap(&a, &b) }
+            let (x, y) = (TrackID(digest: a)!, TrackID(digest: b)!)
+            #expect((x < y) == (x.hex < y.hex))
+            #expect((x == y) == (x.hex == y.hex))
+        }
+    }
+
     @Test func codableRoundTripAsAPlainString() throws {
         let id = TrackID(hex: Self.sample)!
         let data = try JSONEncoder().encode([id])

@@ -164,15 +164,8 @@ package struct WireWriter {
     mutating func opID(_ id: OpID) { u64(id.origin.raw); u64(id.seq) }
     mutating func term(_ t: Term) { u64(t.number); u64(t.dj.raw) }
 
-    /// The 32 bytes the 64 hex digits stand for.
-    mutating func track(_ t: TrackID) {
-        var hi: UInt8 = 0, odd = false
-        for c in t.hex.utf8 {
-            let d = c <= 57 ? c &- 48 : c &- 87  // TrackID holds lower-case hex only
-            if odd { bytes.append(hi << 4 | d) } else { hi = d }
-            odd.toggle()
-        }
-    }
+    /// The digest's 32 bytes.
+    mutating func track(_ t: TrackID) { bytes.append(contentsOf: t.bytes) }
 
     mutating func wall(_ s: WallClockSample) {
         i64(s.mono); i64(s.wall); i64(s.accuracy); bool(s.ppsDisciplined)
