@@ -87,7 +87,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
-        .target(name: "JamzClient", dependencies: ["JamzCore"], swiftSettings: strict),
+        .target(name: "JamzClient", dependencies: ["JamzCore", "JamzPlatform"], swiftSettings: strict),
         .executableTarget(name: "jamz", dependencies: [
             "JamzCore", "JamzClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -114,6 +114,6 @@ let package = Package(
                                                       .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "JamzControlsTests", dependencies: ["JamzControls", "JamzCore", "CLinuxInput",
                                                            .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzAudio", "JamzLibrary", "JamzClient", "JamzNet", "JamzControls", "JamzTestSupport", "CLinuxInput", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
+        .testTarget(name: "JamzDaemonTests", dependencies: ["JamzDaemon", "JamzPlatform", "JamzAudio", "JamzLibrary", "JamzClient", "JamzNet", "JamzControls", "JamzTestSupport", "CLinuxInput", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
     ]
 )

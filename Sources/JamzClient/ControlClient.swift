@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import JamzCore
+import JamzPlatform
 
 /// A blocking client of the daemon's control socket (JSON lines), for the CLI, the benchmark
 /// and the process tests.
@@ -30,14 +31,8 @@ public struct ControlClient: Sendable {
         let wait = silence.isFinite ? min(max(silence, 0.001), 86_400) : 86_400
         var tv = timeval(tv_sec: Int(wait), tv_usec: Int((wait - wait.rounded(.down)) * 1e6))
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw Failure(description: "socket path too long: \(path)") }
-        withUnsafeMutableBytes(of: &addr.sun_path) { dst in for (i, b) in bytes.enumerated() { dst[i] = b } }
-        let rc = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        guard let address = UnixAddress(path) else { throw Failure(description: "not a usable socket path: \(path)") }
+        let rc = address.withSockaddr { sa, len in retryingEINTR { connect(fd, sa, len) } }
         guard rc == 0 else {
             throw Failure(description: "cannot reach jamzd at \(path): \(String(cString: strerror(errno))). Is it running? (systemctl status jamzd, or --socket PATH / $JAMZ_SOCKET)")
         }
@@ -46,8 +41,8 @@ public struct ControlClient: Sendable {
         try out.withUnsafeBytes { raw in
             var off = 0
             while off < raw.count {
-                let n = write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 { if errno == EINTR { continue }; throw Failure(description: "write: \(String(cString: strerror(errno)))") }
+                let n = retryingEINTR { write(fd, raw.baseAddress! + off, raw.count - off) }
+                if n < 0 { throw Failure(description: "write: \(errnoText())") }
                 off += n
             }
         }
@@ -60,13 +55,12 @@ public struct ControlClient: Sendable {
                 if let p = try JSONDecoder().decode(Progress.self, from: line).progress { onProgress(p); continue }
                 return try JSONDecoder().decode(ControlReply<R>.self, from: line)
             }
-            let n = read(fd, &buf, buf.count)
+            let n = retryingEINTR { read(fd, &buf, buf.count) }
             if n < 0 {
-                if errno == EINTR { continue }
                 if errno == EAGAIN || errno == EWOULDBLOCK {
                     throw Failure(description: "jamzd did not answer \(req.cmd) within \(String(format: "%g", wait)) s (is it stuck? journalctl -u jamzd)")
                 }
-                throw Failure(description: "read: \(String(cString: strerror(errno)))")
+                throw Failure(description: "read: \(errnoText())")
             }
             if n == 0 { throw Failure(description: "jamzd closed the connection without answering") }
             pending.append(contentsOf: buf[0..<n])

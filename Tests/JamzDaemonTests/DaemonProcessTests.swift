@@ -4,6 +4,7 @@ import JamzClient
 import JamzCore
 import JamzDaemon
 import JamzTestSupport
+import JamzPlatform
 import Testing
 
 /// jamzd as a process: signals, systemd readiness, a broken database, a bad config, the CLI.
@@ -24,14 +25,12 @@ import Testing
         #expect(abs(Double(saved.frame) / 44_100 - before.position) < 1.0)
     }
 
-    @Test func tellsSystemdWhenReady() throws {
-        let path = Fixtures.tempDir().appendingPathComponent("notify.sock").path
+    /// A socket path, and an abstract name ('@…') as systemd may hand over.
+    @Test(arguments: [false, true]) func tellsSystemdWhenReady(abstract: Bool) throws {
+        let path = abstract ? "@jamz-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" : Fixtures.tempDir().appendingPathComponent("notify.sock").path
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(fd) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { dst in for (i, b) in path.utf8.enumerated() { dst[i] = b } }
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let rc = UnixAddress(path)!.withSockaddr { bind(fd, $0, $1) }
         #expect(rc == 0)
         var tv = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -53,10 +52,7 @@ import Testing
         let path = Fixtures.tempDir().appendingPathComponent("notify.sock").path
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(fd) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { dst in for (i, b) in path.utf8.enumerated() { dst[i] = b } }
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let rc = UnixAddress(path)!.withSockaddr { bind(fd, $0, $1) }
         #expect(rc == 0)
         var tv = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -258,10 +254,7 @@ extension DaemonProcessTests {
 func rawRequest(_ path: String, _ text: String) throws -> String {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
-    var addr = sockaddr_un()
-    addr.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &addr.sun_path) { dst in for (i, b) in path.utf8.enumerated() { dst[i] = b } }
-    let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+    let rc = UnixAddress(path)!.withSockaddr { connect(fd, $0, $1) }
     guard rc == 0 else { throw HarnessError("connect failed") }
     _ = text.withCString { write(fd, $0, strlen($0)) }
     var buf = [UInt8](repeating: 0, count: 4096)

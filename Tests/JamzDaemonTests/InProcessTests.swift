@@ -4,6 +4,7 @@ import JamzCore
 import JamzDaemon
 import JamzTestSupport
 import Logging
+import JamzPlatform
 import Testing
 
 /// The daemon started inside the test process: the same requests answered in-process and
@@ -15,10 +16,7 @@ import Testing
         let path = Fixtures.tempDir().appendingPathComponent("mute.sock").path
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.enumerated() { p[i] = b } }
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let bound = UnixAddress(path)!.withSockaddr { bind(fd, $0, $1) }
         #expect(bound == 0 && listen(fd, 4) == 0)
         let client = ControlClient(path: path, silence: 0.3)
         let error = await Task.detached { () -> String? in
