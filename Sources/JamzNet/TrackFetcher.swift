@@ -1,19 +1,10 @@
-import CBluetooth  // also where <sys/socket.h>'s SOCK_/MSG_ constants may come from (its headers include it)
 import Crypto
 import Foundation
 import JamzPlatform
 import JamzCore
 import NIOCore
-import NIOPosix
-import Synchronization
-
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import NIOPosix
 
 // The client side of track transfer (protocol in `TrackServer`, TrackTransfer.swift).
 
@@ -66,21 +57,93 @@ public enum TrackFetchError: Error, Equatable, Sendable, CustomStringConvertible
 /// rename is atomic, so the cache never holds a partial or wrong `.mp3`). A mismatch deletes the
 /// `.part` (a wrong prefix would poison every resume). A broken connection keeps it.
 ///
-/// The socket work is blocking and runs on a dedicated `Thread`, never on the Swift concurrency
-/// pool; `timeout` bounds every step that waits (connect, each send, each receive), i.e. it is
-/// an inactivity timeout, not a limit on the whole transfer. The fetch is not cancellable beyond
-/// that. Two concurrent fetches of the *same* id into the same folder would share the `.part`:
-/// callers must not do that (different ids are fine).
+/// The connection is a SwiftNIO channel on `group` (as the server's), read as an async stream
+/// with NIO's back-pressure; the file work (open, each write, the hash, fsync, rename) runs on
+/// NIO's thread pool, never on an event loop or the Swift concurrency pool. `timeout` bounds
+/// every step that waits (the connect, then each read: NIO's `IdleStateHandler`), so it is an
+/// inactivity timeout, not a limit on the whole transfer. Cancelling the calling task closes
+/// the connection (the `.part` is kept). Two concurrent fetches of the *same* id into the same
+/// folder would share the `.part`: callers must not do that (different ids are fine).
 public enum TrackFetcher {
     public static func fetch(_ id: TrackID, from host: String, port: Int, key: ConvoyKey, sender: MemberID,
-                             into cacheDir: String, timeout: Duration) async throws -> URL {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<URL, any Error>) in
-            NamedThread.start("jamz-fetch") {
-                continuation.resume(with: Result {
-                    try fetchBlocking(id, host: host, port: port, key: key, sender: sender,
-                                      cacheDir: cacheDir, timeout: timeout)
-                })
+                             into cacheDir: String, timeout: Duration,
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> URL {
+        let finalPath = (cacheDir as NSString).appendingPathComponent(id.hex + ".mp3")
+        let part = PartFile(path: finalPath + ".part")
+        let files = NIOThreadPool.singleton
+        let offset = try await files.runIfActive { part.size() }
+
+        let idle = TimeAmount(timeout)
+        let connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        do {
+            connection = try await ClientBootstrap(group: group)
+                .connectTimeout(idle)
+                .connect(host: host, port: port) { ch in
+                    ch.eventLoop.makeCompletedFuture {
+                        try ch.pipeline.syncOperations.addHandlers(IdleStateHandler(readTimeout: idle), IdleToTimeout())
+                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch)
+                    }
+                }
+        } catch {
+            throw connectFailure(error, host: host)
+        }
+        let channel = connection.channel
+        return try await withTaskCancellationHandler {
+            try await connection.executeThenClose { inbound, outbound in
+                var request = channel.allocator.buffer(capacity: 84)
+                request.writeBytes(Self.request(id, offset: UInt64(offset), key: key, sender: sender))
+                try await outbound.write(request)
+
+                var stream = inbound.makeAsyncIterator()
+                var pending = ByteBuffer()
+                /// The next chunk, nil at end of stream (a reset counts as one: the server drops
+                /// unauthenticated requests by closing).
+                func next() async throws -> ByteBuffer? {
+                    do { return try await stream.next() } catch let e as IOError where e.errnoCode == ECONNRESET { return nil }
+                }
+                while pending.readableBytes < 1 {
+                    guard var more = try await next() else { throw TrackFetchError.refused }
+                    pending.writeBuffer(&more)
+                }
+                switch pending.readInteger(as: UInt8.self)! {
+                case 0: break
+                case 1: throw TrackFetchError.notHere
+                case 2: throw TrackFetchError.badRequest
+                case let b: throw TrackFetchError.protocolError("status byte \(b)")
+                }
+                while pending.readableBytes < 8 {
+                    guard var more = try await next() else { throw TrackFetchError.truncated(received: offset, expected: -1) }
+                    pending.writeBuffer(&more)
+                }
+                let total = Int64(bitPattern: pending.readInteger(endianness: .little, as: UInt64.self)!)
+                guard total >= 0 else { throw TrackFetchError.protocolError("size \(total)") }
+                if offset > total {
+                    try await files.runIfActive { part.remove() }
+                    throw TrackFetchError.partialTooLong(partial: offset, track: total)
+                }
+
+                let fd = try await files.runIfActive { try part.open(at: offset) }
+                var written = offset
+                do {
+                    while written < total {
+                        if pending.readableBytes == 0 {
+                            guard let more = try await next() else { throw TrackFetchError.truncated(received: written, expected: total) }
+                            pending = more
+                        }
+                        // Bytes past the announced size are not the file's: not written.
+                        let chunk = pending.readSlice(length: Int(min(Int64(pending.readableBytes), total - written)))!
+                        let at = written
+                        try await files.runIfActive { try part.write(chunk, fd: fd, at: at) }
+                        written += Int64(chunk.readableBytes)
+                    }
+                    return try await files.runIfActive { try part.commit(fd: fd, as: finalPath, id: id) }
+                } catch {
+                    try? await files.runIfActive { part.close(fd) }
+                    throw error
+                }
             }
+        } onCancel: {
+            channel.close(promise: nil)
         }
     }
 
@@ -92,202 +155,96 @@ public enum TrackFetcher {
         return [UInt8(envelope.count >> 8), UInt8(envelope.count & 0xFF)] + envelope
     }
 
-
-    private static func sys(_ call: String) -> TrackFetchError { .system(call: call, errno: errno) }
-
-    static func fetchBlocking(_ id: TrackID, host: String, port: Int, key: ConvoyKey, sender: MemberID,
-                              cacheDir: String, timeout: Duration) throws -> URL {
-        let finalPath = (cacheDir as NSString).appendingPathComponent(id.hex + ".mp3")
-        let partPath = finalPath + ".part"
-        var st = stat()
-        let offset: Int64 = stat(partPath, &st) == 0 ? Int64(st.st_size) : 0
-
-        let sock = try Socket.connect(host: host, port: port, timeout: timeout)
-        defer { close(sock.fd) }
-        try sock.send(request(id, offset: UInt64(offset), key: key, sender: sender))
-
-        var status: UInt8 = 0
-        guard try sock.receive(into: &status, count: 1) == 1 else { throw TrackFetchError.refused }
-        switch status {
-        case 0: break
-        case 1: throw TrackFetchError.notHere
-        case 2: throw TrackFetchError.badRequest
-        default: throw TrackFetchError.protocolError("status byte \(status)")
+    /// A failed connect as a `TrackFetchError`: the first attempt's errno (refused, unreachable),
+    /// a name that did not resolve, or the timeout.
+    static func connectFailure(_ error: any Error, host: String) -> any Error {
+        if let e = error as? ChannelError, case .connectTimeout = e { return TrackFetchError.timedOut }
+        if let e = error as? NIOConnectionError {
+            for f in e.connectionErrors {
+                if let io = f.error as? IOError { return TrackFetchError.system(call: "connect", errno: io.errnoCode) }
+                if let c = f.error as? ChannelError, case .connectTimeout = c { return TrackFetchError.timedOut }
+            }
+            return e.connectionErrors.isEmpty ? TrackFetchError.unresolved(host) : error
         }
-        var sizeLE: UInt64 = 0
-        guard try sock.receive(into: &sizeLE, count: 8) == 8 else { throw TrackFetchError.truncated(received: offset, expected: -1) }
-        let total = Int64(bitPattern: UInt64(littleEndian: sizeLE))
-        guard total >= 0 else { throw TrackFetchError.protocolError("size \(total)") }
-        if offset > total {
-            unlink(partPath)
-            throw TrackFetchError.partialTooLong(partial: offset, track: total)
+        if let io = error as? IOError { return TrackFetchError.system(call: "connect", errno: io.errnoCode) }
+        if error is SocketAddressError { return TrackFetchError.unresolved(host) }
+        return error
+    }
+
+    /// The `.part` file's blocking work (run on NIO's thread pool).
+    struct PartFile: Sendable {
+        let path: String
+
+        private func sys(_ call: String) -> TrackFetchError { .system(call: "\(call) \(path)", errno: errno) }
+
+        /// Its size; 0 when there is none.
+        func size() -> Int64 {
+            var st = stat()
+            return stat(path, &st) == 0 ? Int64(st.st_size) : 0
         }
 
-        let fd = open(partPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw sys("open \(partPath)") }
-        var fdOpen = true
-        defer { if fdOpen { close(fd) } }
-        // Append exactly where the offset said, even if the file changed since the stat.
-        guard ftruncate(fd, off_t(offset)) == 0 else { throw sys("ftruncate") }
+        func remove() { unlink(path) }
 
-        var position = offset
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while position < total {
-            let want = Int(min(Int64(buffer.count), total - position))
-            let n = try buffer.withUnsafeMutableBytes { try sock.receiveSome(into: $0.baseAddress!, count: want) }
-            if n == 0 { throw TrackFetchError.truncated(received: position, expected: total) }
-            try buffer.withUnsafeBytes { p in
+        /// Opens it cut to `offset` bytes: appending starts exactly where the request said, even
+        /// if the file changed since it was measured.
+        func open(at offset: Int64) throws -> Int32 {
+            let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw sys("open") }
+            guard ftruncate(fd, off_t(offset)) == 0 else { let e = sys("ftruncate"); Glibc.close(fd); throw e }
+            return fd
+        }
+
+        func close(_ fd: Int32) { _ = Glibc.close(fd) }
+
+        func write(_ chunk: ByteBuffer, fd: Int32, at: Int64) throws {
+            try chunk.withUnsafeReadableBytes { p in
                 var done = 0
-                while done < n {
-                    let w = pwrite(fd, p.baseAddress! + done, n - done, off_t(position) + off_t(done))
-                    if w < 0 { if errno == EINTR { continue }; throw sys("write \(partPath)") }
+                while done < p.count {
+                    let w = retryingEINTR { pwrite(fd, p.baseAddress! + done, p.count - done, off_t(at) + off_t(done)) }
+                    guard w >= 0 else { throw sys("write") }
                     done += w
                 }
             }
-            position += Int64(n)
         }
 
-        // Verify the whole file, as it is on disk.
-        var hasher = SHA256()
-        var at: Int64 = 0
-        while true {
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, off_t(at)) }
-            if n < 0 { if errno == EINTR { continue }; throw sys("read \(partPath)") }
-            if n == 0 { break }
-            buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            at += Int64(n)
-        }
-        let actual = TrackID(digest: hasher.finalize())!
-        guard actual == id else {
-            close(fd); fdOpen = false
-            unlink(partPath)
-            throw TrackFetchError.hashMismatch(expected: id, actual: actual)
-        }
-        guard fsync(fd) == 0 else { throw sys("fsync \(partPath)") }
-        close(fd); fdOpen = false
-        guard rename(partPath, finalPath) == 0 else { throw sys("rename \(partPath)") }
-        DurableFile.syncFolder(of: finalPath)   // the rename itself durable
-        return URL(fileURLWithPath: finalPath)
-    }
-
-    /// A connected blocking TCP socket with send/receive timeouts.
-    struct Socket {
-        let fd: Int32
-
-        static func connect(host: String, port: Int, timeout: Duration) throws -> Socket {
-            let c = timeout.components
-            let ms = Int32(clamping: max(1, c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000))
-            var hints = addrinfo()
-            hints.ai_family = AF_UNSPEC
-            #if canImport(Glibc) || canImport(Musl)
-            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-            #else
-            hints.ai_socktype = SOCK_STREAM
-            #endif
-            var list: UnsafeMutablePointer<addrinfo>?
-            guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else {
-                throw TrackFetchError.unresolved(host)
-            }
-            defer { freeaddrinfo(first) }
-            var lastError: any Error = TrackFetchError.unresolved(host)
-            var ai: UnsafeMutablePointer<addrinfo>? = first
-            while let a = ai {
-                ai = a.pointee.ai_next
-                let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
-                guard fd >= 0 else { lastError = sys("socket"); continue }
-                do {
-                    try connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen, ms: ms)
-                    var tv = timeval(tv_sec: .init(ms / 1000), tv_usec: .init((ms % 1000) * 1000))
-                    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-                    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-                    #if canImport(Darwin)
-                    var one: Int32 = 1
-                    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
-                    #endif
-                    return Socket(fd: fd)
-                } catch {
-                    close(fd)
-                    lastError = error
-                }
-            }
-            throw lastError
-        }
-
-        /// Non-blocking connect bounded by `ms`, then back to blocking mode.
-        private static func connect(_ fd: Int32, _ addr: UnsafeMutablePointer<sockaddr>!, _ len: socklen_t, ms: Int32) throws {
-            let flags = fcntl(fd, F_GETFL)
-            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-            if systemConnect(fd, addr, len) != 0 {
-                guard errno == EINPROGRESS || errno == EINTR else { throw sys("connect") }
-                var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                let r = poll(&p, 1, ms)
-                if r == 0 { throw TrackFetchError.timedOut }
-                if r < 0 { throw sys("poll") }
-                var err: Int32 = 0
-                var errLen = socklen_t(MemoryLayout<Int32>.size)
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errLen)
-                if err != 0 { throw TrackFetchError.system(call: "connect", errno: err) }
-            }
-            _ = fcntl(fd, F_SETFL, flags)
-        }
-
-        func send(_ bytes: [UInt8]) throws {
-            #if canImport(Glibc) || canImport(Musl)
-            let flags = Int32(MSG_NOSIGNAL)
-            #else
-            let flags: Int32 = 0
-            #endif
-            try bytes.withUnsafeBytes { p in
-                var done = 0
-                while done < p.count {
-                    let n = systemSend(fd, p.baseAddress! + done, p.count - done, flags)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        if errno == EAGAIN || errno == EWOULDBLOCK { throw TrackFetchError.timedOut }
-                        throw sys("send")
-                    }
-                    done += n
-                }
-            }
-        }
-
-        /// One recv: the number of bytes read, 0 at end of stream. A reset counts as end of stream
-        /// (the server drops unauthenticated requests by closing).
-        func receiveSome(into p: UnsafeMutableRawPointer, count: Int) throws -> Int {
+        /// Hashes the whole file as it is on disk; if it is `id`, fsyncs it and renames it to
+        /// `finalPath` (durably: the folder is synced too). Otherwise deletes it. Closes `fd`.
+        func commit(fd: Int32, as finalPath: String, id: TrackID) throws -> URL {
+            defer { close(fd) }
+            var hasher = SHA256()
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            var at: Int64 = 0
             while true {
-                let n = recv(fd, p, count, 0)
-                if n >= 0 { return n }
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { throw TrackFetchError.timedOut }
-                if errno == ECONNRESET { return 0 }
-                throw sys("recv")
+                let n = buffer.withUnsafeMutableBytes { b in retryingEINTR { pread(fd, b.baseAddress!, b.count, off_t(at)) } }
+                guard n >= 0 else { throw sys("read") }
+                if n == 0 { break }
+                buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                at += Int64(n)
             }
-        }
-
-        /// Fills `count` bytes of `value`; returns how many arrived before end of stream.
-        func receive<T>(into value: inout T, count: Int) throws -> Int {
-            try withUnsafeMutableBytes(of: &value) { p in
-                var got = 0
-                while got < count {
-                    let n = try receiveSome(into: p.baseAddress! + got, count: count - got)
-                    if n == 0 { break }
-                    got += n
-                }
-                return got
+            let actual = TrackID(digest: hasher.finalize())!
+            guard actual == id else {
+                unlink(path)
+                throw TrackFetchError.hashMismatch(expected: id, actual: actual)
             }
+            guard fsync(fd) == 0 else { throw sys("fsync") }
+            guard rename(path, finalPath) == 0 else { throw sys("rename") }
+            DurableFile.syncFolder(of: finalPath)   // the rename itself durable
+            return URL(fileURLWithPath: finalPath)
         }
     }
 }
 
-// The C functions, under names the `Socket` methods do not shadow.
-func systemConnect(_ fd: Int32, _ addr: UnsafeMutablePointer<sockaddr>!, _ len: socklen_t) -> Int32 {
-    connect(fd, addr, len)
-}
+/// Turns NIO's read-idle event into `TrackFetchError.timedOut` on the channel's stream.
+private final class IdleToTimeout: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
 
-func systemSend(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int, _ flags: Int32) -> Int {
-    send(fd, p, n, flags)
-}
-
-func systemClose(_ fd: Int32) {
-    _ = close(fd)
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? IdleStateHandler.IdleStateEvent, e == .read {
+            context.fireErrorCaught(TrackFetchError.timedOut)
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
 }

@@ -241,3 +241,8 @@ public final class TrackServer: Sendable {
         }
     }
 }
+
+/// close(2), under a name `TrackServer.close()` does not shadow.
+func systemClose(_ fd: Int32) {
+    _ = close(fd)
+}

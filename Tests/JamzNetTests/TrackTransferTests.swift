@@ -200,6 +200,31 @@ private func fetchError(_ body: () async throws -> URL) async -> TrackFetchError
         #expect(server.counters.bytesSent == 180_000)
     }
 
+    /// A server that stops sending mid-file: the fetch gives up after `timeout` of silence (an
+    /// inactivity limit, not one on the whole transfer) and keeps what arrived for a resume.
+    @Test func aSilentServerTimesOutAndThePartIsKept() async throws {
+        let s = XferSetup(); defer { s.cleanUp() }
+        let bytes = randomBytes(200_000, seed: 23)
+        let id = try s.put(bytes)
+        let port = try halfServer(total: bytes.count, send: Array(bytes[0..<50_000]), hold: 5)
+        let error = await fetchError {
+            try await TrackFetcher.fetch(id, from: "127.0.0.1", port: port, key: key, sender: me,
+                                         into: s.clientDir.path, timeout: .milliseconds(300))
+        }
+        #expect(error == .timedOut)
+        let part = s.clientDir.appendingPathComponent(id.hex + ".mp3.part")
+        #expect((try? Data(contentsOf: part).count) == 50_000)
+    }
+
+    @Test func anUnknownHostIsNamed() async throws {
+        let s = XferSetup(); defer { s.cleanUp() }
+        let error = await fetchError {
+            try await TrackFetcher.fetch(trackID(of: [1]), from: "no-such-car.invalid", port: 9, key: key, sender: me,
+                                         into: s.clientDir.path, timeout: .seconds(2))
+        }
+        #expect(error == .unresolved("no-such-car.invalid"))
+    }
+
     @Test func nothingListeningFailsFast() async throws {
         let s = XferSetup(); defer { s.cleanUp() }
         let server = try await start(s)
@@ -241,9 +266,9 @@ private func connectRaw(port: Int) throws -> Int32 {
     return fd
 }
 
-/// Listens on 127.0.0.1, takes one request (84 bytes), answers "ok, `total` bytes", sends `send`
-/// and closes. Returns the port.
-private func halfServer(total: Int, send bytes: [UInt8]) throws -> Int {
+/// Listens on 127.0.0.1, takes one request (84 bytes), answers "ok, `total` bytes", sends `send`,
+/// stays silent for `hold` seconds and closes. Returns the port.
+private func halfServer(total: Int, send bytes: [UInt8], hold: Double = 0) throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
@@ -265,6 +290,7 @@ private func halfServer(total: Int, send bytes: [UInt8]) throws -> Int {
         var reply: [UInt8] = [0]
         withUnsafeBytes(of: UInt64(total).littleEndian) { reply += $0 }
         try? h.write(contentsOf: reply + bytes)
+        if hold > 0 { Thread.sleep(forTimeInterval: hold) }
         try? h.close()
     }.start()
     return port
