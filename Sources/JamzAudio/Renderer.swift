@@ -31,7 +31,7 @@ public final class Renderer: @unchecked Sendable {
         public var releaseAfter: Nanos = 3 * nanosPerSecond
 
         public init(format: AudioFormat = AudioFormat(), boardLatency: Nanos = 0,
-                    decodeLead: Nanos = 80_000_000, jumpFade: Nanos = 5_000_000) {
+                    decodeLead: Nanos = BlockPlanner.Settings.decodeLead, jumpFade: Nanos = BlockPlanner.Settings.jumpFade) {
             self.format = format
             self.boardLatency = boardLatency
             // 0.5 ms dead band: ALSA's delay and timestamps are that noisy on real devices; the

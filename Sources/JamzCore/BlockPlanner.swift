@@ -15,9 +15,15 @@ public struct BlockPlanner: Sendable {
         public var decodeLead: Nanos
         /// Length of the fade-out before a jump.
         public var jumpFade: Nanos
-        public init(rate: Int, corrector: RenderController.Settings, decodeLead: Nanos, jumpFade: Nanos) {
+        /// The defaults are the daemon's renderer's.
+        public init(rate: Int, corrector: RenderController.Settings, decodeLead: Nanos = Settings.decodeLead,
+                    jumpFade: Nanos = Settings.jumpFade) {
             self.rate = rate; self.corrector = corrector; self.decodeLead = decodeLead; self.jumpFade = jumpFade
         }
+        /// 80 ms: the decoder's open and seek on a head unit's CPU.
+        public static let decodeLead: Nanos = 80_000_000
+        /// 5 ms: short enough not to be heard as a gap, long enough not to click.
+        public static let jumpFade: Nanos = 5_000_000
     }
 
     /// What the decoder holds at the renderer's read position.

@@ -13,6 +13,15 @@ public struct OpID: Hashable, Comparable, Sendable, Codable, CustomStringConvert
         a.origin != b.origin ? a.origin < b.origin : a.seq < b.seq
     }
     public var description: String { "\(origin):\(seq)" }
+
+    /// The renderer's id for the entry this op added: the entry is named by its OpID in every
+    /// car; the renderer (`QueueEntry`, `PlayAnchor`) and the heard map key on an Int64, so the
+    /// OpID is mixed into one (one SplitMix64 step: distinct OpIDs collide with probability
+    /// ~2⁻⁶⁴ per pair). The daemon's player and the simulator's cars use the same.
+    public var queueEntryID: Int64 {
+        var g = SplitMix64(seed: origin.raw &+ 0x9E37_79B9_7F4A_7C15 &* seq)
+        return Int64(bitPattern: g.next())
+    }
 }
 
 /// One change to the convoy's playlist, as the person in the car meant it. Entries are named by

@@ -115,7 +115,7 @@ extension Convoy {
     /// comes back with the ignition even when the rest of the convoy is out of reach.
     func resume(saved: PlayerRecord?) async {
         guard inGroup, let rec = saved, let id = rec.entryId,
-              let e = node.log.entries.first(where: { Player.entryID($0.id) == id }) else { return }
+              let e = node.log.entries.first(where: { $0.id.queueEntryID == id }) else { return }
         let frame = min(max(0, rec.frame), max(0, e.frames - 1))
         let here = TimelineAnchor(entry: e.id, track: e.track, frame: frame, time: clock.now() + 300_000_000, rate: rec.playing ? 1 : 0)
         let t = node.resume(at: here)

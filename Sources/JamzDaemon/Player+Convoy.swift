@@ -3,14 +3,6 @@ import JamzLibrary
 import JamzStore
 
 extension Player {
-    /// The renderer's entry id for a convoy playlist entry: the entry is named by its OpID in
-    /// every car; the renderer and the heard map key on an Int64, so mix the OpID into one
-    /// (one SplitMix64 step: distinct OpIDs collide with probability ~2⁻⁶⁴ per pair).
-    nonisolated static func entryID(_ op: OpID) -> Int64 {
-        var g = SplitMix64(seed: op.origin.raw &+ 0x9E37_79B9_7F4A_7C15 &* op.seq)
-        return Int64(bitPattern: g.next())
-    }
-
     /// Convoy mode: the convoy's playlist and its timeline (already in this car's clock) replace
     /// the local queue and anchor. Entries whose track this car does not have stay in the list
     /// (they keep the timeline's arithmetic right) and play as silence in this car only.
@@ -24,17 +16,17 @@ extension Player {
             let arrived = found.filter { $0.value.cached }
             for (id, rec) in arrived { trackRecords[id] = rec }
             // A track that arrived (copied from another car) may play now.
-            for e in playlist where arrived[e.track] != nil { renderer.retry(Player.entryID(e.id)) }
+            for e in playlist where arrived[e.track] != nil { renderer.retry(e.id.queueEntryID) }
         }
         guard seq > followSeq else { return }
         followSeq = seq
         items = playlist.map { e in
             let record = trackRecords[e.track] ?? TrackRecord(TrackInfo(id: e.track, title: "(not in this car: \(e.track.short))", artist: "", album: "",
                                                                       frames: e.frames, sourceRate: rate, sourceChannels: 2, bytes: 0), importSeq: 0)
-            return PlayQueue.Item(entry: QueueEntry(id: Player.entryID(e.id), trackID: e.track, frames: e.frames), track: record)
+            return PlayQueue.Item(entry: QueueEntry(id: e.id.queueEntryID, trackID: e.track, frames: e.frames), track: record)
         }
         if let a = convoyAnchor, let t = toLocal {
-            anchor = PlayAnchor(entryID: Player.entryID(a.entry), frame: a.frame, time: t, playing: a.rate != 0)
+            anchor = PlayAnchor(entryID: a.entry.queueEntryID, frame: a.frame, time: t, playing: a.rate != 0)
         } else {
             anchor = nil
         }

@@ -2,8 +2,9 @@ import JamzCore
 
 /// One simulated head unit: its clock, its DAC, and the real JamzCore pieces a `jamzd` runs —
 /// the convoy node (session, playlist log, clock filters, exchange pacing: the same
-/// `ConvoyNode` the daemon carries out), the render controller — fed only with what the car
-/// could observe (its own clock readings, the DAC's delay, datagrams).
+/// `ConvoyNode` the daemon carries out), the renderer's block decisions (`BlockPlanner`, as the
+/// daemon's renderer thread asks them) — fed only with what the car could observe (its own clock
+/// readings, the DAC's delay, datagrams).
 final class Car {
     let index: Int
     let id: MemberID
@@ -24,12 +25,19 @@ final class Car {
     var ownWall = WallMapping()
     var wallBias: Nanos = 0
     var lead = LeadEstimator()
+    /// The block decisions of a jamz car (the daemon's `BlockPlanner`).
+    var planner: BlockPlanner
+    /// The references' (seed DJ) render controller.
     var controller: RenderController
     var inserter: ProportionalInserter
 
     var output = OutputLog()
     var written: Int64 = 0
+    /// The next frame the decoder holds (global: frames from the playlist's start); nil before
+    /// anything was asked of it. The simulated decoder is always ready.
     var content: Int64?
+    /// The last block ended in music (a jamz car fades out before silence).
+    var audible = false
     var renderedAnchor: TimelineAnchor?
     var seedRef: (frame: Double, local: Nanos)?
     var bytesSent = 0
@@ -49,6 +57,7 @@ final class Car {
         medians = Array(repeating: MedianOffset(), count: cars)
         lastRTT = Array(repeating: 0, count: cars)
         controller = RenderController(settings: .init(rate: rate))
+        planner = BlockPlanner(settings: .init(rate: rate, corrector: .init(rate: rate)))
         inserter = ProportionalInserter(rate: rate)
     }
 

@@ -383,22 +383,26 @@ public final class Simulation {
         let delay = car.written - consumed
         // What the renderer can know: its clock, the DAC's delay, the board's output latency.
         let heardLocal = car.clock.local(now) + noise() + Nanos((Double(delay) * 1e9 / Double(config.sampleRate)).rounded()) + car.dac.latency
-        render(car, slot: car.written, count: B, heardLocal: heardLocal)
-        car.written += Int64(B)
+        car.written += Int64(render(car, slot: car.written, count: B, heardLocal: heardLocal))
         let next = car.dac.time(whenConsumed: car.written - Int64(B * config.bufferBlocks))
         queue.push(max(next, now), .tick(car.index))
     }
 
-    /// Fill output slots [slot, slot+count) whose first is heard at our time `heardLocal`.
-    private func render(_ car: Car, slot: Int64, count: Int, heardLocal: Nanos) {
+    /// Fill output slots [slot, slot+count) whose first is heard at our time `heardLocal`; returns
+    /// how many were filled (a jamz car's block is longer by the frames it repeats).
+    private func render(_ car: Car, slot: Int64, count: Int, heardLocal: Nanos) -> Int {
         if car.policy == .seed && !car.session.isDJ {
             renderSeed(car, slot: slot, count: count, heardLocal: heardLocal)
-            return
+            return count
         }
-        guard let djIndex = cars.firstIndex(where: { $0.id == car.session.term.dj }),
-              let o = car.offset(to: djIndex, id: cars[djIndex].id, at: heardLocal) else {
+        let djIndex = cars.firstIndex(where: { $0.id == car.session.term.dj })
+        let o = djIndex.flatMap { car.offset(to: $0, id: cars[$0].id, at: heardLocal) }
+        if car.policy == .jamz {
+            return renderPlanned(car, slot: slot, count: count, heardLocal: heardLocal, toDJ: o.map { Nanos($0.offset.rounded()) })
+        }
+        guard let o else {
             silence(car, slot: slot)
-            return
+            return count
         }
         let djStart = heardLocal + Nanos(o.offset.rounded())
         let tl = car.session.timeline
@@ -413,6 +417,111 @@ public final class Simulation {
         if split < count {
             piece(car, slot: slot + Int64(split), count: count - split, djTime: djStart + Nanos((Double(split) * slotNs).rounded()))
         }
+        return count
+    }
+
+    /// A jamz car's block as the daemon's renderer thread builds it: the convoy timeline in this
+    /// car's clock (`toDJ`: its estimate of the DJ's clock minus its own; nil: none yet) is the
+    /// plan, `BlockPlanner` says what the block holds, and its steps are carried out on a
+    /// decoder that is always ready and on the DAC. A change scheduled inside the block switches
+    /// at its frame: the part before follows the previous anchor. Returns the slots filled: the
+    /// block's `count` and the frames it repeats (as the renderer thread writes them).
+    private func renderPlanned(_ car: Car, slot: Int64, count: Int, heardLocal: Nanos, toDJ: Nanos?) -> Int {
+        let rate = config.sampleRate
+        let queue = car.log.entries.map { QueueEntry(id: $0.id.queueEntryID, trackID: $0.track, frames: $0.frames) }
+        let tl = car.session.timeline
+        // As the renderer thread splits it.
+        var split = count
+        if let d = toDJ, let a = tl.anchor, a.time - d > heardLocal {
+            let end = heardLocal + FrameMath.duration(ofFrames: Int64(count), rate: rate)
+            split = a.time - d >= end ? count : Int(FrameMath.frames(in: a.time - d - heardLocal, rate: rate))
+        }
+        var s = slot
+        for (first, n) in [(true, split), (false, count - split)] where n > 0 {
+            let offset = Int(s - slot)   // frames already in the block, repeats included
+            let t = heardLocal + FrameMath.duration(ofFrames: Int64(offset), rate: rate)
+            var plan: PlayAnchor?
+            // The part before a change follows the previous anchor; the rest, the change.
+            if let d = toDJ, let a = !first && split < count ? tl.anchor : tl.anchor(at: t + d) {
+                plan = PlayAnchor(entryID: a.entry.queueEntryID, frame: a.frame, time: a.time - d, playing: a.rate != 0)
+                if a.rate == 0 {
+                    car.renderedAnchor = nil
+                } else if a != car.renderedAnchor {
+                    car.renderedAnchor = a
+                    switches.append(Switch(car: car.index, term: car.session.term, version: tl.version, heard: car.dac.heardTime(ofSlot: s)))
+                }
+            } else {
+                car.renderedAnchor = nil
+            }
+            var slip: BlockPlanner.Slip?
+            let head = car.content.flatMap { Self.place(ofGlobal: $0, in: queue) }
+            let steps = car.planner.span(plan, queue: queue, failed: [], head: head, buffered: Int(Self.decodedAhead * Double(rate)),
+                                         audible: car.audible, slip: &slip, fetchPending: false, blockStart: heardLocal, offset: offset, frames: n)
+            s = carryOut(steps, car, from: s, queue: queue)
+        }
+        return Int(s - slot)
+    }
+
+    /// Seconds of music the daemon's decoder keeps decoded ahead (`DecoderThread`).
+    static let decodedAhead = 1.5
+
+    /// The planner's steps on the simulated decoder (`car.content`) and DAC, from `slot`;
+    /// returns the slot after them. A repeat or a drop of k frames shows as the content moving
+    /// by k at that slot.
+    private func carryOut(_ steps: [BlockPlanner.Step], _ car: Car, from slot: Int64, queue: [QueueEntry]) -> Int64 {
+        var s = slot, jumping = false
+        for step in steps {
+            switch step {
+            case .take(let k):
+                guard k > 0, let c = car.content else { continue }
+                car.output.append(slot: s, content: c)
+                car.content = c + Int64(k)
+                car.audible = true
+                s += Int64(k)
+            case .skip(let k):
+                car.content = car.content.map { $0 + Int64(k) }
+            case .repeatLast(let k):
+                guard k > 0 else { continue }
+                car.output.append(slot: s, content: car.content.map { $0 - Int64(k) })
+                s += Int64(k)
+            case .silence(let k), .fadeOut(let k):
+                guard k > 0 else { continue }
+                car.output.append(slot: s, content: nil)
+                car.audible = false
+                s += Int64(k)
+            case .request(let entryID, let frame):
+                let target = Self.global(entryID: entryID, frame: frame, in: queue)
+                if jumping, let from = car.content, let to = target {
+                    jumps.append(Jump(car: car.index, time: car.dac.heardTime(ofSlot: s), frames: to - from))
+                }
+                car.content = target
+                jumping = false
+            case .countJump:
+                jumping = true
+            case .entryFailed, .slip, .slipLimitReached, .countRepeated, .countDropped:
+                break
+            }
+        }
+        return s
+    }
+
+    /// The entry and frame of global frame `g` (frames from the playlist's start); nil past its end.
+    static func place(ofGlobal g: Int64, in queue: [QueueEntry]) -> BlockPlanner.Head? {
+        var start: Int64 = 0
+        for e in queue {
+            if g < start + e.frames { return BlockPlanner.Head(entryID: e.id, frame: g - start) }
+            start += e.frames
+        }
+        return nil
+    }
+
+    static func global(entryID: Int64, frame: Int64, in queue: [QueueEntry]) -> Int64? {
+        var start: Int64 = 0
+        for e in queue {
+            if e.id == entryID { return start + frame }
+            start += e.frames
+        }
+        return nil
     }
 
     private func wanted(_ car: Car, at djTime: Nanos) -> (Double, TimelineAnchor)? {
