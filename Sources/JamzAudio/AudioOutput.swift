@@ -1,5 +1,6 @@
 import Glibc
 import JamzCore
+import JamzPlatform
 import Synchronization
 
 /// Where rendered PCM goes: the device boundary of the audio path. Implementations block in
@@ -98,9 +99,8 @@ public final class FileOutput: AudioOutput {
         }
         var raw = UnsafeRawBufferPointer(samples)
         while !raw.isEmpty {
-            let n = Glibc.write(fd, raw.baseAddress, raw.count)
+            let n = retryingEINTR { Glibc.write(fd, raw.baseAddress, raw.count) }
             if n < 0 {
-                if errno == EINTR { continue }
                 if errno == EPIPE {
                     Glibc.close(fd)
                     fd = -1

@@ -227,8 +227,7 @@ public enum TrackFetcher {
                 throw TrackFetchError.hashMismatch(expected: id, actual: actual)
             }
             guard fsync(fd) == 0 else { throw sys("fsync") }
-            guard rename(path, finalPath) == 0 else { throw sys("rename") }
-            DurableFile.syncFolder(of: finalPath)   // the rename itself durable
+            do { try DurableFile.commit(path, as: finalPath) } catch { throw sys("rename") }
             return URL(fileURLWithPath: finalPath)
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import JamzPlatform
 
 /// Processes the benchmark starts and measures: CPU from /proc, peak RSS, exact rusage of a child.
 struct Child {
@@ -26,7 +27,7 @@ struct Child {
     func wait() -> (status: Int32, usage: rusage) {
         var st: Int32 = 0
         var ru = rusage()
-        while wait4(pid, &st, 0, &ru) < 0 && errno == EINTR {}
+        _ = retryingEINTR { wait4(pid, &st, 0, &ru) }
         return (st, ru)
     }
 
