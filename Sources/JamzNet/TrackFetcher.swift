@@ -123,21 +123,37 @@ public enum TrackFetcher {
                 }
 
                 let fd = try await files.runIfActive { try part.open(at: offset) }
+                // What arrived is gathered and written in batches of `writeBatch` bytes (one
+                // hop to the thread pool each, not one per read), and on any failure before
+                // the error goes up, so a resume starts after every byte that arrived.
                 var written = offset
+                var batch = channel.allocator.buffer(capacity: Self.writeBatch)
+                func flush() async throws {
+                    guard batch.readableBytes > 0 else { return }
+                    let (chunk, at) = (batch, written)
+                    try await files.runIfActive { try part.write(chunk, fd: fd, at: at) }
+                    written += Int64(batch.readableBytes)
+                    batch.clear()
+                }
                 do {
-                    while written < total {
+                    while written + Int64(batch.readableBytes) < total {
                         if pending.readableBytes == 0 {
-                            guard let more = try await next() else { throw TrackFetchError.truncated(received: written, expected: total) }
+                            guard let more = try await next() else {
+                                try await flush()
+                                throw TrackFetchError.truncated(received: written, expected: total)
+                            }
                             pending = more
                         }
                         // Bytes past the announced size are not the file's: not written.
-                        let chunk = pending.readSlice(length: Int(min(Int64(pending.readableBytes), total - written)))!
-                        let at = written
-                        try await files.runIfActive { try part.write(chunk, fd: fd, at: at) }
-                        written += Int64(chunk.readableBytes)
+                        let left = total - written - Int64(batch.readableBytes)
+                        var chunk = pending.readSlice(length: Int(min(Int64(pending.readableBytes), left)))!
+                        batch.writeBuffer(&chunk)
+                        if batch.readableBytes >= Self.writeBatch { try await flush() }
                     }
+                    try await flush()
                     return try await files.runIfActive { try part.commit(fd: fd, as: finalPath, id: id) }
                 } catch {
+                    try? await flush()   // what arrived before a timeout or a reset (a failed write fails again, harmlessly)
                     try? await files.runIfActive { part.close(fd) }
                     throw error
                 }
@@ -146,6 +162,9 @@ public enum TrackFetcher {
             channel.close(promise: nil)
         }
     }
+
+    /// Bytes written to the `.part` at a time.
+    static let writeBatch = 256 * 1024
 
     /// The 84 request bytes for `id` from `offset`.
     static func request(_ id: TrackID, offset: UInt64, key: ConvoyKey, sender: MemberID) -> [UInt8] {
