@@ -95,16 +95,27 @@ struct Field25519: Equatable {
     /// 1/x (0 for 0): x^(p−2).
     var inverse: Field25519 { power(Self.pMinus2) }
 
-    /// Whether x is a square (0 included): Euler's criterion, x^((p−1)/2) ∈ {0, 1}.
-    var isSquare: Bool {
-        let e = power(Self.pMinus1Over2)
-        let z = e == .zero, o = e == .one
-        return z || o
+    /// 1 if x is a square (0 included), else 0: Euler's criterion, x^((p−1)/2) ∈ {0, 1},
+    /// found by OR-ing bytes, not by a comparison that could branch.
+    var squareBit: UInt64 {
+        let e = power(Self.pMinus1Over2).bytes
+        var zero: UInt64 = 0, one = UInt64(e[0] ^ 1)
+        for i in 0..<32 { zero |= UInt64(e[i]) }
+        for i in 1..<32 { one |= UInt64(e[i]) }
+        // (v + 255) >> 8 is 1 for a byte-sized v ≠ 0, 0 for v = 0.
+        return 1 ^ (((zero + 255) >> 8) & ((one + 255) >> 8))
     }
+
+    var isSquare: Bool { squareBit == 1 }
 
     /// `b` if `c`, else `a`, without a branch on `c`.
     static func select(_ a: Field25519, _ b: Field25519, _ c: Bool) -> Field25519 {
-        let m = UInt64(0) &- UInt64(c ? 1 : 0)
+        select(a, b, bit: c ? 1 : 0)
+    }
+
+    /// `b` if `bit` is 1, else `a` (`bit` is 0 or 1), by mask.
+    static func select(_ a: Field25519, _ b: Field25519, bit: UInt64) -> Field25519 {
+        let m = UInt64(0) &- bit
         return Field25519(l: (a.l.0 ^ (m & (a.l.0 ^ b.l.0)), a.l.1 ^ (m & (a.l.1 ^ b.l.1)), a.l.2 ^ (m & (a.l.2 ^ b.l.2)),
                               a.l.3 ^ (m & (a.l.3 ^ b.l.3)), a.l.4 ^ (m & (a.l.4 ^ b.l.4))))
     }
@@ -166,6 +177,6 @@ struct Field25519: Equatable {
         let x1 = -j * d.inverse
         let gx1 = (x1 * (x1 + j) + .one) * x1
         let x2 = -x1 - j
-        return select(x2, x1, gx1.isSquare)
+        return select(x2, x1, bit: gx1.squareBit)
     }
 }
