@@ -1,0 +1,226 @@
+import Crypto
+import JamzCore
+
+/// Joining a convoy without typing its 55-character code, sans-IO: what comes in (datagrams,
+/// commands, the time) goes in, what to send and what happened comes out. Two ways:
+///
+/// - **Short code.** A car in the convoy opens an invite (`invite`): a 6-digit code, valid
+///   `codeLifetime`. The joining car (`join(code:)`) multicasts a hello with its CPace share; a
+///   car holding an open invite answers with its share and a key-confirmation tag; the joiner
+///   checks the tag, answers with its own, and the host sends the convoy secret sealed under a
+///   key derived from the exchange's ISK. The code never travels and cannot be tested offline:
+///   each exchange tests one guess. The host answers at most one new exchange per
+///   `freshSpacing` and `attemptsPerCode` exchanges that did not end in a join per code; then
+///   the code is used up.
+/// - **Push button.** The join button pressed on two cars within `buttonWindow` of each other.
+///   Each multicasts an offer once a second while its window is open. A car that hears one offer
+///   runs the same exchange with an empty password; the car that hosts is the one in a convoy
+///   (the one with more members heard, or the lower member id). A car that hears two other cars
+///   offering gives up (overlap: which one was meant?). Nothing authenticates the two cars to
+///   each other but the moment and the link, so both speak a check word derived from the ISK:
+///   a man in the middle gives the two cars different keys and, 31 times in 32, different words.
+///
+/// The exchange follows draft-irtf-cfrg-cpace-21 (`CPace`, initiator: the joiner), with its
+/// §10.4 key confirmation (mac_key = SHA-512("CPaceMac" ‖ sid ‖ ISK); Ta, Tb = HMAC-SHA-512
+/// over lv_cat(Y, AD)) and §10.3's KDF before the ISK keys anything (docs/cpace.md).
+public struct Pairing<Address: Sendable & Equatable> {
+    public struct Settings: Sendable {
+        public var codeLifetime: Nanos = 5 * 60 * nanosPerSecond
+        public var codeDigits = 6
+        /// Exchanges per code that did not end in a join (a wrong code, or a tag obtained and
+        /// never answered: that tested a guess too).
+        public var attemptsPerCode = 5
+        /// Between two new exchanges a host answers (brute force from many addresses at once).
+        public var freshSpacing: Nanos = nanosPerSecond
+        public var buttonWindow: Nanos = 30 * nanosPerSecond
+        public var offerEvery: Nanos = nanosPerSecond
+        public var resendEvery: Nanos = 500_000_000
+        /// Sends of a hello or a confirm before the joiner gives up.
+        public var tries = 6
+        /// How long a host keeps an exchange waiting for its confirm.
+        public var exchangeTimeout: Nanos = 10 * nanosPerSecond
+        public init() {}
+    }
+
+    public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
+        case wrongCode, noAnswer, overlap, buttonTimeout, badCode(String)
+        public var description: String {
+            switch self {
+            case .wrongCode: "wrong join code: the car that answered has another one"
+            case .noAnswer: "no car with an open join code answered (is it on this network, and its code still valid?)"
+            case .overlap: "more than one car pressed join: press again on the two cars only"
+            case .buttonTimeout: "no other car pressed join within 30 s"
+            case .badCode(let why): why
+            }
+        }
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        /// This car has the convoy's secret (`host`: the car that gave it).
+        case joined(ConvoySecret, host: String, checkWord: String)
+        /// A car joined this car's convoy.
+        case welcomed(member: MemberID, name: String, checkWord: String)
+        case failed(Failure)
+        /// This car hosts a push-button join but is in no convoy: make one.
+        case needConvoy
+    }
+
+    public enum Output: Sendable {
+        case multicast([UInt8])
+        case send([UInt8], to: Address)
+        case outcome(Outcome)
+        /// A counter to increase (`join.*`).
+        case count(String)
+        case note(String)
+    }
+
+    struct Invite { var code: [UInt8]; var expires: Nanos; var attemptsLeft: Int }
+    struct Hosted {
+        var mode: PairingWire.Mode
+        var peer: MemberID
+        var name: String
+        var isk: [UInt8]
+        var expectedTag: [UInt8]
+        var reply: [UInt8]
+        var welcome: [UInt8]?
+        var expires: Nanos
+    }
+    struct Attempt {
+        var mode: PairingWire.Mode
+        var party: CPace.Party
+        var session: [UInt8]
+        var macKey: SymmetricKey?
+        var isk: [UInt8]?
+        var host: (member: MemberID, name: String)?
+        var hostAddress: Address?
+        var message: [UInt8]
+        var sends = 1
+        var nextSend: Nanos
+        var badHosts: Set<MemberID> = []
+    }
+    struct Button {
+        var opened: Nanos
+        var until: Nanos
+        var session: [UInt8]
+        var nextOffer: Nanos
+        var heard: [MemberID: Address] = [:]
+        var askedForConvoy = false
+        /// The pairing's roles were decided (from the one other car heard).
+        var decided = false
+        /// Two other cars were heard: given up, but offers go on until the window ends, so the
+        /// others hear a third car too.
+        var overlapped = false
+    }
+
+    public let settings: Settings
+    let me: MemberID
+    public var name: String
+    let random: @Sendable (Int) -> [UInt8]
+    var invite: Invite?
+    var lastFresh: Nanos?
+    var hosted: [[UInt8]: Hosted] = [:]
+    var attempt: Attempt?
+    var button: Button?
+    /// What the offers of other cars said (the push-button's roles).
+    var peers: [MemberID: (hosting: Bool, members: Int, name: String)] = [:]
+    /// Whether this car is in a convoy, and how many members it hears (the push-button's host).
+    public var hosting = false
+    public var members = 0
+
+    /// `random`: cryptographically random bytes (sessions, scalars, codes).
+    public init(me: MemberID, name: String, settings: Settings = Settings(), random: @escaping @Sendable (Int) -> [UInt8]) {
+        self.me = me; self.name = name; self.settings = settings; self.random = random
+    }
+
+    var myAssociated: [UInt8] { PairingWire.associated(member: me, name: name) }
+    static var codeChannel: [UInt8] { Array("jamz code join v1".utf8) }
+    static func buttonChannel(joiner: MemberID, host: MemberID) -> [UInt8] {
+        CPace.lvCat(Array("jamz button join v1".utf8), PairingWire.associated(member: joiner, name: ""),
+                    PairingWire.associated(member: host, name: ""))
+    }
+    static func macKey(session: [UInt8], isk: [UInt8]) -> SymmetricKey {
+        SymmetricKey(data: Array(SHA512.hash(data: Array("CPaceMac".utf8) + session + isk)))
+    }
+    static func tag(_ key: SymmetricKey, _ share: [UInt8], _ ad: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA512>.authenticationCode(for: CPace.lvCat(share, ad), using: key))
+    }
+    static func welcomeKey(session: [UInt8], isk: [UInt8]) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: isk), salt: session, info: Array("jamz join welcome v1".utf8), outputByteCount: 32)
+    }
+    /// The word both cars speak: one byte of HKDF-SHA256(ISK, sid, "jamz check word v1").
+    static func checkWord(session: [UInt8], isk: [UInt8]) -> String {
+        let k = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: isk), salt: session, info: Array("jamz check word v1".utf8), outputByteCount: 1)
+        return CheckWords.word(for: k.withUnsafeBytes { $0[0] })
+    }
+
+    /// The digits of a short code, or why it is not one (spaces and dashes are ignored).
+    public static func parse(code: String, digits: Int = Settings().codeDigits) throws(Failure) -> [UInt8] {
+        let d = Array(code.utf8.filter { $0 != 0x20 && $0 != 0x2D })
+        guard d.allSatisfy({ (0x30...0x39).contains($0) }) else { throw .badCode("a short join code has digits only") }
+        guard d.count == digits else { throw .badCode("a short join code has \(digits) digits, not \(d.count)") }
+        return d
+    }
+
+    // MARK: the host
+
+    /// Opens an invite with a fresh code (a previous one is closed): "482 193".
+    public mutating func invite(now: Nanos) -> String {
+        var digits: [UInt8] = []
+        while digits.count < settings.codeDigits {
+            for b in random(settings.codeDigits) where b < 250 && digits.count < settings.codeDigits { digits.append(0x30 + b % 10) }
+        }
+        invite = Invite(code: digits, expires: now + settings.codeLifetime, attemptsLeft: settings.attemptsPerCode)
+        let s = String(decoding: digits, as: UTF8.self)
+        return String(s.prefix(3)) + " " + String(s.dropFirst(3))
+    }
+
+    /// The open invite's code, its time left and its attempts left.
+    public func openInvite(now: Nanos) -> (code: String, left: Nanos, attempts: Int)? {
+        guard let i = invite, now < i.expires else { return nil }
+        return (String(decoding: i.code, as: UTF8.self), i.expires - now, i.attemptsLeft)
+    }
+
+    /// The push-button was pressed: offers go out for `buttonWindow`.
+    public mutating func press(now: Nanos) -> [Output] {
+        if let b = button, now < b.until { return [.note("join button: already waiting, \((b.until - now) / nanosPerSecond) s left")] }
+        let b = Button(opened: now, until: now + settings.buttonWindow, session: random(PairingWire.sessionCount), nextOffer: now + settings.offerEvery)
+        button = b
+        return [.multicast(offer(b))]
+    }
+
+    /// A car decides whom it pairs with this long after its press (1.5 offers): every car that
+    /// pressed by then has been heard, so two others are an overlap, not a race.
+    var settle: Nanos { settings.offerEvery * 3 / 2 }
+
+    func offer(_ b: Button) -> [UInt8] {
+        PairingWire.encode(.offer(session: b.session, member: me, hosting: hosting, members: UInt8(clamping: members), name: name))
+    }
+
+    // MARK: the joiner
+
+    /// Joins with a short code: multicasts a hello; the outcome comes from `received`/`due`.
+    public mutating func join(code: String, now: Nanos) throws(Failure) -> [Output] {
+        let digits = try Self.parse(code: code, digits: settings.codeDigits)
+        return start(mode: .code, password: digits, channel: Self.codeChannel, to: nil, now: now)
+    }
+
+    mutating func start(mode: PairingWire.Mode, password: [UInt8], channel: [UInt8], to address: Address?, now: Nanos) -> [Output] {
+        let session = random(PairingWire.sessionCount)
+        guard let party = try? CPace.Party(role: .initiator, password: password, channel: channel, session: session,
+                                           associated: myAssociated, scalar: random(32)) else { return [.note("join: no CPace share (bad scalar)")] }
+        let hello = PairingWire.encode(.hello(session: session, mode: mode, share: party.share, associated: myAssociated))
+        attempt = Attempt(mode: mode, party: party, session: session, hostAddress: address, message: hello, nextSend: now + settings.resendEvery)
+        return [address.map { .send(hello, to: $0) } ?? .multicast(hello)]
+    }
+
+    /// What is waiting: an invite, a pressed button, an attempt (status).
+    public func summary(now: Nanos) -> String? {
+        var parts: [String] = []
+        if let i = openInvite(now: now) {
+            parts.append("join code \(i.code.prefix(3)) \(i.code.dropFirst(3)) valid \(i.left / nanosPerSecond) s, \(i.attempts) tries left")
+        }
+        if let b = button, now < b.until { parts.append("join button: waiting \((b.until - now) / nanosPerSecond) s") }
+        if attempt != nil { parts.append("joining…") }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
+    }
+}
