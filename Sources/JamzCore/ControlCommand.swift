@@ -30,6 +30,10 @@ public enum ControlCommand: Sendable, Equatable {
     public enum Group: Sendable, Equatable {
         case create(name: String)
         case join(code: String)
+        /// Opens a short join code (6 digits, 5 minutes) for another car to join with.
+        case invite
+        /// The join button, as if pressed: pairs with a car whose button is pressed within 30 s.
+        case button
         case show
         case leave
     }
@@ -93,6 +97,8 @@ public enum ControlCommand: Sendable, Equatable {
         case .group(.join(let code)): ["join", code]
         case .group(.show): ["show"]
         case .group(.leave): ["leave"]
+        case .group(.invite): ["invite"]
+        case .group(.button): ["button"]
         case .status, .queue, .pause, .toggle, .next, .prev, .cache, .peers, .takeControl, .where, .convoy: []
         }
     }
@@ -140,7 +146,9 @@ public enum ControlCommand: Sendable, Equatable {
                 self = .group(.join(code: rest.joined()))
             case "show": self = .group(.show)
             case "leave": self = .group(.leave)
-            default: throw .usage("group create [NAME] | group join CODE | group show | group leave")
+            case "invite": self = .group(.invite)
+            case "button": self = .group(.button)
+            default: throw .usage("group create [NAME] | group join CODE | group invite | group button | group show | group leave")
             }
         case .peers: self = .peers
         case .takeControl: self = .takeControl

@@ -8,10 +8,12 @@ public enum ButtonAction: Sendable, Equatable, CustomStringConvertible {
     /// Relative volume change in percent points (encoders: one detent = one step × this).
     case volumeStep(Int)
     case takeControl
+    /// Push-button join: pairs with a car whose join button is pressed within 30 s.
+    case join
     case none
 
     /// Parses a board-file name: play_pause, next, previous (prev), volume_up, volume_down,
-    /// volume_step:N (N may be negative), take_control, none.
+    /// volume_step:N (N may be negative), take_control, join, none.
     public init?(name: String) {
         switch name {
         case "play_pause", "toggle": self = .playPause
@@ -20,6 +22,7 @@ public enum ButtonAction: Sendable, Equatable, CustomStringConvertible {
         case "volume_up": self = .volumeUp
         case "volume_down": self = .volumeDown
         case "take_control": self = .takeControl
+        case "join": self = .join
         case "none", "": self = .none
         default:
             guard name.hasPrefix("volume_step:"), let n = Int(name.dropFirst("volume_step:".count)), n != 0, abs(n) <= 100 else { return nil }
@@ -36,12 +39,13 @@ public enum ButtonAction: Sendable, Equatable, CustomStringConvertible {
         case .volumeDown: "volume_down"
         case .volumeStep(let n): "volume_step:\(n)"
         case .takeControl: "take_control"
+        case .join: "join"
         case .none: "none"
         }
     }
 
     /// Every accepted name, for error messages.
-    public static let names = "play_pause, next, previous, volume_up, volume_down, volume_step:N, take_control, none"
+    public static let names = "play_pause, next, previous, volume_up, volume_down, volume_step:N, take_control, join, none"
 }
 
 public enum Gesture: String, Sendable, Equatable, CaseIterable {
@@ -66,8 +70,8 @@ public struct ButtonActions: Sendable, Equatable {
         }
     }
 
-    /// The default map: media keys do what they say, and a long press on the button named
-    /// "dj" takes control of the convoy. `key` is the evdev key name, if any.
+    /// The default map: media keys do what they say, a long press on the button named "dj"
+    /// takes control of the convoy, a press on the button named "join" is the join button. `key` is the evdev key name, if any.
     public static func defaults(name: String, key: String?) -> ButtonActions {
         var a = ButtonActions()
         switch key ?? "" {
@@ -83,6 +87,7 @@ public struct ButtonActions: Sendable, Equatable {
             case "previous", "prev": a.short = .previous
             case "volume_up": a.short = .volumeUp
             case "volume_down": a.short = .volumeDown
+            case "join": a.short = .join
             default: break
             }
         }

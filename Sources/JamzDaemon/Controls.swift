@@ -221,6 +221,7 @@ actor Controls {
         case .next: cmd = .next
         case .previous: cmd = .prev
         case .takeControl: cmd = .takeControl
+        case .join: cmd = .group(.button)
         case .volumeUp, .volumeDown, .volumeStep:
             let step = action == .volumeUp ? board.volumeStep : action == .volumeDown ? -board.volumeStep
                 : { if case .volumeStep(let n) = action { return n }; return 0 }()

@@ -71,8 +71,14 @@ extension Convoy {
     }
 
     func join(code: String) async throws -> String {
+        if Self.isShortCode(code) { return try await joinShort(code: code) }
         let s: ConvoySecret
         do { s = try JoinCode.parse(code) } catch { throw Player.CommandError("\(error)") }
+        return try await join(secret: s)
+    }
+
+    /// Joins the convoy of this secret (from a long code or a short-code/push-button exchange).
+    func join(secret s: ConvoySecret) async throws -> String {
         try await saveMembership(Membership(code: JoinCode.make(s), name: s.name))
         adopt(s, boots: try await nextBoot())
         node.joined()

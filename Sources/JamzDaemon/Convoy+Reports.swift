@@ -40,7 +40,8 @@ extension Convoy {
         GroupReport(inGroup: inGroup, group: secret.map { "\($0.groupID)" }, name: secret?.name, member: "\(me)",
                     term: node.session.term.number, dj: "\(node.session.term.dj)", isDJ: node.session.isDJ,
                     joinCode: secret.map { JoinCode.make($0) }, drops: receiver.drops, accepted: receiver.accepted,
-                    decodeErrors: decodeErrors, relay: relay?.status, ble: ble?.status)
+                    decodeErrors: decodeErrors, relay: relay?.status, ble: ble?.status,
+                    pairing: pairing.summary(now: clock.now()), checkWord: lastCheckWord)
     }
 
     func peersReport() -> [PeerReport] {
@@ -73,6 +74,10 @@ public struct GroupReport: Codable, Sendable {
     public var relay: RelayTransport.Status?
     /// The Bluetooth LE link: controller, up or why not, advertisements sent, sightings, drops.
     public var ble: BLELink.Status?
+    /// An open short code, a join button waiting, a join running (absent: none).
+    public var pairing: String?
+    /// The check word of this car's last short-code or push-button pairing.
+    public var checkWord: String?
 }
 
 /// One row of `jamz peers --json` (stable keys).

@@ -87,6 +87,12 @@ public actor Convoy {
     var editing = false
     /// Changed by every join, create and leave (`run` stops carrying out an older convoy's effects).
     var membershipEpoch = 0
+    /// Short-code and push-button joins (Convoy+Pairing.swift).
+    var pairing: Pairing<SocketAddress>
+    /// `jamz group join SHORTCODE` waiting for its outcome.
+    var joinWaiter: CheckedContinuation<String, any Error>?
+    /// The check word of the last pairing (status; spoken on both cars).
+    var lastCheckWord: String?
     /// Where this car is; positions of the others go to it.
     var location: Location?
     /// Rung when work may be due sooner than the loop's next deadline (a join, a new peer, a
@@ -135,6 +141,10 @@ public actor Convoy {
         (inbox, inboxSink) = AsyncStream.makeStream(of: Datagram.self, bufferingPolicy: .bufferingNewest(Self.inboxLimit))
         receiver = Receiver(me: me)
         node = ConvoyNode(me: me, carName: carName, sampleRate: sampleRate, ops: ops, timeline: timeline)
+        pairing = Pairing(me: me, name: carName) { n in
+            var g = SystemRandomNumberGenerator()
+            return (0..<n).map { _ in UInt8.random(in: 0...255, using: &g) }
+        }
     }
 
     public var inGroup: Bool { secret != nil }
@@ -161,6 +171,10 @@ public actor Convoy {
 
     /// `address`: where it came from on the LAN (nil: through the relay or, `channel`, over BLE).
     func receive(_ bytes: [UInt8], from address: SocketAddress?, ble channel: Mgmt.Address? = nil, at: Nanos) async {
+        if PairingWire.isPairing(bytes) {
+            if let address { await pairingReceived(bytes, from: address, at: at) }
+            return
+        }
         let link: ConvoyNode.Link = address != nil ? .lan : channel != nil ? .ble : .relay
         _ = nodeNow()
         let sender: MemberID, seq: UInt64, payload: [UInt8]
@@ -209,7 +223,8 @@ public actor Convoy {
     /// track server) and returns when something is due next (nil: not in a convoy, only a ring
     /// can make work due).
     func tick() async -> Nanos? {
-        guard inGroup, transport != nil || relay != nil || ble != nil else { return nil }
+        let pairingNext = await pairingDue()
+        guard inGroup, transport != nil || relay != nil || ble != nil else { return pairingNext }
         let t = nodeNow()
         let (location, port, ble) = (location, UInt16(trackServer?.port ?? 0), ble)
         let (effects, _) = node.tick(now: t, bleChannel: { ble?.reaches($0) ?? false }) {
@@ -228,9 +243,9 @@ public actor Convoy {
             startingServer = false
         }
         // Asked after the awaits: a car heard meanwhile may have made an exchange due.
-        guard var next = node.deadline(now: nodeNow()) else { return nil }
+        guard var next = node.deadline(now: nodeNow()) else { return pairingNext }
         if trackServer == nil { next = min(next, trackServerRetry) }
-        return next
+        return min(next, pairingNext ?? next)
     }
 
     /// Hands the playlist and the timeline, in our clock, to the player (`ConvoyNode.follow`).

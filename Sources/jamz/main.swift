@@ -146,7 +146,7 @@ extension Jamz {
     struct Group: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The convoy: create one (prints the join code), join one, show it, leave it.",
-            subcommands: [Create.self, Join.self, Show.self, Leave.self], defaultSubcommand: Show.self)
+            subcommands: [Create.self, Join.self, Invite.self, Button.self, Show.self, Leave.self], defaultSubcommand: Show.self)
 
         struct Create: ParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Make a new convoy; this car is its DJ. Prints the join code.")
@@ -159,10 +159,20 @@ extension Jamz {
             }
         }
         struct Join: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Join the convoy whose code another car printed.")
+            static let configuration = CommandConfiguration(abstract: "Join the convoy whose code another car gave: its long code, or the 6-digit code of `jamz group invite`.")
             @OptionGroup var common: Common
-            @Argument(help: "The join code (dashes and case do not matter)") var code: [String]
+            @Argument(help: "The join code (dashes, spaces and case do not matter)") var code: [String]
             func run() throws { try common.run(.group(.join(code: code.joined()))) }
+        }
+        struct Invite: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "A 6-digit join code, valid 5 minutes, for a car on this network: `jamz group join CODE` there.")
+            @OptionGroup var common: Common
+            func run() throws { try common.run(.group(.invite)) }
+        }
+        struct Button: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "The join button: pairs with a car whose join button is pressed within 30 s (both speak the same check word).")
+            @OptionGroup var common: Common
+            func run() throws { try common.run(.group(.button)) }
         }
         struct Show: ParsableCommand {
             static let configuration = CommandConfiguration(abstract: "The convoy, this car's part in it, the join code, packet counters.")

@@ -8,7 +8,7 @@ import Testing
         .status, .queue, .play(nil), .play(3), .pause, .toggle, .next, .prev, .seek(20.5), .seek(0),
         .volume(55), .add("zoë long"), .add("a1b2c3"), .cache, .import("/media/usb/Music Folder"),
         .group(.create(name: "")), .group(.create(name: "Road Trip")), .group(.join(code: "ABCD-EFGH")),
-        .group(.show), .group(.leave), .peers, .takeControl, .where, .convoy,
+        .group(.show), .group(.leave), .group(.invite), .group(.button), .peers, .takeControl, .where, .convoy,
     ]
 
     @Test(arguments: all)
@@ -54,7 +54,7 @@ import Testing
         #expect(error("add", ["  "]) == "usage: add TRACK-ID|WORDS")
         #expect(error("import") == "usage: import DIR")
         #expect(error("group", ["join"]) == "usage: group join CODE")
-        #expect(error("group", ["disband"]) == "usage: group create [NAME] | group join CODE | group show | group leave")
+        #expect(error("group", ["disband"]) == "usage: group create [NAME] | group join CODE | group invite | group button | group show | group leave")
         #expect(throws: ControlCommand.ParseError.unknownCommand("x")) {
             try JSONDecoder().decode(ControlCommand.self, from: Data(#"{"cmd":"x"}"#.utf8))
         }

@@ -34,7 +34,7 @@ private func queueIDs(_ car: Car) -> [String] { (((try? json(car, "queue")) as? 
 private func status(_ car: Car) -> [String: Any] { ((try? json(car, "status")) as? [String: Any]) ?? [:] }
 
 /// Sends UDP datagrams from the host (10.77.0.254 on the bridge) to a car's convoy port.
-private func sendUDP(_ datagrams: [[UInt8]], to ip: String, port: UInt16 = 47_800) {
+func sendUDP(_ datagrams: [[UInt8]], to ip: String, port: UInt16 = 47_800) {
     let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()

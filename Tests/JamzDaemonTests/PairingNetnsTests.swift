@@ -1,0 +1,78 @@
+import CLinuxInput
+import Foundation
+import JamzClient
+import JamzCore
+import JamzDaemon
+@testable import JamzNet
+import Testing
+
+/// Joining without the long code, between real jamzd processes as separate hosts (network
+/// namespaces, root): a wrong short code is refused and counted on both cars; a flood of
+/// guesses from a host on the network is rate-limited; the right code joins; then the join
+/// button pressed on a car (its evdev FIFO, as the board's buttons are fed) and on the DJ's
+/// car within 30 s pairs them, and both report the same check word. In the netns suite.
+extension ConvoyNetnsTests {
+    @Test func shortCodeAndJoinButtonPairCarsAndGuessesAreRefusedCountedAndRateLimited() throws {
+        try NetnsLab.run("up", "3")
+        defer { try? NetnsLab.run("down") }
+        let cars = (1...3).map { i in Car(args: ["--car-name", "car\(i)"], netns: "jamz-car\(i)") }
+        let buttons = try ControlsProcessTests.FakeInput(cars[1].dir.appendingPathComponent("buttons").path)
+        let board = cars[1].dir.appendingPathComponent("board.toml").path
+        try """
+            [[button]]
+            name = "join"
+            input_path = "\(buttons.path)"
+            key = "KEY_PROG2"
+            """.write(toFile: board, atomically: true, encoding: .utf8)
+        cars[1].extraArgs += ["--board", board]
+        for c in cars { try c.start() }
+        func report(_ c: Car) -> GroupReport? { try? c.client.call(.group(.show), expecting: GroupReport.self).data }
+        func counter(_ c: Car, _ name: String) -> Int64 { (try? c.client.status())?.counters[name] ?? 0 }
+
+        try cars[0].client.call("group", "create", "Pairing")
+        let invite = try cars[0].client.call("group", "invite").message
+        let code = try #require(invite.split(separator: ":").last.map { $0.filter(\.isNumber) })
+        #expect(code.count == 6)
+
+        // A wrong code: refused on the joiner (with the reason), counted on both sides.
+        let wrong = String(code.map { Character(String(($0.wholeNumberValue! + 1) % 10)) })
+        let (status, _, err) = try cars[2].jamz("group", "join", wrong)
+        #expect(status != 0 && err.contains("wrong join code"))
+        #expect(counter(cars[2], "join.wrong_code") == 1)
+        #expect(report(cars[2])?.inGroup == false)
+        try waitUntil("the host counts the unconfirmed exchange", timeout: 20) { counter(cars[0], "join.unconfirmed") == 1 }
+
+        // Forty guesses from a host on the bridge in a fraction of a second: one is answered.
+        let exchangesBefore = counter(cars[0], "join.exchanges")
+        var attacker = Pairing<Int>(me: MemberID(0xBAD), name: "guesser") { n in (0..<n).map { _ in UInt8.random(in: 0...255) } }
+        let hellos: [[UInt8]] = try (0..<40).map { g in
+            let out = try attacker.join(code: String(format: "%06d", g), now: 0)
+            guard case .multicast(let b)? = out.first else { throw HarnessError("no hello") }
+            return b
+        }
+        sendUDP(hellos, to: "10.77.0.1")
+        try waitUntil("the flood is counted") { counter(cars[0], "join.rate_limited") + counter(cars[0], "join.exchanges") - exchangesBefore == 40 }
+        #expect(counter(cars[0], "join.exchanges") - exchangesBefore <= 2)
+        #expect(counter(cars[0], "join.rate_limited") >= 38)
+
+        // The right code joins: the same convoy, the same check word on both cars.
+        let joined = try cars[2].client.call("group", "join", code).message
+        #expect(joined.contains("check word"))
+        let (host, guest) = (try #require(report(cars[0])), try #require(report(cars[2])))
+        #expect(guest.inGroup && guest.group == host.group && guest.name == "Pairing")
+        #expect(guest.checkWord != nil && guest.checkWord == host.checkWord)
+        #expect(counter(cars[0], "join.welcomed") == 1)
+
+        // The join button on car 2, then `jamz group button` on the DJ's car within 30 s.
+        buttons.press(KEY_PROG2)
+        try waitUntil("car 2's join button is waiting") { report(cars[1])?.pairing?.contains("join button: waiting") == true }
+        sleep(2)
+        #expect(try cars[0].client.call("group", "button").message.contains("waiting"))
+        try waitUntil("car 2 joined by button", timeout: 15) { report(cars[1])?.inGroup == true }
+        let (dj, pressed) = (try #require(report(cars[0])), try #require(report(cars[1])))
+        #expect(pressed.group == dj.group)
+        #expect(pressed.checkWord != nil && pressed.checkWord == dj.checkWord)
+        #expect(cars[1].logText.contains("button join short → join"))
+        for c in cars { #expect(c.terminate() == 0) }
+    }
+}
