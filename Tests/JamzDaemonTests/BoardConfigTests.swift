@@ -1,9 +1,21 @@
+import Foundation
 import JamzControls
 import JamzCore
 import JamzDaemon
+import JamzTestSupport
 import Testing
 
 @Suite struct BoardConfigTests {
+    /// The board files the images ship parse with no problem, and their DJ button takes control
+    /// on a long press and is the join button on a double press.
+    @Test(arguments: ["qemu-x86_64", "rpi4"]) func shippedBoardFilesParse(board: String) throws {
+        let path = Fixtures.repo.appendingPathComponent("board/\(board)/rootfs/etc/jamz/board.toml").path
+        let (b, problems) = BoardConfig.parse(toml: try String(contentsOfFile: path, encoding: .utf8), file: path)
+        #expect(problems.isEmpty, "\(problems)")
+        let dj = try #require(b.buttons.first { $0.name == "dj" })
+        #expect(dj.actions.long == .takeControl && dj.actions.double == .join)
+    }
+
     @Test func fullBoardFileParses() {
         let (b, problems) = BoardConfig.parse(toml: """
             [audio]
