@@ -23,6 +23,8 @@ extension Pairing {
 
     mutating func offered(member: MemberID, hosting theirHosting: Bool, members theirMembers: Int, name: String, from: Address, now: Nanos) -> [Output] {
         guard member != me, var b = button, now < b.until else { return [] }
+        // Two are an overlap already: a flood of made-up members is not kept.
+        guard b.heard[member] != nil || b.heard.count < 3 else { return [] }
         b.heard[member] = from
         peers[member] = (theirHosting, theirMembers, name)
         button = b

@@ -185,6 +185,7 @@ public struct Pairing<Address: Sendable & Equatable> {
         if let b = button, now < b.until { return [.note("join button: already waiting, \((b.until - now) / nanosPerSecond) s left")] }
         let b = Button(opened: now, until: now + settings.buttonWindow, session: random(PairingWire.sessionCount), nextOffer: now + settings.offerEvery)
         button = b
+        peers = [:]
         return [.multicast(offer(b))]
     }
 
