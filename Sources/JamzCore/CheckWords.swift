@@ -1,6 +1,6 @@
 /// The words a push-button join speaks on both cars so the driver can hear that the two head
-/// units paired with each other (and not with a third car pressing at the same moment): one
-/// word chosen by a value both ends derived from their shared key. Short, common, and unlike
+/// units paired with each other (and not with a third car pressing at the same moment): two
+/// words, each chosen by a byte both ends derived from their shared key. Short, common, and unlike
 /// each other when spoken through road noise; the spoken prompts are rendered from this list.
 public enum CheckWords {
     public static let all: [String] = [

@@ -144,9 +144,9 @@ struct Commands: Sendable {
             let r = await convoy.report()
             let text = r.inGroup
                 ? "convoy \"\(r.name ?? "")\" (\(r.group ?? "")), this car \(r.member)\(r.isDJ ? " is the DJ" : ", DJ \(r.dj)") (term \(r.term))\njoin code: \(r.joinCode ?? "")\naccepted \(r.accepted) datagrams, dropped \(r.drops.total)" + (r.relay.map { "\nrelay: \($0.summary)" } ?? "") + (r.ble.map { "\nble: \($0.summary)" } ?? "")
-                    + (r.pairing.map { "\n\($0)" } ?? "") + (r.checkWord.map { "\nlast pairing's check word: \($0)" } ?? "")
+                    + (r.pairing.map { "\n\($0)" } ?? "") + (r.checkWord.map { "\nlast pairing's check words: \($0)" } ?? "")
                 : "not in a convoy: `jamz group create [NAME]`, `jamz group join CODE` or `jamz group button`"
-                    + (r.pairing.map { "\n\($0)" } ?? "") + (r.checkWord.map { "\nlast pairing's check word: \($0)" } ?? "")
+                    + (r.pairing.map { "\n\($0)" } ?? "") + (r.checkWord.map { "\nlast pairing's check words: \($0)" } ?? "")
             return Commands.success(text, r)
         case .peers:
             let ps = await convoy.peersReport()

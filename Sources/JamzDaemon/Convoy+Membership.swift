@@ -41,6 +41,7 @@ extension Convoy {
 
     private func adopt(_ s: ConvoySecret, boots: UInt32) {
         membershipEpoch += 1
+        pairing.closeInvite()   // a code opened for the old convoy, or for none
         if let old = secret { receiver.remove(group: old.groupID) }
         // The track server answers members of one convoy: restarted with the new key by tick().
         if let server = trackServer { trackServer = nil; Task { await server.close() } }
@@ -95,6 +96,7 @@ extension Convoy {
         try? FileManager.default.removeItem(atPath: membershipPath)
         receiver.remove(group: s.groupID)
         secret = nil; outbox.use(nil)
+        pairing.closeInvite()
         membershipEpoch += 1
         node.left(); lanAddress.removeAll()
         relay?.close(); relay = nil

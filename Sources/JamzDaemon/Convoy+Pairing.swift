@@ -46,6 +46,10 @@ extension Convoy {
         guard joinWaiter == nil else { throw Player.CommandError("a join is already running; wait for it") }
         let out: [Pairing<SocketAddress>.Output]
         do { out = try pairing.join(code: code, now: clock.now()) } catch { throw Player.CommandError(error.description) }
+        for case .outcome(.failed(let f, _)) in out {
+            _ = emit(out)
+            throw Player.CommandError(f.description)
+        }
         return try await withCheckedThrowingContinuation { c in
             joinWaiter = c
             _ = emit(out)
@@ -80,7 +84,12 @@ extension Convoy {
             case .multicast(let b): transport?.multicast(b)
             case .send(let b, let to): transport?.send(b, to: to)
             case .count(let c): store.counters.add(c)
-            case .note(let n): logger.info("\(n)")
+            case .note(let n):
+                // A flood of join datagrams is counted, not logged line by line.
+                let now = clock.now()
+                if now - pairingNotes.since >= nanosPerSecond { pairingNotes = (now, 0) }
+                pairingNotes.count += 1
+                if pairingNotes.count <= 5 { logger.info("\(n)") } else { store.counters.add("join.notes_dropped") }
             case .outcome(let oc): outcomes.append(oc)
             }
         }
@@ -90,29 +99,30 @@ extension Convoy {
     private func settle(_ outcomes: [Pairing<SocketAddress>.Outcome]) async {
         for o in outcomes {
             switch o {
-            case .joined(let s, let host, let word):
+            case .joined(let s, let host, let word, let way):
                 lastCheckWord = word
                 var message: String
-                if s == secret {
+                if s.bytes == secret?.bytes {
                     message = "already in convoy \"\(s.name)\""
                 } else {
                     do { message = try await join(secret: s) } catch {
-                        finishJoin(.failure(error))
+                        logger.error("join: cannot adopt the convoy: \(error)")
+                        if way == .code { finishJoin(.failure(error)) }
                         continue
                     }
                 }
-                message += " from \(host); check word: \(word)"
+                message += " from \(host); check words: \(word)"
                 logger.notice("\(message)")
                 prompt(.paired(checkWord: word))
-                finishJoin(.success(message))
+                if way == .code { finishJoin(.success(message)) }
             case .welcomed(_, let name, let word):
                 lastCheckWord = word
-                logger.notice("\(name) joined this car's convoy; check word: \(word)")
+                logger.notice("\(name) joined this car's convoy; check words: \(word)")
                 prompt(.paired(checkWord: word))
-            case .failed(let f):
+            case .failed(let f, let way):
                 logger.notice("join failed: \(f)")
                 prompt(f == .overlap ? .joinOverlap : .joinFailed)
-                finishJoin(.failure(Player.CommandError(f.description)))
+                if way == .code { finishJoin(.failure(Player.CommandError(f.description))) }
             case .needConvoy:
                 guard !inGroup else { continue }
                 do { _ = try await create(name: "") } catch { logger.error("push-button join: cannot make a convoy: \(error)") }

@@ -76,7 +76,7 @@ public struct GroupReport: Codable, Sendable {
     public var ble: BLELink.Status?
     /// An open short code, a join button waiting, a join running (absent: none).
     public var pairing: String?
-    /// The check word of this car's last short-code or push-button pairing.
+    /// The two check words of this car's last short-code or push-button pairing.
     public var checkWord: String?
 }
 

@@ -89,9 +89,11 @@ public actor Convoy {
     var membershipEpoch = 0
     /// Short-code and push-button joins (Convoy+Pairing.swift).
     var pairing: Pairing<SocketAddress>
+    /// Join notes logged in the current second (a flood is counted, not logged).
+    var pairingNotes: (since: Nanos, count: Int) = (0, 0)
     /// `jamz group join SHORTCODE` waiting for its outcome.
     var joinWaiter: CheckedContinuation<String, any Error>?
-    /// The check word of the last pairing (status; spoken on both cars).
+    /// The two check words of the last pairing (status; spoken on both cars).
     var lastCheckWord: String?
     /// Where this car is; positions of the others go to it.
     var location: Location?

@@ -9,59 +9,69 @@ extension Pairing {
         do { m = try PairingWire.decode(bytes) } catch { return [.count("join.bad_datagram"), .note("\(error)")] }
         switch m {
         case .offer(_, let member, let theirHosting, let theirMembers, let theirName):
-            return offered(member: member, hosting: theirHosting, members: Int(theirMembers), name: theirName, from: from, now: now)
-        case .hello(let s, let mode, let share, let ad):
-            return hello(session: s, mode: mode, share: share, associated: ad, from: from, now: now)
+            return offered(member: member, heard: Heard(address: from, hosting: theirHosting, members: Int(theirMembers), name: theirName), now: now)
+        case .hello(let s, let mode, let first, let ad):
+            return hello(session: s, mode: mode, first: first, associated: ad, from: from, now: now)
         case .reply(let s, let share, let ad, let tag):
             return reply(session: s, share: share, associated: ad, tag: tag, from: from, now: now)
         case .confirm(let s, let tag):
             return confirm(session: s, tag: tag, from: from, secret: secret, now: now)
+        case .answer(let s, let share, let ad):
+            return answer(session: s, share: share, associated: ad, from: from, now: now)
+        case .reveal(let s, let share, let tag):
+            return reveal(session: s, share: share, tag: tag, from: from, secret: secret, now: now)
         case .welcome(let s, let sealed):
             return welcome(session: s, sealed: sealed)
         }
     }
 
-    mutating func offered(member: MemberID, hosting theirHosting: Bool, members theirMembers: Int, name: String, from: Address, now: Nanos) -> [Output] {
+    // MARK: the push-button's roles
+
+    mutating func offered(member: MemberID, heard h: Heard, now: Nanos) -> [Output] {
         guard member != me, var b = button, now < b.until else { return [] }
+        if let known = b.heard[member] {
+            // The same car from a second address: itself on two links, or someone posing as it.
+            return known.address == h.address ? [] : overlap(because: "\(h.name) offering from a second address")
+        }
         // Two are an overlap already: a flood of made-up members is not kept.
-        guard b.heard[member] != nil || b.heard.count < 3 else { return [] }
-        b.heard[member] = from
-        peers[member] = (theirHosting, theirMembers, name)
+        guard b.heard.count < 3 else { return [] }
+        b.heard[member] = h
         button = b
-        if let o = overlap() { return o }
+        if b.heard.count >= 2 { return overlap(because: "\(b.heard.count) other cars pressed join") }
         return now >= b.opened + settle ? decide(now: now) : []
     }
 
-    /// Two other cars heard while the button's window is open: give up (once).
-    mutating func overlap() -> [Output]? {
-        guard let b = button, b.heard.count >= 2 else { return nil }
-        guard !b.overlapped else { return [] }
+    /// Gives up the button's window (once): two other cars, a second exchange, a second address.
+    mutating func overlap(because why: String) -> [Output] {
+        guard let b = button, !b.overlapped else { return [] }
         button?.overlapped = true
-        attempt = nil
-        hosted = hosted.filter { $0.value.mode != .button }
-        return [.count("join.overlap"), .outcome(.failed(.overlap))]
+        attempts[.button] = nil
+        hosted = hosted.filter { $0.value.mode != .button || $0.value.welcome != nil }
+        return [.count("join.overlap"), .note("join button: \(why)"), .outcome(.failed(.overlap, by: .button))]
     }
 
-    /// The roles, once the window has settled with one other car heard. The host: the car in a
-    /// convoy, else the one with more members heard, else the lower member id.
+    /// The roles, once the window has settled with one other car heard, from the ranks both
+    /// advertised: the host is the car in a convoy, else the one with more members heard, else
+    /// the lower member id.
     mutating func decide(now: Nanos) -> [Output] {
-        guard let b = button, !b.decided, !b.overlapped, b.heard.count == 1, let (member, address) = b.heard.first,
-              let them = peers[member] else { return [] }
-        button?.decided = true
-        let iHost = (hosting ? 1 : 0, members, member.raw) > (them.hosting ? 1 : 0, them.members, me.raw)
+        guard let b = button, case .undecided = b.role, !b.overlapped, b.heard.count == 1, let (member, them) = b.heard.first
+        else { return [] }
+        let iHost = (b.hosting ? 1 : 0, b.members, member.raw) > (them.hosting ? 1 : 0, them.members, me.raw)
         if iHost {
-            guard !hosting else { return [.note("join button: hosting \(them.name)")] }
-            button?.askedForConvoy = true
-            return [.note("join button: hosting \(them.name) in a new convoy"), .outcome(.needConvoy)]
+            button?.role = .host(member)
+            return [.note("join button: hosting \(them.name)")]
         }
+        button?.role = .join(member)
         return [.note("join button: joining \(them.name)")]
-            + start(mode: .button, password: [], channel: Self.buttonChannel(joiner: me, host: member), to: address, now: now)
+            + start(mode: .button, password: [], channel: Self.buttonChannel(joiner: me, host: member), to: them.address, now: now)
     }
 
-    mutating func hello(session s: [UInt8], mode: PairingWire.Mode, share: [UInt8], associated ad: [UInt8], from: Address, now: Nanos) -> [Output] {
-        if let h = hosted[s] { return [.send(h.reply, to: from)] }   // our reply was lost
+    // MARK: the host
+
+    mutating func hello(session s: [UInt8], mode: Way, first: [UInt8], associated ad: [UInt8], from: Address, now: Nanos) -> [Output] {
+        let key = HostKey(session: s, first: first)
+        if let h = hosted[key] { return h.address == from ? [.send(h.reply, to: from)] : [.count("join.stray")] }   // our reply was lost
         guard let (peer, peerName) = PairingWire.parseAssociated(ad), peer != me else { return [.count("join.bad_datagram")] }
-        let password: [UInt8], channel: [UInt8]
         switch mode {
         case .code:
             guard var i = invite, now < i.expires else { return [.count("join.no_invite")] }
@@ -71,134 +81,222 @@ extension Pairing {
             guard i.attemptsLeft > 0 else {
                 return [.count("join.code_used_up"), .note("join: code used up after \(settings.attemptsPerCode) failed tries: make a new one (jamz group invite)")]
             }
+            lastFresh = now
+            let party: CPace.Party, isk: [UInt8]
+            do {
+                party = try CPace.Party(role: .responder, password: i.code, channel: Self.codeChannel, session: s, associated: myAssociated, scalar: random(32))
+                isk = try party.key(peerShare: first, peerAssociated: ad)
+            } catch {
+                return [.count("join.bad_share"), .note("join: hello from \(peerName) refused: \(error)")]
+            }
             i.attemptsLeft -= 1
             invite = i
-            lastFresh = now
-            (password, channel) = (i.code, Self.codeChannel)
+            let mac = Self.macKey(session: s, isk: isk)
+            let reply = PairingWire.encode(.reply(session: s, share: party.share, associated: myAssociated, tag: Self.tag(mac, party.share, myAssociated)))
+            hosted[key] = Hosted(mode: .code, peer: peer, name: peerName, address: from, code: i.code, isk: isk,
+                                 expectedTag: Self.tag(mac, first, ad), joinerAD: ad, reply: reply, expires: now + settings.exchangeTimeout)
+            return [.count("join.exchanges"), .send(reply, to: from)]
         case .button:
             guard var b = button, now < b.until, !b.overlapped else { return [.count("join.no_button")] }
-            // Not before the window settled (the joiner sends again): a third car is heard first.
-            guard now >= b.opened + settle else { return [] }
-            b.heard[peer] = b.heard[peer] ?? from
+            if case .undecided = b.role, now >= b.opened + settle {
+                let out = decide(now: now)
+                b = button ?? b
+                guard case .host = b.role else { return out + [.count("join.no_button")] }
+            }
+            // Only from the one car heard offering, at its address, and only if this car hosts.
+            guard case .host(let chosen) = b.role, chosen == peer, b.heard[peer]?.address == from else {
+                return [.count("join.no_button")]
+            }
+            // One exchange per window: a second is someone else (or the same car twice): give up.
+            guard !b.used else { return overlap(because: "a second join exchange from \(peerName)") }
+            let party: CPace.Party
+            do {
+                party = try CPace.Party(role: .responder, password: [], channel: Self.buttonChannel(joiner: peer, host: me), session: s,
+                                        associated: myAssociated, scalar: random(32))
+            } catch {
+                return [.count("join.no_share"), .note("join: no CPace share (\(error))")]
+            }
+            b.used = true
             button = b
-            if let o = overlap() { return o }
-            (password, channel) = ([], Self.buttonChannel(joiner: peer, host: me))
+            let answer = PairingWire.encode(.answer(session: s, share: party.share, associated: myAssociated))
+            hosted[key] = Hosted(mode: .button, peer: peer, name: peerName, address: from, party: party, joinerAD: ad, reply: answer,
+                                 expires: now + settings.exchangeTimeout)
+            return [.count("join.exchanges"), .send(answer, to: from)]
         }
-        let party: CPace.Party, isk: [UInt8]
-        do {
-            party = try CPace.Party(role: .responder, password: password, channel: channel, session: s, associated: myAssociated, scalar: random(32))
-            isk = try party.key(peerShare: share, peerAssociated: ad)
-        } catch {
-            return [.count("join.bad_share"), .note("join: hello from \(peerName) refused: \(error)")]
-        }
-        let key = Self.macKey(session: s, isk: isk)
-        let reply = PairingWire.encode(.reply(session: s, share: party.share, associated: myAssociated, tag: Self.tag(key, party.share, myAssociated)))
-        hosted[s] = Hosted(mode: mode, peer: peer, name: peerName, isk: isk, expectedTag: Self.tag(key, share, ad), reply: reply,
-                           expires: now + settings.exchangeTimeout)
-        return [.count("join.exchanges"), .send(reply, to: from)]
     }
 
-    mutating func reply(session s: [UInt8], share: [UInt8], associated ad: [UInt8], tag: [UInt8], from: Address, now: Nanos) -> [Output] {
-        guard var a = attempt, a.session == s else { return [.count("join.stray")] }
-        guard a.isk == nil else { return [] }   // a second host, or our confirm's reply repeated
-        guard let (host, hostName) = PairingWire.parseAssociated(ad),
-              let isk = try? a.party.key(peerShare: share, peerAssociated: ad) else { return [.count("join.bad_share")] }
-        let key = Self.macKey(session: s, isk: isk)
-        guard HMAC<SHA512>.isValidAuthenticationCode(tag, authenticating: CPace.lvCat(share, ad), using: key) else {
-            // The same host answers each hello we send again: one refusal per host.
-            guard a.badHosts.insert(host).inserted else { return [] }
-            attempt = a
-            return [.count("join.wrong_code"), .note("join: \(hostName) answered with another code")]
-        }
-        a.isk = isk; a.macKey = key; a.host = (host, hostName); a.hostAddress = from
-        a.message = PairingWire.encode(.confirm(session: s, tag: Self.tag(key, a.party.share, myAssociated)))
-        a.sends = 1; a.nextSend = now + settings.resendEvery
-        attempt = a
-        return [.send(a.message, to: from)]
-    }
-
+    /// A code's confirm: the joiner's tag, checked against each exchange of this session from
+    /// this address (a forged tag is counted; `settings.wrongTags` of them drop the exchange).
     mutating func confirm(session s: [UInt8], tag: [UInt8], from: Address, secret: ConvoySecret?, now: Nanos) -> [Output] {
-        guard var h = hosted[s] else { return [.count("join.stray")] }
+        let keys = hosted.filter { $0.key.session == s && $0.value.mode == .code && $0.value.address == from }.map(\.key)
+        guard !keys.isEmpty else { return [.count("join.stray")] }
+        for key in keys {
+            guard let h = hosted[key], let expected = h.expectedTag, constantTimeEqual(tag, expected) else { continue }
+            if let w = h.welcome { return [.send(w, to: from)] }   // our welcome was lost
+            guard let secret else { return [.note("join: \(h.name) confirmed, but this car left its convoy")] }
+            if let c = h.code, invite?.code == c { invite?.attemptsLeft += 1 }   // a join is not a failed try
+            return welcomed(key, secret: secret, to: from)
+        }
+        var out: [Output] = [.count("join.wrong_code")]
+        for key in keys {
+            guard var h = hosted[key] else { continue }
+            h.wrongTags += 1
+            if h.wrongTags >= settings.wrongTags {
+                hosted[key] = nil
+                out.append(.note("join: \(h.name) confirmed with another code; refused"))
+            } else {
+                hosted[key] = h
+            }
+        }
+        return out
+    }
+
+    /// A button's reveal: the joiner's share (matching its commitment) and tag.
+    mutating func reveal(session s: [UInt8], share: [UInt8], tag: [UInt8], from: Address, secret: ConvoySecret?, now: Nanos) -> [Output] {
+        let key = HostKey(session: s, first: Self.commitment(session: s, share: share))
+        guard var h = hosted[key], h.address == from else { return [.count("join.stray")] }
         if let w = h.welcome { return [.send(w, to: from)] }   // our welcome was lost
-        guard constantTimeEqual(tag, h.expectedTag) else {
-            hosted[s] = nil
-            return [.count("join.wrong_code"), .note("join: \(h.name) confirmed with another code; refused")]
+        guard let b = button, now < b.until, !b.overlapped else { return [.count("join.no_button")] }
+        if h.isk == nil {
+            guard let party = h.party, let isk = try? party.key(peerShare: share, peerAssociated: h.joinerAD) else {
+                hosted[key] = nil
+                return [.count("join.bad_share")]
+            }
+            h.isk = isk
+            h.expectedTag = Self.tag(Self.macKey(session: s, isk: isk), share, h.joinerAD)
         }
+        guard let expected = h.expectedTag, constantTimeEqual(tag, expected) else {
+            h.wrongTags += 1
+            hosted[key] = h.wrongTags >= settings.wrongTags ? nil : h
+            return [.count("join.wrong_tag")]
+        }
+        hosted[key] = h
         guard let secret else {
-            // A push-button host still making its convoy: the joiner sends its confirm again.
-            if h.mode == .button, button?.askedForConvoy != true { button?.askedForConvoy = true; return [.outcome(.needConvoy)] }
-            return []
+            // This car makes its convoy now (the joiner sends its reveal again).
+            guard !b.askedForConvoy else { return [] }
+            button?.askedForConvoy = true
+            return [.outcome(.needConvoy)]
         }
-        let key = Self.welcomeKey(session: s, isk: h.isk)
+        button = nil
+        return welcomed(key, secret: secret, to: from)
+    }
+
+    mutating func welcomed(_ key: HostKey, secret: ConvoySecret, to: Address) -> [Output] {
+        guard var h = hosted[key], let isk = h.isk else { return [] }
+        let s = key.session
         let header = PairingWire.header(5, s)
-        guard let box = try? ChaChaPoly.seal(secret.bytes + Array(secret.name.utf8.prefix(200)), using: key,
+        guard let box = try? ChaChaPoly.seal(secret.bytes + PairingWire.shortName(secret.name, max: 200), using: Self.welcomeKey(session: s, isk: isk),
                                              nonce: ChaChaPoly.Nonce(data: [UInt8](repeating: 0, count: 12)), authenticating: header) else { return [] }
         let w = header + Array(box.ciphertext) + Array(box.tag)
         h.welcome = w
-        hosted[s] = h
-        if h.mode == .code { invite?.attemptsLeft += 1 } else { button = nil }
-        return [.count("join.welcomed"), .send(w, to: from),
-                .outcome(.welcomed(member: h.peer, name: h.name, checkWord: Self.checkWord(session: s, isk: h.isk)))]
+        hosted[key] = h
+        return [.count("join.welcomed"), .send(w, to: to),
+                .outcome(.welcomed(member: h.peer, name: h.name, checkWord: Self.checkWord(session: s, isk: isk)))]
+    }
+
+    // MARK: the joiner
+
+    /// A code's reply: the host's share and tag.
+    mutating func reply(session s: [UInt8], share: [UInt8], associated ad: [UInt8], tag: [UInt8], from: Address, now: Nanos) -> [Output] {
+        guard var a = attempts[.code], a.session == s else { return [.count("join.stray")] }
+        guard a.isk == nil else { return [] }   // a second host, or our confirm's reply repeated
+        guard let (host, hostName) = PairingWire.parseAssociated(ad) else { return [.count("join.bad_datagram")] }
+        // The same host answers each hello we send again: one check per host.
+        guard !a.badHosts.contains(host) else { return [] }
+        a.checked += 1
+        guard let isk = try? a.party.key(peerShare: share, peerAssociated: ad),
+              HMAC<SHA512>.isValidAuthenticationCode(tag, authenticating: CPace.lvCat(share, ad), using: Self.macKey(session: s, isk: isk)) else {
+            a.badHosts.insert(host)
+            var out: [Output] = [.count("join.wrong_code"), .note("join: \(hostName) answered with another code")]
+            if a.checked >= settings.repliesChecked {
+                attempts[.code] = nil
+                out += [.count("join.refused"), .outcome(.failed(.wrongCode, by: .code))]
+            } else {
+                attempts[.code] = a
+            }
+            return out
+        }
+        a.isk = isk; a.host = (host, hostName); a.hostAddress = from
+        a.message = PairingWire.encode(.confirm(session: s, tag: Self.tag(Self.macKey(session: s, isk: isk), a.party.share, myAssociated)))
+        a.sends = 1; a.nextSend = now + settings.resendEvery
+        attempts[.code] = a
+        return [.send(a.message, to: from)]
+    }
+
+    /// A button's answer: the host's share, from the car chosen and its address only.
+    mutating func answer(session s: [UInt8], share: [UInt8], associated ad: [UInt8], from: Address, now: Nanos) -> [Output] {
+        guard var a = attempts[.button], a.session == s, a.isk == nil, a.hostAddress == from,
+              let (host, hostName) = PairingWire.parseAssociated(ad), case .join(let chosen) = button?.role, chosen == host
+        else { return [.count("join.stray")] }
+        guard let isk = try? a.party.key(peerShare: share, peerAssociated: ad) else { return [.count("join.bad_share")] }
+        a.isk = isk; a.host = (host, hostName)
+        a.message = PairingWire.encode(.reveal(session: s, share: a.party.share, tag: Self.tag(Self.macKey(session: s, isk: isk), a.party.share, myAssociated)))
+        a.sends = 1; a.nextSend = now + settings.resendEvery
+        attempts[.button] = a
+        return [.send(a.message, to: from)]
     }
 
     mutating func welcome(session s: [UInt8], sealed: [UInt8]) -> [Output] {
-        guard let a = attempt, a.session == s, let isk = a.isk else { return [.count("join.stray")] }
+        guard let (way, a) = attempts.first(where: { $0.value.session == s }), let isk = a.isk else { return [.count("join.stray")] }
         let key = Self.welcomeKey(session: s, isk: isk)
         guard let box = try? ChaChaPoly.SealedBox(nonce: ChaChaPoly.Nonce(data: [UInt8](repeating: 0, count: 12)),
                                                   ciphertext: sealed.dropLast(16), tag: sealed.suffix(16)),
               let plain = try? ChaChaPoly.open(box, using: key, authenticating: PairingWire.header(5, s)),
               let secret = ConvoySecret(bytes: Array(plain.prefix(ConvoySecret.byteCount)), name: String(decoding: plain.dropFirst(ConvoySecret.byteCount), as: UTF8.self))
         else { return [.count("join.bad_welcome"), .note("join: a welcome that does not open; ignored")] }
-        attempt = nil
-        button = nil
-        return [.count("join.joined"), .outcome(.joined(secret, host: a.host?.name ?? "?", checkWord: Self.checkWord(session: s, isk: isk)))]
+        attempts[way] = nil
+        if way == .button { button = nil }
+        return [.count("join.joined"), .outcome(.joined(secret, host: a.host?.name ?? "?", checkWord: Self.checkWord(session: s, isk: isk), by: way))]
     }
+
+    // MARK: time
 
     /// Resends, expiries and time-outs due at `now`.
     public mutating func due(now: Nanos) -> [Output] {
         var out: [Output] = []
-        if var a = attempt, now >= a.nextSend {
+        for (way, var a) in attempts where now >= a.nextSend {
             if a.sends < settings.tries {
                 a.sends += 1
                 a.nextSend += settings.resendEvery
-                attempt = a
+                attempts[way] = a
                 out.append(a.hostAddress.map { .send(a.message, to: $0) } ?? .multicast(a.message))
             } else {
-                attempt = nil
+                attempts[way] = nil
+                // The button's window ends with its one attempt.
+                if way == .button { button = nil }
                 let f: Failure = a.isk == nil && !a.badHosts.isEmpty ? .wrongCode : .noAnswer
-                if a.mode == .button && a.isk == nil { button = nil }
-                out += [.count(f == .wrongCode ? "join.refused" : "join.no_answer"), .outcome(.failed(f))]
+                out += [.count(f == .wrongCode ? "join.refused" : "join.no_answer"), .outcome(.failed(f, by: way))]
             }
         }
-        for (s, h) in hosted where now >= h.expires {
-            hosted[s] = nil
+        for (key, h) in hosted where now >= h.expires {
+            hosted[key] = nil
             if h.welcome == nil { out += [.count("join.unconfirmed"), .note("join: \(h.name) never confirmed (a wrong code, or gone)")] }
         }
-        if let i = invite, now >= i.expires { invite = nil; out.append(.note("join code expired")) }
+        if let i = invite, now >= i.expires { closeInvite(); out.append(.note("join code expired")) }
         if let b = button {
             if now >= b.until {
                 button = nil
-                if attempt == nil, !b.overlapped { out += [.count("join.button_timeout"), .outcome(.failed(.buttonTimeout))] }
-            } else if !b.decided, now >= b.opened + settle, b.heard.count == 1 {
-                out += decide(now: now)
-            } else if now >= b.nextOffer {
-                var next = b
-                next.nextOffer = now + settings.offerEvery
-                button = next
-                out.append(.multicast(offer(b)))
+                if attempts[.button] == nil, !b.overlapped { out += [.count("join.button_timeout"), .outcome(.failed(.buttonTimeout, by: .button))] }
+            } else {
+                if case .undecided = b.role, !b.overlapped, now >= b.opened + settle, b.heard.count == 1 { out += decide(now: now) }
+                if let b = button, now >= b.nextOffer {
+                    button?.nextOffer = now + settings.offerEvery
+                    out.append(.multicast(offer(b)))
+                }
             }
         }
         return out
     }
 
-    /// When `due` has something to do next (nil: nothing is waiting).
+    /// When `due` has something to do next (nil: nothing is waiting). Never in the past once
+    /// `due(now:)` has run: each deadline listed moves on when it is handled.
     public func deadline() -> Nanos? {
         var d: [Nanos] = hosted.values.map(\.expires)
-        if let a = attempt { d.append(a.nextSend) }
+        d += attempts.values.map(\.nextSend)
         if let i = invite { d.append(i.expires) }
         if let b = button {
             d += [b.until, b.nextOffer]
-            if !b.decided, b.heard.count == 1 { d.append(b.opened + settle) }
+            if case .undecided = b.role, !b.overlapped, b.heard.count == 1 { d.append(b.opened + settle) }
         }
         return d.min()
     }

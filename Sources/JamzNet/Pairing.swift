@@ -11,14 +11,18 @@ import JamzCore
 ///   key derived from the exchange's ISK. The code never travels and cannot be tested offline:
 ///   each exchange tests one guess. The host answers at most one new exchange per
 ///   `freshSpacing` and `attemptsPerCode` exchanges that did not end in a join per code; then
-///   the code is used up.
+///   the code is used up. The joiner checks at most `repliesChecked` replies per attempt.
 /// - **Push button.** The join button pressed on two cars within `buttonWindow` of each other.
-///   Each multicasts an offer once a second while its window is open. A car that hears one offer
-///   runs the same exchange with an empty password; the car that hosts is the one in a convoy
-///   (the one with more members heard, or the lower member id). A car that hears two other cars
-///   offering gives up (overlap: which one was meant?). Nothing authenticates the two cars to
-///   each other but the moment and the link, so both speak a check word derived from the ISK:
-///   a man in the middle gives the two cars different keys and, 31 times in 32, different words.
+///   Each multicasts an offer once a second while its window is open. A car that hears exactly
+///   one other car by the time its window has settled runs one exchange with it, with an empty
+///   password; the host is the car in a convoy (else the one with more members, else the lower
+///   member id), from the ranks both advertised at their press. A car that hears two other cars
+///   gives up (overlap: which one was meant?), as does one that hears a second exchange or the
+///   same car from a second address. Nothing authenticates the two cars to each other but the
+///   moment and the link, so both speak two check words derived from the ISK. The joiner commits
+///   to its share in its hello (a hash) and reveals it only after the host's share has come:
+///   a man in the middle fixes each of its two keys before it learns the other, so it cannot
+///   steer the words, and the two cars speak the same words only 1 time in 1024.
 ///
 /// The exchange follows draft-irtf-cfrg-cpace-21 (`CPace`, initiator: the joiner), with its
 /// §10.4 key confirmation (mac_key = SHA-512("CPaceMac" ‖ sid ‖ ISK); Ta, Tb = HMAC-SHA-512
@@ -39,11 +43,15 @@ public struct Pairing<Address: Sendable & Equatable> {
         public var tries = 6
         /// How long a host keeps an exchange waiting for its confirm.
         public var exchangeTimeout: Nanos = 10 * nanosPerSecond
+        /// Replies with a new host whose tag a joiner checks before it gives up (wrong code).
+        public var repliesChecked = 2
+        /// Confirms with a wrong tag a host takes on one exchange before dropping it.
+        public var wrongTags = 3
         public init() {}
     }
 
     public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
-        case wrongCode, noAnswer, overlap, buttonTimeout, badCode(String)
+        case wrongCode, noAnswer, overlap, buttonTimeout, badCode(String), cannot(String)
         public var description: String {
             switch self {
             case .wrongCode: "wrong join code: the car that answered has another one"
@@ -51,16 +59,20 @@ public struct Pairing<Address: Sendable & Equatable> {
             case .overlap: "more than one car pressed join: press again on the two cars only"
             case .buttonTimeout: "no other car pressed join within 30 s"
             case .badCode(let why): why
+            case .cannot(let why): "join: \(why)"
             }
         }
     }
 
+    /// A join by code or by button (each has its own attempt and its own outcomes).
+    public typealias Way = PairingWire.Mode
+
     public enum Outcome: Sendable, Equatable {
         /// This car has the convoy's secret (`host`: the car that gave it).
-        case joined(ConvoySecret, host: String, checkWord: String)
+        case joined(ConvoySecret, host: String, checkWord: String, by: Way)
         /// A car joined this car's convoy.
         case welcomed(member: MemberID, name: String, checkWord: String)
-        case failed(Failure)
+        case failed(Failure, by: Way)
         /// This car hosts a push-button join but is in no convoy: make one.
         case needConvoy
     }
@@ -75,21 +87,31 @@ public struct Pairing<Address: Sendable & Equatable> {
     }
 
     struct Invite { var code: [UInt8]; var expires: Nanos; var attemptsLeft: Int }
+    /// A hosted exchange: the session and what the joiner sent first (its share, or for a button
+    /// its commitment), so a hello with a copied session id cannot take another's place.
+    struct HostKey: Hashable { var session: [UInt8]; var first: [UInt8] }
     struct Hosted {
-        var mode: PairingWire.Mode
+        var mode: Way
         var peer: MemberID
         var name: String
-        var isk: [UInt8]
-        var expectedTag: [UInt8]
+        var address: Address
+        /// A code: the invite's digits (its refund); nil for a button.
+        var code: [UInt8]?
+        /// A code: known at the hello. A button: known at the reveal.
+        var isk: [UInt8]?
+        var expectedTag: [UInt8]?
+        /// A button: the responder's party and the joiner's AD, for the reveal.
+        var party: CPace.Party?
+        var joinerAD: [UInt8]
         var reply: [UInt8]
         var welcome: [UInt8]?
+        var wrongTags = 0
         var expires: Nanos
     }
     struct Attempt {
-        var mode: PairingWire.Mode
+        var mode: Way
         var party: CPace.Party
         var session: [UInt8]
-        var macKey: SymmetricKey?
         var isk: [UInt8]?
         var host: (member: MemberID, name: String)?
         var hostAddress: Address?
@@ -97,16 +119,25 @@ public struct Pairing<Address: Sendable & Equatable> {
         var sends = 1
         var nextSend: Nanos
         var badHosts: Set<MemberID> = []
+        /// Replies whose tag was checked (a flood of made-up hosts costs one check each).
+        var checked = 0
     }
+    enum Role { case undecided, host(MemberID), join(MemberID) }
+    struct Heard { var address: Address; var hosting: Bool; var members: Int; var name: String }
     struct Button {
         var opened: Nanos
         var until: Nanos
         var session: [UInt8]
         var nextOffer: Nanos
-        var heard: [MemberID: Address] = [:]
+        /// This car's rank, frozen at the press (what its offers advertise).
+        var hosting: Bool
+        var members: Int
+        /// The other cars offering, as first heard (a later offer changes nothing).
+        var heard: [MemberID: Heard] = [:]
+        var role = Role.undecided
+        /// The host's one exchange of the window began.
+        var used = false
         var askedForConvoy = false
-        /// The pairing's roles were decided (from the one other car heard).
-        var decided = false
         /// Two other cars were heard: given up, but offers go on until the window ends, so the
         /// others hear a third car too.
         var overlapped = false
@@ -118,12 +149,11 @@ public struct Pairing<Address: Sendable & Equatable> {
     let random: @Sendable (Int) -> [UInt8]
     var invite: Invite?
     var lastFresh: Nanos?
-    var hosted: [[UInt8]: Hosted] = [:]
-    var attempt: Attempt?
+    var hosted: [HostKey: Hosted] = [:]
+    var attempts: [Way: Attempt] = [:]
     var button: Button?
-    /// What the offers of other cars said (the push-button's roles).
-    var peers: [MemberID: (hosting: Bool, members: Int, name: String)] = [:]
-    /// Whether this car is in a convoy, and how many members it hears (the push-button's host).
+    /// Whether this car is in a convoy, and how many members it hears (the push-button's host;
+    /// read at the press).
     public var hosting = false
     public var members = 0
 
@@ -147,10 +177,15 @@ public struct Pairing<Address: Sendable & Equatable> {
     static func welcomeKey(session: [UInt8], isk: [UInt8]) -> SymmetricKey {
         HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: isk), salt: session, info: Array("jamz join welcome v1".utf8), outputByteCount: 32)
     }
-    /// The word both cars speak: one byte of HKDF-SHA256(ISK, sid, "jamz check word v1").
+    /// The words both cars speak: two bytes of HKDF-SHA256(ISK, sid, "jamz check word v1"),
+    /// one word each (10 bits).
     static func checkWord(session: [UInt8], isk: [UInt8]) -> String {
-        let k = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: isk), salt: session, info: Array("jamz check word v1".utf8), outputByteCount: 1)
-        return CheckWords.word(for: k.withUnsafeBytes { $0[0] })
+        let k = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: isk), salt: session, info: Array("jamz check word v1".utf8), outputByteCount: 2)
+        return k.withUnsafeBytes { CheckWords.word(for: $0[0]) + " " + CheckWords.word(for: $0[1]) }
+    }
+    /// What a button joiner's hello carries instead of its share.
+    static func commitment(session: [UInt8], share: [UInt8]) -> [UInt8] {
+        Array(SHA256.hash(data: Array("jamz button commit v1".utf8) + session + share))
     }
 
     /// The digits of a short code, or why it is not one (spaces and dashes are ignored).
@@ -169,9 +204,17 @@ public struct Pairing<Address: Sendable & Equatable> {
         while digits.count < settings.codeDigits {
             for b in random(settings.codeDigits) where b < 250 && digits.count < settings.codeDigits { digits.append(0x30 + b % 10) }
         }
+        closeInvite()
         invite = Invite(code: digits, expires: now + settings.codeLifetime, attemptsLeft: settings.attemptsPerCode)
         let s = String(decoding: digits, as: UTF8.self)
         return String(s.prefix(3)) + " " + String(s.dropFirst(3))
+    }
+
+    /// Closes the invite and drops its exchanges not yet welcomed (this car left, joined or made
+    /// another convoy, or opened a new code).
+    public mutating func closeInvite() {
+        invite = nil
+        hosted = hosted.filter { $0.value.mode != .code || $0.value.welcome != nil }
     }
 
     /// The open invite's code, its time left and its attempts left.
@@ -183,9 +226,10 @@ public struct Pairing<Address: Sendable & Equatable> {
     /// The push-button was pressed: offers go out for `buttonWindow`.
     public mutating func press(now: Nanos) -> [Output] {
         if let b = button, now < b.until { return [.note("join button: already waiting, \((b.until - now) / nanosPerSecond) s left")] }
-        let b = Button(opened: now, until: now + settings.buttonWindow, session: random(PairingWire.sessionCount), nextOffer: now + settings.offerEvery)
+        let b = Button(opened: now, until: now + settings.buttonWindow, session: random(PairingWire.sessionCount),
+                       nextOffer: now + settings.offerEvery, hosting: hosting, members: members)
         button = b
-        peers = [:]
+        attempts[.button] = nil
         return [.multicast(offer(b))]
     }
 
@@ -194,7 +238,7 @@ public struct Pairing<Address: Sendable & Equatable> {
     var settle: Nanos { settings.offerEvery * 3 / 2 }
 
     func offer(_ b: Button) -> [UInt8] {
-        PairingWire.encode(.offer(session: b.session, member: me, hosting: hosting, members: UInt8(clamping: members), name: name))
+        PairingWire.encode(.offer(session: b.session, member: me, hosting: b.hosting, members: UInt8(clamping: b.members), name: name))
     }
 
     // MARK: the joiner
@@ -202,15 +246,22 @@ public struct Pairing<Address: Sendable & Equatable> {
     /// Joins with a short code: multicasts a hello; the outcome comes from `received`/`due`.
     public mutating func join(code: String, now: Nanos) throws(Failure) -> [Output] {
         let digits = try Self.parse(code: code, digits: settings.codeDigits)
+        guard attempts[.code] == nil else { throw .cannot("a join by code is already running") }
         return start(mode: .code, password: digits, channel: Self.codeChannel, to: nil, now: now)
     }
 
-    mutating func start(mode: PairingWire.Mode, password: [UInt8], channel: [UInt8], to address: Address?, now: Nanos) -> [Output] {
+    mutating func start(mode: Way, password: [UInt8], channel: [UInt8], to address: Address?, now: Nanos) -> [Output] {
         let session = random(PairingWire.sessionCount)
-        guard let party = try? CPace.Party(role: .initiator, password: password, channel: channel, session: session,
-                                           associated: myAssociated, scalar: random(32)) else { return [.note("join: no CPace share (bad scalar)")] }
-        let hello = PairingWire.encode(.hello(session: session, mode: mode, share: party.share, associated: myAssociated))
-        attempt = Attempt(mode: mode, party: party, session: session, hostAddress: address, message: hello, nextSend: now + settings.resendEvery)
+        let party: CPace.Party
+        do {
+            party = try CPace.Party(role: .initiator, password: password, channel: channel, session: session, associated: myAssociated, scalar: random(32))
+        } catch {
+            if mode == .button { button = nil }
+            return [.count("join.no_share"), .outcome(.failed(.cannot("no CPace share (\(error))"), by: mode))]
+        }
+        let first = mode == .code ? party.share : Self.commitment(session: session, share: party.share)
+        let hello = PairingWire.encode(.hello(session: session, mode: mode, share: first, associated: myAssociated))
+        attempts[mode] = Attempt(mode: mode, party: party, session: session, hostAddress: address, message: hello, nextSend: now + settings.resendEvery)
         return [address.map { .send(hello, to: $0) } ?? .multicast(hello)]
     }
 
@@ -221,7 +272,7 @@ public struct Pairing<Address: Sendable & Equatable> {
             parts.append("join code \(i.code.prefix(3)) \(i.code.dropFirst(3)) valid \(i.left / nanosPerSecond) s, \(i.attempts) tries left")
         }
         if let b = button, now < b.until { parts.append("join button: waiting \((b.until - now) / nanosPerSecond) s") }
-        if attempt != nil { parts.append("joining…") }
+        if !attempts.isEmpty { parts.append("joining…") }
         return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }
 }

@@ -11,15 +11,18 @@ import JamzCore
 /// |---|---|---|
 /// | 0 | 1 | magic `0x4A` (`'J'`, as an envelope) |
 /// | 1 | 1 | `0x70` (`'p'`): a join datagram, format 1 (an envelope has `0x01` here) |
-/// | 2 | 1 | kind: 1 offer, 2 hello, 3 reply, 4 confirm, 5 welcome |
+/// | 2 | 1 | kind: 1 offer, 2 hello, 3 reply, 4 confirm, 5 welcome, 6 answer, 7 reveal |
 /// | 3 | 16 | session id (the joiner's, random; an offer: the pressing car's) |
 /// | 19 | … | by kind, below |
 ///
 /// - offer (push-button presence, multicast once a second while the button's window is open):
 ///   mode byte, member id (8), hosting (1: in a convoy), members heard (1), name (u8 length + UTF-8)
-/// - hello (joiner → host): mode (1: short code, 2: button), share Ya (32), ADa (u8 length + bytes)
-/// - reply (host → joiner): share Yb (32), ADb (u8 length + bytes), tag Tb (64)
-/// - confirm (joiner → host): tag Ta (64)
+/// - hello (joiner → host): mode (1: short code, 2: button), then for a code the share Ya (32),
+///   for a button the commitment SHA-256("jamz button commit v1" ‖ sid ‖ Ya) (32); ADa (u8 length + bytes)
+/// - reply (host → joiner, a code): share Yb (32), ADb (u8 length + bytes), tag Tb (64)
+/// - confirm (joiner → host, a code): tag Ta (64)
+/// - answer (host → joiner, a button): share Yb (32), ADb (u8 length + bytes)
+/// - reveal (joiner → host, a button): share Ya (32), tag Ta (64)
 /// - welcome (host → joiner): ChaCha20-Poly1305 ciphertext and tag of secret (32) ‖ name, AAD
 ///   the first 19 bytes
 ///
@@ -40,10 +43,13 @@ public enum PairingWire {
         case reply(session: [UInt8], share: [UInt8], associated: [UInt8], tag: [UInt8])
         case confirm(session: [UInt8], tag: [UInt8])
         case welcome(session: [UInt8], sealed: [UInt8])
+        case answer(session: [UInt8], share: [UInt8], associated: [UInt8])
+        case reveal(session: [UInt8], share: [UInt8], tag: [UInt8])
 
         public var session: [UInt8] {
             switch self {
-            case .offer(let s, _, _, _, _), .hello(let s, _, _, _), .reply(let s, _, _, _), .confirm(let s, _), .welcome(let s, _): s
+            case .offer(let s, _, _, _, _), .hello(let s, _, _, _), .reply(let s, _, _, _), .confirm(let s, _), .welcome(let s, _),
+                 .answer(let s, _, _), .reveal(let s, _, _): s
             }
         }
     }
@@ -81,11 +87,12 @@ public enum PairingWire {
         return (MemberID(raw), String(decoding: ad.dropFirst(8), as: UTF8.self))
     }
 
-    static func shortName(_ name: String) -> [UInt8] {
+    /// A name's UTF-8, cut to `max` bytes at a character boundary.
+    public static func shortName(_ name: String, max: Int = 32) -> [UInt8] {
         var out: [UInt8] = []
-        for c in name.unicodeScalars {
+        for c in name {
             let u = Array(String(c).utf8)
-            guard out.count + u.count <= 32 else { break }
+            guard out.count + u.count <= max else { break }
             out += u
         }
         return out
@@ -105,6 +112,10 @@ public enum PairingWire {
             return header(4, s) + tag
         case .welcome(let s, let sealed):
             return header(5, s) + sealed
+        case .answer(let s, let share, let ad):
+            return header(6, s) + share + [UInt8(ad.count)] + ad
+        case .reveal(let s, let share, let tag):
+            return header(7, s) + share + tag
         }
     }
 
@@ -137,6 +148,12 @@ public enum PairingWire {
             // secret (32) + tag (16) at least
             guard bytes.count - r.at >= 48 else { throw .truncated(bytes.count) }
             return .welcome(session: s, sealed: Array(bytes[r.at...]))
+        case 6:
+            let share = try r.take(shareCount)
+            m = .answer(session: s, share: share, associated: try r.take(Int(try r.byte())))
+        case 7:
+            let share = try r.take(shareCount)
+            m = .reveal(session: s, share: share, tag: try r.take(tagCount))
         default:
             throw .unknownKind(kind)
         }

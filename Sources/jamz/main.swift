@@ -170,7 +170,7 @@ extension Jamz {
             func run() throws { try common.run(.group(.invite)) }
         }
         struct Button: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "The join button: pairs with a car whose join button is pressed within 30 s (both speak the same check word).")
+            static let configuration = CommandConfiguration(abstract: "The join button: pairs with a car whose join button is pressed within 30 s (both speak the same two check words).")
             @OptionGroup var common: Common
             func run() throws { try common.run(.group(.button)) }
         }

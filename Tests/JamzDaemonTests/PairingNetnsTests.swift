@@ -46,6 +46,7 @@ extension ConvoyNetnsTests {
         let exchangesBefore = counter(cars[0], "join.exchanges")
         var attacker = Pairing<Int>(me: MemberID(0xBAD), name: "guesser") { n in (0..<n).map { _ in UInt8.random(in: 0...255) } }
         let hellos: [[UInt8]] = try (0..<40).map { g in
+            attacker.attempts = [:]   // one hello per guess, no waiting
             let out = try attacker.join(code: String(format: "%06d", g), now: 0)
             guard case .multicast(let b)? = out.first else { throw HarnessError("no hello") }
             return b
@@ -57,11 +58,11 @@ extension ConvoyNetnsTests {
 
         // The right code joins: the same convoy, the same check word on both cars.
         let joined = try cars[2].client.call("group", "join", code).message
-        #expect(joined.contains("check word"))
+        #expect(joined.contains("check words"))
         let (host, guest) = (try #require(report(cars[0])), try #require(report(cars[2])))
         #expect(guest.inGroup && guest.group == host.group && guest.name == "Pairing")
-        #expect(guest.checkWord != nil && guest.checkWord == host.checkWord)
-        #expect(counter(cars[0], "join.welcomed") == 1)
+        #expect(guest.checkWord != nil && guest.checkWord == host.checkWord && guest.checkWord?.split(separator: " ").count == 2)
+        #expect(counter(cars[0], "join.welcomed") == 1 && counter(cars[2], "join.joined") == 1)
 
         // The join button on car 2, then `jamz group button` on the DJ's car within 30 s.
         buttons.press(KEY_PROG2)
@@ -72,6 +73,9 @@ extension ConvoyNetnsTests {
         let (dj, pressed) = (try #require(report(cars[0])), try #require(report(cars[1])))
         #expect(pressed.group == dj.group)
         #expect(pressed.checkWord != nil && pressed.checkWord == dj.checkWord)
+        // One exchange each way, counted on the car that gave and the car that took.
+        #expect(counter(cars[0], "join.welcomed") == 2 && counter(cars[1], "join.joined") == 1)
+        #expect(counter(cars[0], "join.overlap") == 0 && counter(cars[1], "join.overlap") == 0)
         #expect(cars[1].logText.contains("button join short → join"))
         for c in cars { #expect(c.terminate() == 0) }
     }

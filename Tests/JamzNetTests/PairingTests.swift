@@ -38,7 +38,7 @@ import Testing
                     case .outcome(let oc):
                         cars[i].outcomes.append(oc)
                         if case .needConvoy = oc { cars[i].secret = .random(name: "made"); cars[i].pairing.hosting = true }
-                        if case .joined(let s, _, _) = oc { cars[i].secret = s }
+                        if case .joined(let s, _, _, _) = oc { cars[i].secret = s }
                     case .count(let c): cars[i].counts[c, default: 0] += 1
                     case .note: break
                     }
@@ -54,11 +54,16 @@ import Testing
             }
         }
 
-        /// Steps the time deadline by deadline until `until`.
-        func run(until end: Nanos) {
+        /// Steps the time deadline by deadline until `until`. A deadline still due after `due`
+        /// ran (a loop that would spin) is recorded as an issue.
+        func run(until end: Nanos, sourceLocation: SourceLocation = #_sourceLocation) {
+            var steps = 0
             while let next = cars.compactMap({ $0.pairing.deadline() }).min(), next <= end {
+                steps += 1
+                guard steps < 10_000 else { Issue.record("the deadlines spin at \(now)", sourceLocation: sourceLocation); return }
                 now = max(now, next)
                 for i in cars.indices { apply(i, cars[i].pairing.due(now: now)) }
+                for car in cars { if let d = car.pairing.deadline(), d <= now { Issue.record("a deadline in the past after due", sourceLocation: sourceLocation); return } }
             }
             now = max(now, end)
         }
@@ -81,10 +86,10 @@ import Testing
         let code = net.cars[0].pairing.invite(now: net.now)
         #expect(code.count == 7 && code.filter(\.isNumber).count == 6)
         net.apply(1, try net.cars[1].pairing.join(code: code, now: net.now))
-        guard case .joined(let s, let host, let word)? = net.cars[1].outcomes.last else { Issue.record("not joined: \(net.cars[1].outcomes)"); return }
+        guard case .joined(let s, let host, let word, .code)? = net.cars[1].outcomes.last else { Issue.record("not joined: \(net.cars[1].outcomes)"); return }
         #expect(s == convoy && s.name == "Road trip" && host == "host")
         guard case .welcomed(_, let name, let word2)? = net.cars[0].outcomes.last else { Issue.record("no welcome"); return }
-        #expect(name == "joiner" && word == word2 && CheckWords.all.contains(word))
+        #expect(name == "joiner" && word == word2 && word.split(separator: " ").allSatisfy { CheckWords.all.contains(String($0)) })
         // Four datagrams: hello, reply, confirm, welcome; the code keeps its tries.
         #expect(net.delivered == 4)
         #expect(net.cars[0].pairing.openInvite(now: net.now)?.attempts == 5)
@@ -98,7 +103,7 @@ import Testing
         let wrong = String(code.map { $0 == "9" ? "0" : Character(String(($0.wholeNumberValue! + 1) % 10)) })
         net.apply(1, try net.cars[1].pairing.join(code: wrong, now: net.now))
         net.run(until: net.now + 20 * Self.second)
-        #expect(net.cars[1].outcomes == [.failed(.wrongCode)])
+        #expect(net.cars[1].outcomes == [.failed(.wrongCode, by: .code)])
         #expect(net.cars[1].counts["join.wrong_code"] == 1 && net.cars[1].counts["join.refused"] == 1)
         #expect(net.cars[0].counts["join.unconfirmed"] == 1)
         #expect(net.cars[0].outcomes.isEmpty && net.cars[1].secret == nil)
@@ -117,7 +122,9 @@ import Testing
         net.add("friend", settings: settings, seed: 7)
         let code = net.cars[0].pairing.invite(now: net.now)
         // 40 guesses as fast as the attacker can send: one new exchange per second is answered.
+        // (An attacker does not wait for its own attempt's outcome.)
         for g in 0..<40 {
+            net.cars[1].pairing.attempts = [:]
             net.apply(1, try net.cars[1].pairing.join(code: String(format: "%06d", g), now: net.now))
             net.now += 100_000_000
         }
@@ -126,12 +133,13 @@ import Testing
         #expect(net.cars[0].counts["join.rate_limited", default: 0] == 36)
         // One more second: the fifth exchange; then the code is used up even for the right code.
         net.now += Self.second
+        net.cars[1].pairing.attempts = [:]
         net.apply(1, try net.cars[1].pairing.join(code: "999999", now: net.now))
         net.run(until: net.now + 20 * Self.second)
         net.apply(2, try net.cars[2].pairing.join(code: code, now: net.now))
         net.run(until: net.now + 5 * Self.second)
         #expect(net.cars[0].counts["join.code_used_up"] == 1)
-        #expect(net.cars[2].secret == nil && net.cars[2].outcomes == [.failed(.noAnswer)])
+        #expect(net.cars[2].secret == nil && net.cars[2].outcomes == [.failed(.noAnswer, by: .code)])
         #expect(net.cars[0].counts["join.unconfirmed"] == 5)
     }
 
@@ -157,7 +165,7 @@ import Testing
         net.now += 12 * Self.second
         net.apply(1, net.cars[1].pairing.press(now: net.now))
         net.run(until: net.now + 5 * Self.second)
-        guard case .joined(let s, _, let w1)? = net.cars[0].outcomes.last,
+        guard case .joined(let s, _, let w1, .button)? = net.cars[0].outcomes.last,
               case .welcomed(_, _, let w2)? = net.cars[1].outcomes.last else { Issue.record("\(net.cars.map(\.outcomes))"); return }
         #expect(s == convoy && w1 == w2)
         // Neither in a convoy: the lower member id makes one and hosts.
@@ -178,14 +186,120 @@ import Testing
         net.add("c", seed: 16)
         for i in 0..<3 { net.apply(i, net.cars[i].pairing.press(now: net.now)) }
         net.run(until: net.now + 40 * Self.second)
-        #expect(net.cars.allSatisfy { $0.outcomes.contains(.failed(.overlap)) })
+        #expect(net.cars.allSatisfy { $0.outcomes == [.failed(.overlap, by: .button)] })
         #expect(net.cars[1].secret == nil && net.cars[2].secret == nil)
         let alone = Net()
         alone.add("a", seed: 17)
         alone.apply(0, alone.cars[0].pairing.press(now: alone.now))
         alone.run(until: alone.now + 40 * Self.second)
-        #expect(alone.cars[0].outcomes == [.failed(.buttonTimeout)])
+        #expect(alone.cars[0].outcomes == [.failed(.buttonTimeout, by: .button)])
         #expect(alone.cars[0].pairing.deadline() == nil)
+    }
+
+    static func sent(_ out: [Pairing<Int>.Output]) -> [UInt8]? {
+        for o in out {
+            switch o {
+            case .multicast(let b), .send(let b, _): return b
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    @Test func aFloodOfMadeUpRepliesCostsTwoChecksThenTheJoinFails() throws {
+        let net = Net()
+        net.add("joiner", seed: 20)
+        let hello = try #require(Self.sent(try net.cars[0].pairing.join(code: "123456", now: net.now)))
+        let sid = try PairingWire.decode(hello).session
+        for k in 0..<50 {
+            let ad = PairingWire.associated(member: MemberID(UInt64(500 + k)), name: "fake \(k)")
+            let reply = PairingWire.encode(.reply(session: sid, share: [UInt8](repeating: UInt8(9 + k), count: 32), associated: ad,
+                                                  tag: [UInt8](repeating: 1, count: 64)))
+            net.apply(0, net.cars[0].pairing.received(reply, from: 50 + k, secret: nil, now: net.now))
+        }
+        #expect(net.cars[0].counts["join.wrong_code"] == 2)
+        #expect(net.cars[0].counts["join.stray"] == 48)
+        #expect(net.cars[0].outcomes == [.failed(.wrongCode, by: .code)])
+        #expect(net.cars[0].pairing.deadline() == nil)
+    }
+
+    @Test func forgedConfirmsAndACopiedSessionDoNotSpoilTheExchange() throws {
+        let net = Net()
+        let convoy = ConvoySecret.random(name: "Convoy")
+        net.add("host", secret: convoy, seed: 21)
+        net.add("joiner", seed: 22)
+        let code = net.cars[0].pairing.invite(now: net.now)
+        let hello = try #require(Self.sent(try net.cars[1].pairing.join(code: code, now: net.now)))
+        let sid = try PairingWire.decode(hello).session
+        let reply = try #require(Self.sent(net.cars[0].pairing.received(hello, from: 1, secret: convoy, now: net.now)))
+        // A listener copies the session: its hello (another share) and its confirms take nothing.
+        let ad = PairingWire.associated(member: MemberID(99), name: "eve")
+        let copied = PairingWire.encode(.hello(session: sid, mode: .code, share: [UInt8](repeating: 9, count: 32), associated: ad))
+        let o1 = net.cars[0].pairing.received(copied, from: 7, secret: convoy, now: net.now + 1)
+        #expect(Self.sent(o1) == nil)
+        let forged = PairingWire.encode(.confirm(session: sid, tag: [UInt8](repeating: 7, count: 64)))
+        for _ in 0..<2 { _ = net.cars[0].pairing.received(forged, from: 1, secret: convoy, now: net.now) }
+        _ = net.cars[0].pairing.received(forged, from: 7, secret: convoy, now: net.now)
+        net.apply(1, net.cars[1].pairing.received(reply, from: 0, secret: nil, now: net.now))
+        guard case .joined(let s, _, _, .code)? = net.cars[1].outcomes.last else { Issue.record("not joined: \(net.cars[1].outcomes)"); return }
+        #expect(s == convoy)
+    }
+
+    /// Both pressed at `net.now`; the host (in a convoy) decides after the settle.
+    static func pressedPair() -> Net {
+        let net = Net()
+        net.add("host", secret: .random(name: "Convoy"), seed: 23)
+        net.add("joiner", seed: 24)
+        net.add("bystander", seed: 25)
+        for i in 0..<2 { net.apply(i, net.cars[i].pairing.press(now: net.now)) }
+        return net
+    }
+
+    @Test func aSecondButtonExchangeOrASecondAddressGivesUpAndNothingSpins() throws {
+        // A hello from the joiner's address and member, but another session, just before its own.
+        var net = Self.pressedPair()
+        let settled = net.now + Self.second * 3 / 2
+        net.run(until: settled - 1)
+        net.now = settled
+        let joinerAD = PairingWire.associated(member: MemberID(24_007), name: "joiner")
+        let fake = PairingWire.encode(.hello(session: [UInt8](repeating: 4, count: 16), mode: .button,
+                                             share: [UInt8](repeating: 4, count: 32), associated: joinerAD))
+        net.apply(0, net.cars[0].pairing.received(fake, from: 1, secret: net.cars[0].secret, now: net.now))
+        net.run(until: net.now + 40 * Self.second)
+        #expect(net.cars[0].outcomes == [.failed(.overlap, by: .button)])
+        #expect(net.cars[1].secret == nil && net.cars[1].outcomes == [.failed(.noAnswer, by: .button)])
+        #expect(net.cars[0].counts["join.welcomed"] == nil)
+
+        // The joiner's member offering from a second address.
+        net = Self.pressedPair()
+        let offer = PairingWire.encode(.offer(session: [UInt8](repeating: 1, count: 16), member: MemberID(24_007), hosting: false, members: 0, name: "joiner"))
+        net.apply(0, net.cars[0].pairing.received(offer, from: 2, secret: net.cars[0].secret, now: net.now))
+        net.run(until: net.now + 40 * Self.second)
+        #expect(net.cars[0].outcomes == [.failed(.overlap, by: .button)])
+        #expect(net.cars[1].secret == nil)
+
+        // A button hello from a car that never offered: refused, and the due loop does not spin.
+        net = Self.pressedPair()
+        let stranger = PairingWire.encode(.hello(session: [UInt8](repeating: 6, count: 16), mode: .button, share: [UInt8](repeating: 6, count: 32),
+                                                 associated: PairingWire.associated(member: MemberID(77), name: "stranger")))
+        net.now += 2 * Self.second
+        let out = net.cars[0].pairing.received(stranger, from: 2, secret: net.cars[0].secret, now: net.now)
+        #expect(out.contains { if case .count("join.no_button") = $0 { true } else { false } })
+        net.run(until: net.now + 40 * Self.second)
+        guard case .welcomed? = net.cars[0].outcomes.last else { Issue.record("\(net.cars.map(\.outcomes))"); return }
+    }
+
+    @Test func theButtonJoinerRevealsOnlyTheShareItCommittedTo() throws {
+        let net = Self.pressedPair()
+        net.drop = ["1>0:7": 100]   // the reveals do not arrive
+        net.run(until: net.now + 3 * Self.second)
+        // The hello carried a commitment, not a share: a reveal of another share is not taken.
+        let hosted = try #require(net.cars[0].pairing.hosted.first)
+        #expect(hosted.value.mode == .button && hosted.value.isk == nil)
+        let wrong = PairingWire.encode(.reveal(session: hosted.key.session, share: [UInt8](repeating: 8, count: 32), tag: [UInt8](repeating: 0, count: 64)))
+        let out = net.cars[0].pairing.received(wrong, from: 1, secret: net.cars[0].secret, now: net.now)
+        #expect(out.contains { if case .count("join.stray") = $0 { true } else { false } })
+        #expect(net.cars[0].pairing.hosted.first?.value.isk == nil)
     }
 
     @Test func garbageIsCountedAndEveryMessageRoundTrips() throws {
@@ -200,7 +314,8 @@ import Testing
         for m: PairingWire.Message in [.offer(session: s, member: MemberID(9), hosting: true, members: 3, name: "car"),
                                        .hello(session: s, mode: .code, share: y, associated: ad),
                                        .reply(session: s, share: y, associated: ad, tag: t), .confirm(session: s, tag: t),
-                                       .welcome(session: s, sealed: [UInt8](repeating: 1, count: 60))] {
+                                       .welcome(session: s, sealed: [UInt8](repeating: 1, count: 60)),
+                                       .answer(session: s, share: y, associated: ad), .reveal(session: s, share: y, tag: t)] {
             #expect(try PairingWire.decode(PairingWire.encode(m)) == m)
             if case .welcome = m {} else {
                 #expect(throws: PairingWire.Failure.trailing(1)) { try PairingWire.decode(PairingWire.encode(m) + [0]) }
