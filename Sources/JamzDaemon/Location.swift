@@ -39,6 +39,12 @@ final class Location: Sendable {
         var changes: [String] = []
         var wall = WallMapping()
         var lastMode: FixMode?
+        /// Spoken GPS prompts: since when the fix is held, and whether "has a fix" was last said
+        /// (nil: no steady fix yet since start). A fix must hold `gpsBackAfter` before "GPS is
+        /// back" is said, so a flapping fix says "no GPS" once, not at every drop.
+        var fixSince: Nanos?
+        var fixSaid: Bool?
+        var prompts: Prompts?
         var storeErrors: Int64 = 0
         var peerRejected: Int64 = 0
     }
@@ -92,6 +98,29 @@ final class Location: Sendable {
     var now: Nanos { clock.now() }
 
     func setSession(_ s: Int64) { state.withLock { $0.session = s } }
+    func attach(_ p: Prompts) { state.withLock { $0.prompts = p } }
+    static let gpsBackAfter: Nanos = 10 * nanosPerSecond
+
+    /// The spoken GPS prompts, decided on the GPS's own events (no timer): a fix lost after a
+    /// steady one says "no GPS"; a fix held `gpsBackAfter` after that says "GPS is back".
+    private func speakGPS(fix: Fix?, lost: Bool) {
+        let (prompts, say) = state.withLock { s -> (Prompts?, Prompt?) in
+            if lost {
+                s.fixSince = nil
+                guard s.fixSaid == true else { return (s.prompts, nil) }
+                s.fixSaid = false
+                return (s.prompts, .noGPS)
+            }
+            guard let f = fix, s.fixSaid != true else { return (s.prompts, nil) }
+            let since = s.fixSince ?? f.mono
+            s.fixSince = since
+            guard f.mono - since >= Self.gpsBackAfter else { return (s.prompts, nil) }
+            let wasLost = s.fixSaid == false
+            s.fixSaid = true
+            return (s.prompts, wasLost ? .gpsBack : nil)
+        }
+        if let say { prompts?.say(say) }
+    }
 
     private func handle(_ e: GPSEvent) async {
         switch e {
@@ -104,6 +133,7 @@ final class Location: Sendable {
         case .mode(let m, _):
             let changed = state.withLock { s -> Bool in defer { s.lastMode = m }; return s.lastMode != m }
             if changed { logger.info("GPS: \(m == .none ? "no fix" : "\(m) fix")") }
+            if changed && m == .none { speakGPS(fix: nil, lost: true) }
         case .time(let r):
             // Only PPS disciplines the wall clock; a TOFF reading (±100 ms) would clear the mapping.
             guard r.kind == .pps else { return }
@@ -115,6 +145,7 @@ final class Location: Sendable {
             if first { logger.info("GPS: the wall clock is PPS-disciplined (error \(r.hostClockError / 1000) µs)") }
         case .fix(let f):
             toStore.yield((me, f))
+            speakGPS(fix: f, lost: false)
             checkTogether(now: clock.now())
         }
     }
