@@ -77,7 +77,10 @@ public final class Prompts: Sendable {
                 counters.add("prompts.bad_pieces")
                 return
             }
-            if renderer.say(key: key, samples: samples) { counters.add("prompts.said") }
+            if renderer.say(key: key, samples: samples) {
+                counters.add("prompts.said")
+                logger.info("spoken prompt: \(key)")
+            }
         }
     }
 
