@@ -39,11 +39,8 @@ final class Location: Sendable {
         var changes: [String] = []
         var wall = WallMapping()
         var lastMode: FixMode?
-        /// Spoken GPS prompts: since when the fix is held, and whether "has a fix" was last said
-        /// (nil: no steady fix yet since start). A fix must hold `gpsBackAfter` before "GPS is
-        /// back" is said, so a flapping fix says "no GPS" once, not at every drop.
-        var fixSince: Nanos?
-        var fixSaid: Bool?
+        /// The spoken GPS prompts ("no GPS", "GPS is back") and when they are due.
+        var gpsGate = GPSPromptGate()
         var prompts: Prompts?
         var storeErrors: Int64 = 0
         var peerRejected: Int64 = 0
@@ -99,25 +96,11 @@ final class Location: Sendable {
 
     func setSession(_ s: Int64) { state.withLock { $0.session = s } }
     func attach(_ p: Prompts) { state.withLock { $0.prompts = p } }
-    static let gpsBackAfter: Nanos = 10 * nanosPerSecond
 
-    /// The spoken GPS prompts, decided on the GPS's own events (no timer): a fix lost after a
-    /// steady one says "no GPS"; a fix held `gpsBackAfter` after that says "GPS is back".
+    /// The spoken GPS prompts, decided on the GPS's own events (`GPSPromptGate`, no timer).
     private func speakGPS(fix: Fix?, lost: Bool) {
         let (prompts, say) = state.withLock { s -> (Prompts?, Prompt?) in
-            if lost {
-                s.fixSince = nil
-                guard s.fixSaid == true else { return (s.prompts, nil) }
-                s.fixSaid = false
-                return (s.prompts, .noGPS)
-            }
-            guard let f = fix, s.fixSaid != true else { return (s.prompts, nil) }
-            let since = s.fixSince ?? f.mono
-            s.fixSince = since
-            guard f.mono - since >= Self.gpsBackAfter else { return (s.prompts, nil) }
-            let wasLost = s.fixSaid == false
-            s.fixSaid = true
-            return (s.prompts, wasLost ? .gpsBack : nil)
+            (s.prompts, lost ? s.gpsGate.lost() : fix.flatMap { s.gpsGate.fix(at: $0.mono) })
         }
         if let say { prompts?.say(say) }
     }
