@@ -14,6 +14,7 @@ DEMO=${DEMO_DIR:-$PWD/demo-data}
 mkdir -p "$DEMO"
 
 bash scripts/make-demo-library.sh "$DEMO/library" 6
+bash scripts/make-prompts.sh "$DEMO/prompts"   # the spoken prompts ("you are the DJ", "joined the convoy", ...)
 
 if [ -e /proc/asound/cards ] && grep -q '^ *[0-9]' /proc/asound/cards 2>/dev/null; then
   OUTPUT=alsa:default
@@ -44,7 +45,7 @@ for i in $(seq 1 "$CARS"); do
   d="$DEMO/car$i"; mkdir -p "$d"
   out=$OUTPUT; [ "$i" -gt 1 ] && out=file:/dev/null
   rm -f "$d/jamz.sock"
-  cmd=("$BIN/jamzd" --data-dir "$d/data" --socket "$d/jamz.sock" --output "$out" --car-name "car$i" --gpsd off)   # no GPS receiver on this machine
+  cmd=("$BIN/jamzd" --data-dir "$d/data" --socket "$d/jamz.sock" --output "$out" --car-name "car$i" --gpsd off --prompts-dir "$DEMO/prompts")   # no GPS receiver on this machine
   if [ "$CARS" = 3 ]; then
     cmd=(ip netns exec "jamz-car$i" "${cmd[@]}" "--clock-offset-ms=$((i * 1000 - 1000))" "--clock-drift-ppm=$(( (i - 1) * 40 - 40 ))")
   fi

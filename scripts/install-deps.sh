@@ -7,6 +7,7 @@ PACKAGES=(
   pkg-config libasound2-dev libmpg123-dev libsqlite3-dev   # the C libraries jamzd links
   libasound2-plugins pulseaudio alsa-utils                 # ALSA pulse plugin + a real-time paced null sink
   mpg123 lame sox libsox-fmt-mp3 python3-mutagen           # fixtures, demo music, benchmark peer
+  espeak-ng                                                # the spoken prompts, rendered at build time (scripts/make-prompts.sh)
   mpd mpc                                                  # the other benchmark peer (jamz-bench footprint starts its own MPD)
   procps psmisc                                            # ps/pkill/killall for the process tests
   iproute2                                                 # network namespaces: the convoy tests run cars as separate hosts

@@ -23,6 +23,8 @@ if [[ $# -ne 1 ]]; then
     exit 2
 fi
 OUTDIR=$1
+# The spoken prompts (issue 17): OUTDIR/prompts, for the renderer and daemon tests.
+bash "$(dirname "${BASH_SOURCE[0]}")/make-prompts.sh" "$OUTDIR/prompts"
 
 # shellcheck source=scripts/lib-audio-tools.sh
 source "$(dirname "$0")/lib-audio-tools.sh"

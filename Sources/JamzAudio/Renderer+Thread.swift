@@ -64,9 +64,9 @@ extension Renderer {
     func isIdle() -> Bool {
         guard !wasAudible else { return false }
         lock.lock()
-        let a = anchor, q = queue, p = prefetch
+        let a = anchor, q = queue, p = prefetch, speaking = mixer.active
         lock.unlock()
-        if p != nil { return false }
+        if p != nil || speaking { return false }
         guard let a, a.playing else { return true }
         guard let t = try? output.nextFrameHeardAt() else { return false }
         return Timeline.locate(a, in: q, at: max(t, a.time), rate: rate) == nil
@@ -321,6 +321,8 @@ extension Renderer {
         for p in pieces where p.count > 0 || p.entryID != nil { heardMap.record(p) }
         // Close the block: whatever follows starts at its end.
         stats.blocks += 1
+        // A prompt over the block (ducking the music's samples; what is heard when stays).
+        if mixer.active { mixer.mix(&block) }
         lock.unlock()
         let t0 = SystemClock.raw()
         try block.withUnsafeBufferPointer { try output.write($0) }

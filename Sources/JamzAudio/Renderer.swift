@@ -78,6 +78,8 @@ public final class Renderer: @unchecked Sendable {
     var stats = Stats()
     var failedEntries: Set<Int64> = []
     var doneWaiters: [@Sendable () -> Void] = []
+    /// Spoken prompts mixed over the music (Renderer+Prompts.swift).
+    var mixer: PromptMixer
     var finished = false
 
     /// Called on the renderer thread when an entry cannot be decoded (file missing, unreadable).
@@ -107,6 +109,7 @@ public final class Renderer: @unchecked Sendable {
         self.output = output
         self.logger = logger
         self.heardMap = HeardMap(rate: settings.format.sampleRate)
+        self.mixer = PromptMixer(rate: settings.format.sampleRate, channels: settings.format.channels)
         self.planner = BlockPlanner(settings: .init(rate: settings.format.sampleRate, corrector: settings.corrector,
                                                     decodeLead: settings.decodeLead, jumpFade: settings.jumpFade))
         let queueBox = self.queueBox

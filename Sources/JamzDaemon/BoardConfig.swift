@@ -66,6 +66,15 @@ public struct BoardConfig: Sendable, Equatable {
     public var buttons: [Button] = []
     public var encoders: [Encoder] = []
     public var ignition: Ignition?
+    /// [prompts]: the spoken prompts (issue 17). `enabled` nil: on when `dir` exists.
+    public var prompts = PromptSettings()
+    public struct PromptSettings: Sendable, Equatable {
+        public static let defaultDir = "/usr/share/jamz/prompts"
+        public var enabled: Bool?
+        /// 0...100, perceptual like the music's volume.
+        public var volume = 80
+        public var dir = PromptSettings.defaultDir
+    }
 
     public init() {}
 
@@ -109,6 +118,19 @@ public struct BoardConfig: Sendable, Equatable {
                     case "volume_step":
                         if let i, (1...50).contains(i) { b.volumeStep = i } else { bad("controls.volume_step: expected an integer in 1...50") }
                     default: bad("controls.\(k): unknown setting (ignored)")
+                    }
+                }
+            case "prompts":
+                guard let t = v.table else { bad("[prompts] must be a table"); continue }
+                for k in t.keys {
+                    switch k {
+                    case "enabled":
+                        if let e = t[k]?.bool { b.prompts.enabled = e } else { bad("prompts.enabled: expected true or false (default: on when the prompts directory exists)") }
+                    case "volume":
+                        if let i = t[k]?.int, (0...100).contains(i) { b.prompts.volume = i } else { bad("prompts.volume: expected an integer in 0...100 (default 80)") }
+                    case "dir":
+                        if let d = t[k]?.string, d.hasPrefix("/") { b.prompts.dir = d } else { bad("prompts.dir: expected an absolute path (default \(PromptSettings.defaultDir))") }
+                    default: bad("prompts.\(k): unknown setting (ignored)")
                     }
                 }
             case "button", "encoder", "ignition": break

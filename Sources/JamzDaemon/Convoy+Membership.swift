@@ -88,6 +88,7 @@ extension Convoy {
         try await store.convoyLog.clearOps()
         try await saveTimeline()
         await follow()
+        prompts?.say(.joinedConvoy)
         return "joined convoy \(s.groupID); waiting for the others (beacons every second)"
     }
 

@@ -97,6 +97,10 @@ public actor Convoy {
     var lastCheckWord: String?
     /// Where this car is; positions of the others go to it.
     var location: Location?
+    /// The spoken prompts, and whether this car was the DJ after the last effects were carried
+    /// out (a change to DJ is said: "you are the DJ").
+    var prompts: Prompts?
+    var wasDJ = false
     /// Rung when work may be due sooner than the loop's next deadline (a join, a new peer, a
     /// first clock estimate of the DJ, a new timeline). Its deadlines are timers of `loop`.
     nonisolated let wakeup: Doorbell
@@ -152,6 +156,7 @@ public actor Convoy {
     public var inGroup: Bool { secret != nil }
 
     func attach(_ l: Location) { location = l }
+    func attach(_ p: Prompts) { prompts = p; wasDJ = inGroup && node.session.isDJ }
 
     /// The time, with the node told this car's GPS time first (every call into the node starts here).
     func nodeNow() -> Nanos {
@@ -294,6 +299,10 @@ public actor Convoy {
             case .warning(let s): logger.warning("\(s)")
             }
         }
+        // This car became the DJ (its own take-over, or a timeline that names it).
+        let dj = inGroup && node.session.isDJ
+        if dj && !wasDJ { prompts?.say(.youAreDJ) }
+        wasDJ = dj
     }
 
     /// The way to one car over a link the node chose.

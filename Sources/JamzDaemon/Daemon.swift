@@ -76,6 +76,11 @@ public enum Daemon {
         }
         logger.info("audio output: \(renderer.outputLabel), \(config.sampleRate) Hz S16_LE stereo")
 
+        var promptSettings = config.board?.prompts ?? .init()
+        if let dir = config.promptsDir { promptSettings.dir = dir }
+        let prompts = await Prompts.start(settings: promptSettings, renderer: renderer, format: config.format,
+                                          counters: store.counters, logger: logger)
+
         let player = Player(store: store, cache: cache, renderer: renderer, clock: clock, config: config, logger: logger)
         renderer.onEntryFailed = { id, why in Task { await player.entryFailed(id, reason: why) } }
         renderer.onStartSlipped = { moved in Task { await player.startSlipped(moved) } }
@@ -94,6 +99,8 @@ public enum Daemon {
         let location = Location(settings: where_, store: store, clock: clock, me: convoy.me, logger: logger)
         location.start()
         await convoy.attach(location)
+        await convoy.attach(prompts)
+        location.attach(prompts)
         await convoy.start()
         await convoy.follow()
         var commands = Commands(player: player, library: library, convoy: convoy, location: location, logger: logger)

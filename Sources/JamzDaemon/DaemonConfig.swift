@@ -46,6 +46,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var gpsPort = 2947
     /// Location history: full rate for the last hour, thinned before, dropped after this many days.
     public var historyDays = 7
+    /// The spoken prompts' directory (`--prompts-dir`, `prompts.dir`); overrides the board file's.
+    public var promptsDir: String?
     /// Another car is "together" with this one within this radius (left beyond 1.25 ×) for this long.
     public var togetherRadiusM = 2000.0
     public var togetherDwellS = 10.0
@@ -172,6 +174,7 @@ public struct DaemonConfig: Sendable, Equatable {
         case "ble.controller": return int(-1...63) { $0.bleController = $1 }
         case "gps.host": return str({ $0.isEmpty ? "must not be empty" : nil }) { $0.gpsHost = $1 }
         case "gps.port": return int(0...65_535) { $0.gpsPort = $1 }
+        case "prompts.dir": return str(anyPath) { $0.promptsDir = $1 }
         case "gps.history_days": return int(1...3650) { $0.historyDays = $1 }
         default: return "config \(key): unknown setting (ignored)"
         }

@@ -39,6 +39,9 @@ final class Location: Sendable {
         var changes: [String] = []
         var wall = WallMapping()
         var lastMode: FixMode?
+        /// The spoken GPS prompts ("no GPS", "GPS is back") and when they are due.
+        var gpsGate = GPSPromptGate()
+        var prompts: Prompts?
         var storeErrors: Int64 = 0
         var peerRejected: Int64 = 0
     }
@@ -92,6 +95,15 @@ final class Location: Sendable {
     var now: Nanos { clock.now() }
 
     func setSession(_ s: Int64) { state.withLock { $0.session = s } }
+    func attach(_ p: Prompts) { state.withLock { $0.prompts = p } }
+
+    /// The spoken GPS prompts, decided on the GPS's own events (`GPSPromptGate`, no timer).
+    private func speakGPS(fix: Fix?, lost: Bool) {
+        let (prompts, say) = state.withLock { s -> (Prompts?, Prompt?) in
+            (s.prompts, lost ? s.gpsGate.lost() : fix.flatMap { s.gpsGate.fix(at: $0.mono) })
+        }
+        if let say { prompts?.say(say) }
+    }
 
     private func handle(_ e: GPSEvent) async {
         switch e {
@@ -104,6 +116,7 @@ final class Location: Sendable {
         case .mode(let m, _):
             let changed = state.withLock { s -> Bool in defer { s.lastMode = m }; return s.lastMode != m }
             if changed { logger.info("GPS: \(m == .none ? "no fix" : "\(m) fix")") }
+            if changed && m == .none { speakGPS(fix: nil, lost: true) }
         case .time(let r):
             // Only PPS disciplines the wall clock; a TOFF reading (±100 ms) would clear the mapping.
             guard r.kind == .pps else { return }
@@ -115,6 +128,7 @@ final class Location: Sendable {
             if first { logger.info("GPS: the wall clock is PPS-disciplined (error \(r.hostClockError / 1000) µs)") }
         case .fix(let f):
             toStore.yield((me, f))
+            speakGPS(fix: f, lost: false)
             checkTogether(now: clock.now())
         }
     }

@@ -34,6 +34,7 @@ struct JamzD: AsyncParsableCommand {
     @Option(help: "Test hook: offset of this daemon's clock, ms") var clockOffsetMs: Double?
     @Option(help: "Test hook: drift of this daemon's clock and output pacing, ppm") var clockDriftPpm: Double?
     @Option(help: "The car's name as other cars see it (default: host name)") var carName: String?
+    @Option(help: "The spoken prompts' directory (default /usr/share/jamz/prompts; missing: no prompts)") var promptsDir: String?
     @Option(help: "Test hook: impair every convoy datagram sent, DELAY_MS[+expMEAN_MS][,loss=P][,seed=N] (no netem here)") var testLinkImpair: String?
     @Option(help: "gpsd to read the position from: HOST:PORT (default localhost:2947) or off") var gpsd: String?
     @Option(help: "UDP port of the convoy link, the same in every car (0: no convoy link)") var convoyPort: Int?
@@ -68,6 +69,7 @@ struct JamzD: AsyncParsableCommand {
         if let v = clockOffsetMs { cfg.clockOffsetMs = v }
         if let v = clockDriftPpm { cfg.clockDriftPPM = v }
         if let v = carName { cfg.carName = v }
+        if let v = promptsDir { cfg.promptsDir = v }
         if let v = convoyPort {
             guard (0...65_535).contains(v) else { throw ValidationError("--convoy-port \(v): must be 0...65535") }
             cfg.convoyPort = v

@@ -1,0 +1,84 @@
+import Foundation
+import JamzTestSupport
+import JamzCore
+@testable import JamzDaemon
+import Testing
+
+/// The board file's [prompts] section, and the prompts' pieces (issue 17).
+@Suite struct PromptsConfigTests {
+    @Test func promptsSectionParses() {
+        let (b, problems) = BoardConfig.parse(toml: """
+            [prompts]
+            enabled = false
+            volume = 55
+            dir = "/opt/prompts"
+            """)
+        #expect(problems.isEmpty)
+        #expect(b.prompts == BoardConfig.PromptSettings(enabled: false, volume: 55, dir: "/opt/prompts"))
+    }
+
+    @Test func defaultsWithoutTheSection() {
+        let (b, _) = BoardConfig.parse(toml: "[controls]\ngrab = true\n")
+        #expect(b.prompts.enabled == nil)
+        #expect(b.prompts.volume == 80)
+        #expect(b.prompts.dir == "/usr/share/jamz/prompts")
+    }
+
+    @Test func badValuesAreReportedAndGetTheDefault() {
+        let (b, problems) = BoardConfig.parse(toml: """
+            [prompts]
+            enabled = "yes"
+            volume = 150
+            dir = "relative/dir"
+            speed = 2
+            """, file: "car.toml")
+        #expect(b.prompts == BoardConfig.PromptSettings())
+        #expect(problems.count == 4)
+        #expect(problems.contains { $0.hasPrefix("car.toml: prompts.enabled:") })
+        #expect(problems.contains { $0.contains("prompts.volume: expected an integer in 0...100") })
+        #expect(problems.contains { $0.contains("prompts.dir: expected an absolute path") })
+        #expect(problems.contains { $0.contains("prompts.speed: unknown setting") })
+    }
+
+    @Test func everyPromptNamesPiecesTheDirectoryHolds() {
+        let all = Set(Prompt.allPieces)
+        #expect(all.count == 14 + 20 + 32)
+        let prompts: [Prompt] = [.youAreDJ, .joinedConvoy, .leftConvoy, .carLeft(3), .carLeft(20), .noGPS, .gpsBack, .offline,
+                                 .online, .joinWaiting, .joinFailed, .joinOverlap] + CheckWords.all.map { .paired(checkWord: $0) }
+        for p in prompts { #expect(p.pieces.map { Set($0).isSubset(of: all) } == true, "\(p)") }
+        #expect(Prompt.carLeft(3).pieces == ["car", "number-3", "left"])
+        #expect(Prompt.carLeft(21).pieces == nil)
+        #expect(Prompt.paired(checkWord: "not-a-word").pieces == nil)
+    }
+}
+
+/// Loading a prompt's pieces (the real espeak-ng files in the fixtures' prompts/ folder).
+@Suite struct PromptsLoadTests {
+    static let dir = Fixtures.path("prompts")
+
+    static func fileFrames(_ name: String) throws -> Int {
+        try FileManager.default.attributesOfItem(atPath: "\(dir)/\(name).raw")[.size] as! Int / 2
+    }
+
+    @Test(arguments: [44_100, 48_000]) func piecesAreJoinedAndConvertedToTheOutputFormat(rate: Int) throws {
+        let pieces = try #require(Prompt.paired(checkWord: "walnut").pieces)
+        let got = try Prompts.load(pieces: pieces, dir: Self.dir, format: AudioFormat(sampleRate: rate, channels: 2))
+        let mono = try pieces.reduce(0) { $0 + (try Self.fileFrames($1)) } + 2 * (Prompts.fileRate / 20)   // two 50 ms gaps
+        #expect(got.count == mono * rate / Prompts.fileRate * 2)
+        #expect(stride(from: 0, to: got.count, by: 2).allSatisfy { got[$0] == got[$0 + 1] }, "the same voice on both channels")
+        let peak = got.map { abs(Int($0)) }.max() ?? 0
+        #expect(peak > 16_000 && peak < 32_767, "speech near -3 dBFS (peak \(peak))")
+    }
+
+    @Test func aMissingOrCorruptPieceIsAClearError() throws {
+        let tmp = Fixtures.tempDir().path
+        #expect(throws: Prompts.PieceError.self) { try Prompts.load(pieces: ["car"], dir: tmp, format: AudioFormat()) }
+        FileManager.default.createFile(atPath: "\(tmp)/car.raw", contents: Data([1, 2, 3]))
+        do {
+            _ = try Prompts.load(pieces: ["car"], dir: tmp, format: AudioFormat())
+            Issue.record("a 3-byte piece was taken")
+        } catch {
+            #expect("\(error)".contains("is not a prompt piece"))
+        }
+    }
+}
