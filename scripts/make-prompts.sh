@@ -24,7 +24,7 @@ PIECES=(
   "back-online|back online"
   "press-join|press join on the other car"
   "paired|paired"
-  "check-word|check word"
+  "check-word|check words"
   "pairing-failed|pairing failed"
   "join-overlap|more than one car pressed join, try again"
 )

@@ -13,7 +13,7 @@ public enum Prompt: Sendable, Hashable {
     case online
     /// A push-button join is waiting for the other car.
     case joinWaiting
-    /// Paired; both cars say the same check word (`CheckWords`).
+    /// Paired; both cars say the same check words (`CheckWords`, separated by spaces).
     case paired(checkWord: String)
     case joinFailed
     /// More than one car pressed join at the same moment.
@@ -37,9 +37,10 @@ public enum Prompt: Sendable, Hashable {
         case .offline: return ["offline"]
         case .online: return ["back-online"]
         case .joinWaiting: return ["press-join"]
-        case .paired(let word):
-            guard CheckWords.all.contains(word) else { return nil }
-            return ["paired", "check-word", "word-\(word)"]
+        case .paired(let words):
+            let w = words.split(separator: " ").map(String.init)
+            guard !w.isEmpty, w.allSatisfy(CheckWords.all.contains) else { return nil }
+            return ["paired", "check-word"] + w.map { "word-\($0)" }
         case .joinFailed: return ["pairing-failed"]
         case .joinOverlap: return ["join-overlap"]
         }

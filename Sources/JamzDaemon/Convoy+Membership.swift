@@ -105,6 +105,7 @@ extension Convoy {
         location?.forgetPeers()
         if let server = trackServer { trackServer = nil; await server.close() }
         try await saveTimeline()
+        prompts?.say(.leftConvoy)
         return "left convoy \(s.groupID); playing alone"
     }
 

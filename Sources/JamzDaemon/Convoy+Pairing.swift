@@ -66,7 +66,7 @@ extension Convoy {
         await settle(emit(out))
         wakeup.ring()
         guard started else { return pairing.summary(now: clock.now()) ?? "join button: waiting" }
-        prompt(.joinWaiting)
+        prompts?.say(.joinWaiting)
         return "join button: waiting 30 s for the join button of another car on this network"
     }
 
@@ -113,15 +113,15 @@ extension Convoy {
                 }
                 message += " from \(host); check words: \(word)"
                 logger.notice("\(message)")
-                prompt(.paired(checkWord: word))
+                prompts?.say(.paired(checkWord: word))
                 if way == .code { finishJoin(.success(message)) }
             case .welcomed(_, let name, let word):
                 lastCheckWord = word
                 logger.notice("\(name) joined this car's convoy; check words: \(word)")
-                prompt(.paired(checkWord: word))
+                prompts?.say(.paired(checkWord: word))
             case .failed(let f, let way):
                 logger.notice("join failed: \(f)")
-                prompt(f == .overlap ? .joinOverlap : .joinFailed)
+                prompts?.say(f == .overlap ? .joinOverlap : .joinFailed)
                 if way == .code { finishJoin(.failure(Player.CommandError(f.description))) }
             case .needConvoy:
                 guard !inGroup else { continue }
@@ -134,17 +134,5 @@ extension Convoy {
         guard let w = joinWaiter else { return }
         joinWaiter = nil
         w.resume(with: r)
-    }
-}
-
-/// What a join says to the driver.
-enum JoinPrompt: Sendable, Equatable {
-    case joinWaiting, joinFailed, joinOverlap
-    case paired(checkWord: String)
-}
-
-extension Convoy {
-    func prompt(_ p: JoinPrompt) {
-        logger.info("prompt: \(p)")
     }
 }

@@ -49,6 +49,8 @@ import Testing
         #expect(Prompt.carLeft(3).pieces == ["car", "number-3", "left"])
         #expect(Prompt.carLeft(21).pieces == nil)
         #expect(Prompt.paired(checkWord: "not-a-word").pieces == nil)
+        #expect(Prompt.paired(checkWord: "walnut tiger").pieces == ["paired", "check-word", "word-walnut", "word-tiger"])
+        #expect(Prompt.paired(checkWord: "walnut not-a-word").pieces == nil)
     }
 }
 
@@ -61,9 +63,9 @@ import Testing
     }
 
     @Test(arguments: [44_100, 48_000]) func piecesAreJoinedAndConvertedToTheOutputFormat(rate: Int) throws {
-        let pieces = try #require(Prompt.paired(checkWord: "walnut").pieces)
+        let pieces = try #require(Prompt.paired(checkWord: "walnut tiger").pieces)
         let got = try Prompts.load(pieces: pieces, dir: Self.dir, format: AudioFormat(sampleRate: rate, channels: 2))
-        let mono = try pieces.reduce(0) { $0 + (try Self.fileFrames($1)) } + 2 * (Prompts.fileRate / 20)   // two 50 ms gaps
+        let mono = try pieces.reduce(0) { $0 + (try Self.fileFrames($1)) } + (pieces.count - 1) * (Prompts.fileRate / 20)   // 50 ms gaps
         #expect(got.count == mono * rate / Prompts.fileRate * 2)
         #expect(stride(from: 0, to: got.count, by: 2).allSatisfy { got[$0] == got[$0 + 1] }, "the same voice on both channels")
         let peak = got.map { abs(Int($0)) }.max() ?? 0
