@@ -107,10 +107,18 @@ public enum Daemon {
             controls = Controls(board: board, commands: commands, player: player, clock: clock, counters: store.counters, logger: logger)
             commands.controls = controls
         }
+        var page: (PageServer, [PageServer.Listener])?
+        if !config.pageListen.isEmpty {
+            let access = PageAccess(pin: config.pagePin, counters: store.counters)
+            commands.page = PageReport(urls: config.pageListen.map { "http://\($0)/" }, pin: access.pin)
+            let server = PageServer(commands: commands, access: access, counters: store.counters, changes: [player.changed, location.changed], logger: logger)
+            page = (server, try await server.bind(config.pageListen))
+            logger.notice("phone page on \(config.pageListen.joined(separator: ", ")), PIN \(access.pin)")
+        }
         let server = ControlServer(path: config.socket, commands: commands, logger: logger)
         let channel = try await server.bind()
         logger.info("control socket \(config.socket); data in \(config.dataDir)")
-        return Running(store: store, player: player, renderer: renderer, convoy: convoy, location: location, commands: server.commands, server: server, channel: channel, controls: controls)
+        return Running(store: store, player: player, renderer: renderer, convoy: convoy, location: location, commands: server.commands, server: server, channel: channel, controls: controls, page: page)
     }
 
     /// A started daemon.
@@ -124,6 +132,7 @@ public enum Daemon {
         let server: ControlServer
         let channel: NIOAsyncChannelOfConnections
         let controls: Controls?
+        let page: (PageServer, [PageServer.Listener])?
 
         /// Serves until the task is cancelled; then fades out and saves (tests run it in-process).
         public func serve() async {
@@ -146,6 +155,9 @@ public enum Daemon {
                     await runDue(clock: player.clock, doorbell: location.wakeup) { await location.tick(now: location.now) }
                 }),
             ]
+            if let (server, listeners) = page {
+                services.append(SubsystemService("page", body: { await server.serve(listeners) }))
+            }
             if let controls { services.append(SubsystemService("controls", body: { await controls.run() })) }
             if let every = SystemdNotify.watchdogInterval() { services.append(watchdogService(every: every)) }
             // A service that returns (the control socket closed, no controls) leaves the others running.

@@ -42,6 +42,8 @@ public actor Player {
     var accMuted = false
     /// Rung when the plan changes: the player's loop (`tick`) looks again at once.
     nonisolated let wakeup = Doorbell()
+    /// Fired when the queue or the play state changed (the phone page's live view).
+    nonisolated let changed = ChangeSignal()
 
     init(store: Store, cache: TrackCache, renderer: Renderer, clock: SystemClock, config: DaemonConfig, logger: Logger) {
         self.store = store; self.cache = cache; self.renderer = renderer; self.clock = clock

@@ -1,0 +1,125 @@
+import Foundation
+import JamzClient
+import JamzCore
+import JamzTestSupport
+import Testing
+
+/// The phone page served by a real jamzd process, spoken to over plain HTTP (curl): the page,
+/// the PIN, sessions, refusals without one, CSRF, the rate limit.
+@Suite struct PageTests {
+    /// A free TCP port on the loopback (bound, read back, released).
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: a.sin_port))
+    }
+
+    /// One HTTP request by curl; returns (status, body, response headers).
+    static func http(_ url: String, method: String = "GET", json: String? = nil, jar: String? = nil, headers: [String] = []) throws -> (Int, String, String) {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bodyFile = dir.appendingPathComponent("body").path, headFile = dir.appendingPathComponent("head").path
+        var args = ["-s", "-o", bodyFile, "-D", headFile, "-w", "%{http_code}", "-X", method, url]
+        if let json { args += ["-H", "Content-Type: application/json", "--data-binary", json] }
+        if let jar { args += ["-b", jar, "-c", jar] }
+        for h in headers { args += ["-H", h] }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let code = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        let body = (try? String(contentsOfFile: bodyFile, encoding: .utf8)) ?? ""
+        let head = (try? String(contentsOfFile: headFile, encoding: .utf8)) ?? ""
+        return (Int(code) ?? 0, body, head)
+    }
+
+    static func queueLength(_ car: Car) -> Int { (car.json(["queue"]) as? [Any])?.count ?? -1 }
+
+    @Test func pinSessionAndRefusals() throws {
+        let port = PageTests.freePort()
+        let car = Car(args: ["--page-listen", "127.0.0.1:\(port)", "--page-pin", "246810", "--gpsd", "off", "--convoy-port", "0"])
+        try car.start()
+        try car.client.call("import", try musicFolder(["cbr.mp3", "vbr.mp3"]))
+        let base = "http://127.0.0.1:\(port)"
+
+        // The PIN is shown by `jamz status`.
+        let status = try car.client.status()
+        #expect(status.page?.pin == "246810")
+        #expect(status.page?.urls == ["\(base)/"])
+        let (_, text, _) = try car.jamz("status")
+        #expect(text.contains("PIN 246810"))
+
+        // The page itself needs no session; it is self-contained.
+        var (code, body, head) = try PageTests.http(base + "/")
+        #expect(code == 200)
+        #expect(body.contains("<title>TrafficJamz</title>"))
+        #expect(!body.contains("http://") && !body.contains("https://"))
+        #expect(head.lowercased().contains("content-security-policy"))
+
+        // Without a session: 401 and nothing changes.
+        (code, _, _) = try PageTests.http(base + "/api/state")
+        #expect(code == 401)
+        (code, _, _) = try PageTests.http(base + "/api/cmd", method: "POST", json: #"{"cmd":"add","args":["cbr"]}"#)
+        #expect(code == 401)
+        (code, _, _) = try PageTests.http(base + "/api/cmd", method: "POST", json: #"{"cmd":"add","args":["cbr"]}"#,
+                                          headers: ["Cookie: jamz_session=00000000000000000000000000000000"])
+        #expect(code == 401)
+        #expect(PageTests.queueLength(car) == 0)
+
+        // A wrong PIN, then the right one: a session cookie, HttpOnly and SameSite=Strict.
+        let jar = Fixtures.tempDir().appendingPathComponent("jar").path
+        (code, body, _) = try PageTests.http(base + "/api/login", method: "POST", json: #"{"pin":"111111"}"#, jar: jar)
+        #expect(code == 403)
+        #expect(body.contains("wrong PIN"))
+        (code, _, head) = try PageTests.http(base + "/api/login", method: "POST", json: #"{"pin":"246810"}"#, jar: jar)
+        #expect(code == 200)
+        let cookie = head.split(whereSeparator: \.isNewline).first { $0.lowercased().hasPrefix("set-cookie:") }.map(String.init) ?? ""
+        #expect(cookie.contains("jamz_session="))
+        #expect(cookie.contains("HttpOnly"))
+        #expect(cookie.contains("SameSite=Strict"))
+
+        // With it: the state (library listed), and an add through the add command.
+        (code, body, _) = try PageTests.http(base + "/api/state", jar: jar)
+        #expect(code == 200)
+        let state = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+        let library = try #require(state["library"] as? [[String: Any]])
+        #expect(library.count == 2)
+        let id = try #require(library.first?["id"] as? String)
+        (code, body, _) = try PageTests.http(base + "/api/cmd", method: "POST", json: #"{"cmd":"add","args":["\#(id)"]}"#, jar: jar)
+        #expect(code == 200)
+        #expect(PageTests.queueLength(car) == 1)
+
+        // Cross-site: refused even with the session. Commands the page does not offer: refused.
+        (code, _, _) = try PageTests.http(base + "/api/cmd", method: "POST", json: #"{"cmd":"add","args":["\#(id)"]}"#, jar: jar,
+                                          headers: ["Origin: http://evil.example"])
+        #expect(code == 403)
+        (code, body, _) = try PageTests.http(base + "/api/cmd", method: "POST", json: #"{"cmd":"import","args":["/"]}"#, jar: jar)
+        #expect(code == 403)
+        (code, _, _) = try PageTests.http(base + "/api/cmd", method: "POST", json: #"{"cmd":"#, jar: jar)
+        #expect(code == 400)
+        #expect(PageTests.queueLength(car) == 1)
+
+        // Guessing: after 5 failures, the 6th attempt (even the right PIN) is held off; counted.
+        for _ in 0..<5 {
+            (code, _, _) = try PageTests.http(base + "/api/login", method: "POST", json: #"{"pin":"000000"}"#)
+            #expect(code == 403)
+        }
+        (code, body, head) = try PageTests.http(base + "/api/login", method: "POST", json: #"{"pin":"246810"}"#)
+        #expect(code == 429)
+        #expect(head.lowercased().contains("retry-after"))
+        let counters = try car.client.status().counters
+        #expect((counters["page.login_failures"] ?? 0) >= 6)
+        #expect((counters["page.login_limited"] ?? 0) >= 1)
+        #expect((counters["page.unauthorized"] ?? 0) >= 3)
+        #expect(car.process?.isRunning == true)
+    }
+}
