@@ -66,6 +66,11 @@ public struct BoardConfig: Sendable, Equatable {
     public var buttons: [Button] = []
     public var encoders: [Encoder] = []
     public var ignition: Ignition?
+    /// The phone page (`[page]`): served on these interfaces' addresses only (empty: off), on
+    /// this port, with this PIN (nil: random per boot).
+    public var pageInterfaces: [String] = []
+    public var pagePort = 8080
+    public var pagePin: String?
 
     public init() {}
 
@@ -109,6 +114,21 @@ public struct BoardConfig: Sendable, Equatable {
                     case "volume_step":
                         if let i, (1...50).contains(i) { b.volumeStep = i } else { bad("controls.volume_step: expected an integer in 1...50") }
                     default: bad("controls.\(k): unknown setting (ignored)")
+                    }
+                }
+            case "page":
+                guard let t = v.table else { bad("[page] must be a table"); continue }
+                for k in t.keys {
+                    switch k {
+                    case "listen":
+                        let names = t[k]?.array.map { a in (0..<a.count).compactMap { a[$0].string } }
+                        if let names, names.count == t[k]?.array?.count, names.allSatisfy({ !$0.isEmpty && $0.utf8.count < 16 }) { b.pageInterfaces = names }
+                        else { bad("page.listen: expected a list of interface names, e.g. [\"wlan1\"]") }
+                    case "port":
+                        if let i = t[k]?.int, (1...65_535).contains(i) { b.pagePort = i } else { bad("page.port: expected an integer in 1...65535") }
+                    case "pin":
+                        if let s = t[k]?.string, DaemonConfig.checkPIN(s) == nil { b.pagePin = s } else { bad("page.pin: expected 6 digits as a string") }
+                    default: bad("page.\(k): unknown setting (ignored)")
                     }
                 }
             case "button", "encoder", "ignition": break

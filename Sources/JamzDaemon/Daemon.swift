@@ -108,12 +108,13 @@ public enum Daemon {
             commands.controls = controls
         }
         var page: (PageServer, [PageServer.Listener])?
-        if !config.pageListen.isEmpty {
-            let access = PageAccess(pin: config.pagePin, counters: store.counters)
-            commands.page = PageReport(urls: config.pageListen.map { "http://\($0)/" }, pin: access.pin)
+        let pageListen = try await PageServer.addresses(config: config, logger: logger)
+        if !pageListen.isEmpty {
+            let access = PageAccess(pin: config.pagePin ?? config.board?.pagePin, counters: store.counters)
+            commands.page = PageReport(urls: pageListen.map { "http://\($0)/" }, pin: access.pin)
             let server = PageServer(commands: commands, access: access, counters: store.counters, changes: [player.changed, location.changed], logger: logger)
-            page = (server, try await server.bind(config.pageListen))
-            logger.notice("phone page on \(config.pageListen.joined(separator: ", ")), PIN \(access.pin)")
+            page = (server, try await server.bind(pageListen))
+            logger.notice("phone page on \(pageListen.joined(separator: ", ")), PIN \(access.pin)")
         }
         let server = ControlServer(path: config.socket, commands: commands, logger: logger)
         let channel = try await server.bind()

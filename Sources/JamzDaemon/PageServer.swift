@@ -34,6 +34,29 @@ struct PageServer: Sendable {
         return (host, port)
     }
 
+    /// Where to serve: the config's/flag's HOST:PORT addresses, else the board's `[page] listen`
+    /// interfaces' IPv4 and IPv6 addresses as they are at start (an interface without an address
+    /// then is said and skipped: the page is not re-bound when it gets one later).
+    static func addresses(config: DaemonConfig, logger: Logger) async throws -> [String] {
+        if !config.pageListen.isEmpty { return config.pageListen }
+        guard let b = config.board, !b.pageInterfaces.isEmpty else { return [] }
+        let devices = try await onThread("jamz-page-ifaddrs") { try System.enumerateDevices() }
+        var out: [String] = []
+        for name in b.pageInterfaces {
+            let found = devices.filter { $0.name == name }.compactMap { d -> String? in
+                guard let ip = d.address?.ipAddress else { return nil }
+                if case .v6 = d.address {
+                    guard !ip.lowercased().hasPrefix("fe80") else { return nil }   // link-local needs a scope id
+                    return "[\(ip)]:\(b.pagePort)"
+                }
+                return "\(ip):\(b.pagePort)"
+            }
+            if found.isEmpty { logger.error("phone page: interface \(name) has no address now; no page on it") }
+            out += found
+        }
+        return out
+    }
+
     /// Binds one listening socket per address. Each connection is HTTP, or becomes the live
     /// WebSocket (`PageLive.swift`) when its first request is a valid upgrade.
     func bind(_ specs: [String]) async throws -> [Listener] {

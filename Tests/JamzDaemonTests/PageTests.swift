@@ -122,4 +122,26 @@ import Testing
         #expect((counters["page.unauthorized"] ?? 0) >= 3)
         #expect(car.process?.isRunning == true)
     }
+
+    /// The board file's `[page]`: served on the named interface's address (the loopback here),
+    /// with the board's PIN; without `[page]` or `--page-listen` nothing listens.
+    @Test func boardFileNamesTheInterface() throws {
+        let port = PageTests.freePort()
+        let board = Fixtures.tempDir().appendingPathComponent("board.toml")
+        try "[page]\nlisten = [\"lo\"]\nport = \(port)\npin = \"135790\"\n".write(to: board, atomically: true, encoding: .utf8)
+        let car = Car(args: ["--board", board.path, "--gpsd", "off", "--convoy-port", "0"])
+        try car.start()
+        let status = try car.client.status()
+        #expect(status.page?.pin == "135790")
+        #expect(status.page?.urls.contains("http://127.0.0.1:\(port)/") == true)
+        var (code, _, _) = try PageTests.http("http://127.0.0.1:\(port)/api/login", method: "POST", json: #"{"pin":"135790"}"#)
+        #expect(code == 200)
+        _ = car.terminate()
+
+        let plain = Car(args: ["--gpsd", "off", "--convoy-port", "0"])
+        try plain.start()
+        #expect(try plain.client.status().page == nil)
+        (code, _, _) = try PageTests.http("http://127.0.0.1:\(port)/")
+        #expect(code == 0)   // nothing listens
+    }
 }
