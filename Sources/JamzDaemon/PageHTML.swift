@@ -24,7 +24,7 @@ li{margin:.25em 0} ol,ul{padding-left:1.4em}
 <button class="main" id="loginbtn">Open</button></form></section></div>
 <div id="app" hidden>
 <section><h2>Now playing</h2><div id="now">—</div><div id="pos" class="dim"></div>
-<button id="prev">⏮</button><button id="toggle" class="main">⏯</button><button id="next">⏭</button></section>
+<button id="prev">Back</button><button id="toggle" class="main">Play / Pause</button><button id="next">Next</button></section>
 <section><h2>DJ</h2><div id="dj">—</div><button id="take">Take control</button></section>
 <section><h2>Playlist</h2><ol id="queue"></ol></section>
 <section><h2>Cars</h2><ul id="cars"></ul></section>

@@ -144,4 +144,30 @@ import Testing
         (code, _, _) = try PageTests.http("http://127.0.0.1:\(port)/")
         #expect(code == 0)   // nothing listens
     }
+
+    /// Headless Chromium (scripts/page-browser.py): a wrong PIN shown, log in, add from the
+    /// library, and a `jamz play` pressed elsewhere shown by the page through its WebSocket
+    /// (the page does not poll). Screenshots in .build/page-shots/.
+    @Test func chromiumLogsInAddsAndSeesAPressLive() throws {
+        let port = PageTests.freePort()
+        let car = Car(args: ["--page-listen", "127.0.0.1:\(port)", "--page-pin", "975310", "--gpsd", "off", "--convoy-port", "0"])
+        try car.start()
+        try car.client.call("import", try musicFolder(["cbr.mp3", "vbr.mp3"]))
+        let shots = Fixtures.repo.appendingPathComponent(".build/page-shots").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = [Fixtures.repo.appendingPathComponent("scripts/page-browser.py").path,
+                       "http://127.0.0.1:\(port)/", "975310", Binaries.jamz, car.socket, shots, "--rounds", "3"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        print(text)
+        #expect(p.terminationStatus == 0)
+        #expect(text.contains("wrong PIN refused"))
+        #expect(text.contains("jamz play seen live"))
+        #expect(PageTests.queueLength(car) == 1)
+        #expect(FileManager.default.fileExists(atPath: shots + "/3-playing.png"))
+    }
 }
