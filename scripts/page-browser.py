@@ -3,7 +3,7 @@
 passenger would: log in with the PIN, add a track from the library, then see a press made with
 `jamz` (not on the page) arrive over the page's WebSocket. Screenshots go to SHOTS.
 
-usage: page-browser.py URL PIN JAMZ SOCKET SHOTS [--rounds N]
+usage: page-browser.py URL PIN JAMZ SOCKET SHOTS [--rounds N] [--upload GOOD.mp3 BAD.mp3]
 
 Exit 0 when every step was seen; prints one line per step, and with --rounds N the times from a
 `jamz toggle` to the page showing it (figures only: nothing here asserts a time).
@@ -70,7 +70,25 @@ try:
         s = sorted(times)
         print("jamz toggle -> page shows it: median %.1f ms, p90 %.1f ms, max %.1f ms over %d (includes starting the jamz process)"
               % (statistics.median(s), s[int(0.9 * (len(s) - 1))], s[-1], len(s)))
-    shot("4-done")
+    if "--upload" in sys.argv:
+        good, bad = sys.argv[sys.argv.index("--upload") + 1:][:2]
+        before = len(d.find_elements(By.CSS_SELECTOR, "#library li"))
+        t0 = time.monotonic()
+        d.find_element(By.ID, "file").send_keys(os.path.abspath(good))
+        d.find_element(By.ID, "send").click()
+        wait.until(lambda _: text("upmsg").startswith("added") or text("upmsg").startswith("refused"))
+        dt = time.monotonic() - t0
+        print("upload of %s: %s (%.2f MB/s through the page)" % (os.path.basename(good), text("upmsg"), os.path.getsize(good) / dt / 1e6))
+        wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#library li")) == before + 1)
+        print("library now", before + 1, "tracks")
+        shot("4-uploaded")
+        d.find_element(By.ID, "file").clear()
+        d.find_element(By.ID, "file").send_keys(os.path.abspath(bad))
+        d.find_element(By.ID, "send").click()
+        wait.until(lambda _: text("upmsg").startswith("refused"))
+        print("bad upload:", text("upmsg"))
+        shot("5-refused")
+    shot("6-done")
     print("OK")
 finally:
     d.quit()

@@ -71,6 +71,7 @@ public struct BoardConfig: Sendable, Equatable {
     public var pageInterfaces: [String] = []
     public var pagePort = 8080
     public var pagePin: String?
+    public var pageMaxUploadMB: Int?
 
     public init() {}
 
@@ -126,6 +127,8 @@ public struct BoardConfig: Sendable, Equatable {
                         else { bad("page.listen: expected a list of interface names, e.g. [\"wlan1\"]") }
                     case "port":
                         if let i = t[k]?.int, (1...65_535).contains(i) { b.pagePort = i } else { bad("page.port: expected an integer in 1...65535") }
+                    case "max_upload_mb":
+                        if let i = t[k]?.int, (1...2048).contains(i) { b.pageMaxUploadMB = i } else { bad("page.max_upload_mb: expected an integer in 1...2048") }
                     case "pin":
                         if let s = t[k]?.string, DaemonConfig.checkPIN(s) == nil { b.pagePin = s } else { bad("page.pin: expected 6 digits as a string") }
                     default: bad("page.\(k): unknown setting (ignored)")

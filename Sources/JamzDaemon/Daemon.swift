@@ -112,7 +112,9 @@ public enum Daemon {
         if !pageListen.isEmpty {
             let access = PageAccess(pin: config.pagePin ?? config.board?.pagePin, counters: store.counters)
             commands.page = PageReport(urls: pageListen.map { "http://\($0)/" }, pin: access.pin)
-            let server = PageServer(commands: commands, access: access, counters: store.counters, changes: [player.changed, location.changed], logger: logger)
+            var server = PageServer(commands: commands, access: access, counters: store.counters, changes: [player.changed, location.changed], logger: logger)
+            server.maxUpload = Int64(config.pageMaxUploadMB ?? config.board?.pageMaxUploadMB ?? 50) << 20
+            try await PageUpload.clean(PageUpload.folder(cache))
             page = (server, try await server.bind(pageListen))
             logger.notice("phone page on \(pageListen.joined(separator: ", ")), PIN \(access.pin)")
         }

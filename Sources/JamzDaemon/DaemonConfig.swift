@@ -61,6 +61,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var pageListen: [String] = []
     /// The page's 6-digit pairing PIN (`page.pin`, `--page-pin`); nil: a random one per boot.
     public var pagePin: String?
+    /// The largest MP3 a phone may upload, MB (nil: the board's, else 50).
+    public var pageMaxUploadMB: Int?
     /// The board file (`--board`, or `board = "…"` here): buttons, encoders, ignition, audio overrides.
     public var boardPath: String?
     /// The board file as loaded (`loadBoard`), and what was wrong with it.
@@ -178,6 +180,7 @@ public struct DaemonConfig: Sendable, Equatable {
         case "page.listen":
             return str({ PageServer.address($0) == nil ? "expected HOST:PORT" : nil }) { $0.pageListen = [$1] }
         case "page.pin": return str(DaemonConfig.checkPIN) { $0.pagePin = $1 }
+        case "page.max_upload_mb": return int(1...2048) { $0.pageMaxUploadMB = $1 }
         case "gps.host": return str({ $0.isEmpty ? "must not be empty" : nil }) { $0.gpsHost = $1 }
         case "gps.port": return int(0...65_535) { $0.gpsPort = $1 }
         case "gps.history_days": return int(1...3650) { $0.historyDays = $1 }

@@ -29,6 +29,8 @@ li{margin:.25em 0} ol,ul{padding-left:1.4em}
 <section><h2>Playlist</h2><ol id="queue"></ol></section>
 <section><h2>Cars</h2><ul id="cars"></ul></section>
 <section><h2>Library</h2><ul id="library"></ul></section>
+<section><h2>Add an MP3 from this phone</h2><input type="file" id="file" accept=".mp3,audio/mpeg">
+<button id="send">Upload</button> <progress id="prog" max="1" value="0" hidden></progress><div id="upmsg"></div></section>
 </div>
 <section><div id="msg"></div></section>
 <script>
@@ -94,6 +96,24 @@ function live(){
 $("loginform").onsubmit = async ev => {
   ev.preventDefault();
   try { await api("/api/login", {pin: $("pin").value}); msg(""); await refresh(); live(); } catch (e) { msg(e.message); }
+};
+$("send").onclick = () => {
+  const f = $("file").files[0], say = t => { $("upmsg").textContent = t; };
+  if (!f) { say("choose a file first"); return; }
+  if (st && f.size > st.maxUploadMB * 1048576) { say("refused: too large: the limit is " + st.maxUploadMB + " MB"); return; }
+  const x = new XMLHttpRequest();
+  x.open("POST", "/api/upload");
+  x.setRequestHeader("Content-Type", "audio/mpeg");
+  $("prog").hidden = false; $("prog").value = 0; say("sending…");
+  x.upload.onprogress = e => { if (e.lengthComputable) $("prog").value = e.loaded / e.total; };
+  x.onload = () => {
+    let j = {}; try { j = JSON.parse(x.responseText); } catch (e) {}
+    if (x.status === 401) showLogin();
+    say(x.status === 200 ? "added: " + (j.title || j.ok) : "refused: " + (j.error || ("HTTP " + x.status)));
+    refresh();
+  };
+  x.onerror = () => say("upload failed: the connection was closed");
+  x.send(f);
 };
 $("toggle").onclick = () => cmd("toggle");
 $("next").onclick = () => cmd("next");

@@ -17,6 +17,8 @@ struct PageServer: Sendable {
     /// Fired when something the page shows changed (pushed to the live connections).
     let changes: [ChangeSignal]
     let logger: Logger
+    /// An uploaded MP3 may be this big (`page.max_upload_mb`, the board's `[page] max_upload_mb`).
+    var maxUpload: Int64 = 50 << 20
     /// API request bodies are small JSON objects.
     static let maxBody = 64 << 10
     /// What a phone may ask for: playback, adding a cached track, taking the DJ role.
@@ -106,8 +108,22 @@ struct PageServer: Sendable {
     }
 
     private func handle(_ conn: Connection, client: String) async {
+        var upload: PageUpload?
         do {
             try await conn.executeThenClose { inbound, outbound in
+                func send(_ r: PageResponse, _ h: HTTPRequestHead, close: Bool) async throws {
+                    var headers = HTTPHeaders()
+                    headers.add(name: "Content-Type", value: r.contentType)
+                    headers.add(name: "Content-Length", value: String(r.body.count))
+                    headers.add(name: "Cache-Control", value: "no-store")
+                    headers.add(name: "X-Content-Type-Options", value: "nosniff")
+                    headers.add(name: "X-Frame-Options", value: "DENY")
+                    for (k, v) in r.headers { headers.add(name: k, value: v) }
+                    if close { headers.add(name: "Connection", value: "close") }
+                    try await outbound.write(.head(HTTPResponseHead(version: h.version, status: r.status, headers: headers)))
+                    try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: r.body))))
+                    try await outbound.write(.end(nil))
+                }
                 var head: HTTPRequestHead?
                 var body = ByteBuffer()
                 var tooBig = false
@@ -115,29 +131,41 @@ struct PageServer: Sendable {
                     switch part {
                     case .head(let h):
                         head = h; body.clear(); tooBig = false
-                    case .body(var b):
-                        if body.readableBytes + b.readableBytes > PageServer.maxBody { tooBig = true } else { body.writeBuffer(&b) }
+                        if h.method == .POST, h.uri.split(separator: "?").first == "/api/upload" {
+                            // Refused at the head: answered now, and the connection closed
+                            // rather than the body read.
+                            switch await beginUpload(h) {
+                            case .success(let u): upload = u
+                            case .failure(let r): try await send(r, h, close: true); return
+                            }
+                        }
+                    case .body(let b):
+                        if let u = upload {
+                            guard try await u.append(b) else {
+                                await u.discard(); upload = nil
+                                if let h = head { try await send(tooLarge(), h, close: true) }
+                                return
+                            }
+                        } else if body.readableBytes + b.readableBytes > PageServer.maxBody {
+                            tooBig = true
+                        } else {
+                            var b = b
+                            body.writeBuffer(&b)
+                        }
                     case .end:
                         guard let h = head else { continue }
                         head = nil
                         let r: PageResponse
-                        if tooBig {
+                        if let u = upload {
+                            upload = nil
+                            r = await finishUpload(u)
+                        } else if tooBig {
                             counters.add("page.bad_requests")
                             r = .json(.payloadTooLarge, ["error": "request body over \(PageServer.maxBody / 1024) KB"])
                         } else {
                             r = await respond(h, Array(body.readableBytesView), client: client)
                         }
-                        var headers = HTTPHeaders()
-                        headers.add(name: "Content-Type", value: r.contentType)
-                        headers.add(name: "Content-Length", value: String(r.body.count))
-                        headers.add(name: "Cache-Control", value: "no-store")
-                        headers.add(name: "X-Content-Type-Options", value: "nosniff")
-                        headers.add(name: "X-Frame-Options", value: "DENY")
-                        for (k, v) in r.headers { headers.add(name: k, value: v) }
-                        if !h.isKeepAlive { headers.add(name: "Connection", value: "close") }
-                        try await outbound.write(.head(HTTPResponseHead(version: h.version, status: r.status, headers: headers)))
-                        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: r.body))))
-                        try await outbound.write(.end(nil))
+                        try await send(r, h, close: !h.isKeepAlive)
                         if !h.isKeepAlive { return }
                     }
                 }
@@ -145,6 +173,8 @@ struct PageServer: Sendable {
         } catch {
             logger.debug("page connection from \(client) closed: \(error)")
         }
+        // The phone went away mid-upload: nothing of it stays.
+        if let u = upload { await u.discard() }
     }
 
     /// One request: the page itself, login, or an API call (session required).
@@ -219,7 +249,7 @@ struct PageServer: Sendable {
         let catalog = commands.library.cache.store.catalog
         let tracks = (try? await onThread("jamz-page-library") { try catalog.all() }) ?? []
         let library = tracks.filter(\.cached).map { PageState.Track(id: $0.id, title: $0.title, artist: $0.artist) }
-        let s = PageState(status: await status, queue: await queue, group: await group, cars: await cars, library: library)
+        let s = PageState(status: await status, queue: await queue, group: await group, cars: await cars, library: library, maxUploadMB: Int(maxUpload >> 20))
         return Commands.line(s)
     }
 }
@@ -235,6 +265,7 @@ struct PageState: Encodable, Sendable {
     let group: ControlReplyValue
     let cars: ControlReplyValue
     let library: [Track]
+    let maxUploadMB: Int
 }
 
 struct PageResponse: Sendable {

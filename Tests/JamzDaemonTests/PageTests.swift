@@ -157,7 +157,8 @@ import Testing
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         p.arguments = [Fixtures.repo.appendingPathComponent("scripts/page-browser.py").path,
-                       "http://127.0.0.1:\(port)/", "975310", Binaries.jamz, car.socket, shots, "--rounds", "3"]
+                       "http://127.0.0.1:\(port)/", "975310", Binaries.jamz, car.socket, shots, "--rounds", "3",
+                       "--upload", Fixtures.path("id3v24.mp3"), Fixtures.path("notmp3.mp3")]
         let out = Pipe()
         p.standardOutput = out
         try p.run()
@@ -167,7 +168,61 @@ import Testing
         #expect(p.terminationStatus == 0)
         #expect(text.contains("wrong PIN refused"))
         #expect(text.contains("jamz play seen live"))
+        #expect(text.contains("library now 3 tracks"))
+        #expect(text.contains("bad upload: refused: not an MP3"))
         #expect(PageTests.queueLength(car) == 1)
         #expect(FileManager.default.fileExists(atPath: shots + "/3-playing.png"))
+    }
+
+    /// Uploads over plain HTTP: a real MP3 is imported, a bad one refused with the importer's
+    /// reason, one over the limit refused (413), one without a session refused (401); the
+    /// library grows only by the good one and no temporary file stays.
+    @Test func uploadsAreImportedOrRefused() throws {
+        let port = PageTests.freePort()
+        let car = Car(args: ["--page-listen", "127.0.0.1:\(port)", "--page-pin", "112233", "--page-max-upload-mb", "1",
+                             "--gpsd", "off", "--convoy-port", "0"])
+        try car.start()
+        let base = "http://127.0.0.1:\(port)"
+        let jar = Fixtures.tempDir().appendingPathComponent("jar").path
+        var (code, body, _) = try PageTests.http(base + "/api/login", method: "POST", json: #"{"pin":"112233"}"#, jar: jar)
+        #expect(code == 200)
+        func upload(_ file: String, jar: String?) throws -> (Int, String) {
+            var args = ["-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", "-H", "Content-Type: audio/mpeg", "--data-binary", "@" + file, base + "/api/upload"]
+            if let jar { args += ["-b", jar] }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            p.arguments = args
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            let lines = text.split(separator: "\n")
+            return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+        }
+        (code, body) = try upload(Fixtures.path("cbr.mp3"), jar: nil)
+        #expect(code == 401)
+        (code, body) = try upload(Fixtures.path("cbr.mp3"), jar: jar)
+        #expect(code == 200)
+        #expect(body.contains("added"))
+        (code, body) = try upload(Fixtures.path("notmp3.mp3"), jar: jar)
+        #expect(code == 422)
+        #expect(body.contains("not an MP3"))
+        (code, body) = try upload(Fixtures.path("empty.mp3"), jar: jar)
+        #expect(code == 422)
+        #expect(body.contains("empty file"))
+        let big = Fixtures.tempDir().appendingPathComponent("big.mp3")
+        try Data(repeating: 0xFF, count: 3 << 20).write(to: big)
+        (code, body) = try upload(big.path, jar: jar)
+        #expect(code == 413)
+        let cache = try car.client.call("cache")
+        #expect(cache.ok)
+        #expect(cache.message.hasPrefix("1 track"))
+        let left = try FileManager.default.contentsOfDirectory(atPath: car.dataDir + "/uploads")
+        #expect(left.isEmpty)
+        let counters = try car.client.status().counters
+        #expect((counters["page.upload_refused"] ?? 0) >= 3)
+        #expect((counters["page.uploads"] ?? 0) == 1)
+        #expect(car.process?.isRunning == true)
     }
 }
