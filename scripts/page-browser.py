@@ -4,6 +4,9 @@ passenger would: log in with the PIN, add a track from the library, then see a p
 `jamz` (not on the page) arrive over the page's WebSocket. Screenshots go to SHOTS.
 
 usage: page-browser.py URL PIN JAMZ SOCKET SHOTS [--rounds N] [--upload GOOD.mp3 BAD.mp3]
+       page-browser.py URL PIN JAMZ SOCKET SHOTS --convoy OTHER-CAR
+  (the second form: in a convoy led by OTHER-CAR, take control from the page and see OTHER-CAR's
+  distance and bearing arrive)
 
 Exit 0 when every step was seen; prints one line per step, and with --rounds N the times from a
 `jamz toggle` to the page showing it (figures only: nothing here asserts a time).
@@ -18,7 +21,7 @@ rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv
 os.makedirs(shots, exist_ok=True)
 
 opts = webdriver.ChromeOptions()
-for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=412,915"):
+for a in ("--headless=new", "--no-proxy-server", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=412,915"):
     opts.add_argument(a)
 from selenium.webdriver.chrome.service import Service
 service = Service(executable_path="/usr/bin/chromedriver")
@@ -48,6 +51,20 @@ try:
     d.find_element(By.ID, "pin").send_keys(pin)
     d.find_element(By.ID, "loginbtn").click()
     wait.until(lambda _: d.find_element(By.ID, "app").is_displayed())
+    print("logged in")
+    if "--convoy" in sys.argv:
+        other = sys.argv[sys.argv.index("--convoy") + 1]
+        wait.until(lambda _: d.find_element(By.ID, "take").is_displayed())
+        print("DJ before:", text("dj"))
+        shot("convoy-1-follower")
+        d.find_element(By.ID, "take").click()
+        wait.until(lambda _: text("dj").startswith("This car is the DJ"))
+        print("took control:", text("dj"))
+        wait.until(lambda _: any(l.startswith(other + " ·") and " m" in l and "°" in l for l in text("cars").split("\n")))
+        print("other car seen:", [l for l in text("cars").split("\n") if l.startswith(other)][0])
+        shot("convoy-2-dj-and-cars")
+        print("OK")
+        sys.exit(0)
     wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#library button")) > 0)
     print("logged in; library:", len(d.find_elements(By.CSS_SELECTOR, "#library li")), "tracks")
     shot("2-logged-in")

@@ -60,7 +60,8 @@ function render(s){
   $("now").textContent = d.track ? d.track.title + (d.track.artist ? " — " + d.track.artist : "") + " (" + d.state + ")" : "nothing (" + (d.state || "?") + ")";
   tick();
   const g = s.group.data || {};
-  $("dj").textContent = g.inGroup ? (g.isDJ ? "This car is the DJ" : "DJ: " + g.dj) + " · convoy " + (g.name || "") : "Not in a convoy: this car plays its own queue";
+  const dj = ((s.cars.data && s.cars.data.members) || []).find(m => m.member === g.dj);
+  $("dj").textContent = g.inGroup ? (g.isDJ ? "This car is the DJ" : "DJ: " + (dj ? dj.name : g.dj)) + (g.name ? " · convoy " + g.name : "") : "Not in a convoy: this car plays its own queue";
   $("take").hidden = !g.inGroup || g.isDJ;
   const q = $("queue"); q.replaceChildren();
   for (const e of (s.queue.data || [])) q.appendChild(item(e.title + (e.artist ? " — " + e.artist : "") + " " + clock(e.duration), e.current ? "cur" : ""));

@@ -161,6 +161,7 @@ import Testing
                        "--upload", Fixtures.path("id3v24.mp3"), Fixtures.path("notmp3.mp3")]
         let out = Pipe()
         p.standardOutput = out
+        p.standardError = out
         try p.run()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
@@ -224,5 +225,42 @@ import Testing
         #expect((counters["page.upload_refused"] ?? 0) >= 3)
         #expect((counters["page.uploads"] ?? 0) == 1)
         #expect(car.process?.isRunning == true)
+    }
+
+    /// Two cars as separate hosts (scripts/netns.sh, run under `flock /tmp/jamz-netns.lock`),
+    /// each with its own gpsd fed its part of a route: car 2 leads the convoy, car 1's page (seen
+    /// from the host over the bridge) takes control and shows car 2's distance and bearing.
+    @Test(.enabled(if: NetnsLab.available)) func chromiumTakesControlAndSeesTheOtherCar() throws {
+        try NetnsLab.run("up", "2")
+        defer { try? NetnsLab.run("down") }
+        let rigs = try (1...2).map { try GPSDRig(log: "convoy-car\($0).nmea", pace: 0.05, netns: "jamz-car\($0)") }
+        defer { rigs.forEach { $0.stop() } }
+        let cars = (1...2).map { i in
+            Car(args: ["--car-name", "car\(i)", "--gpsd", "localhost:\(rigs[i - 1].gpsdPort)"]
+                + (i == 1 ? ["--page-listen", "10.77.0.1:8080", "--page-pin", "864200"] : []), netns: "jamz-car\(i)")
+        }
+        for c in cars { try c.start() }
+        let created = try #require(cars[1].json(["group", "create", "Road"]) as? [String: Any])
+        let code = try #require(created["code"] as? String)
+        #expect(try cars[0].jamz("group", "join", code).0 == 0)
+        try waitUntil("car 1 hears car 2", timeout: 15) { ((cars[0].json(["peers"]) as? [Any])?.count ?? 0) == 1 }
+        for r in rigs { r.go() }
+        let shots = Fixtures.repo.appendingPathComponent(".build/page-shots").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = [Fixtures.repo.appendingPathComponent("scripts/page-browser.py").path,
+                       "http://10.77.0.1:8080/", "864200", Binaries.jamz, cars[0].socket, shots, "--convoy", "car2"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        print(text)
+        #expect(p.terminationStatus == 0)
+        #expect(text.contains("took control: This car is the DJ"))
+        #expect(text.contains("other car seen: car2"))
+        let group = cars[0].json(["group", "show"]) as? [String: Any]
+        #expect(group?["isDJ"] as? Bool == true)
     }
 }
