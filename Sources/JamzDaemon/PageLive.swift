@@ -48,7 +48,9 @@ extension PageServer {
             },
             upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture {
-                    .live(try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel), client: client)
+                    // A live page only listens: its silence is not idleness.
+                    _ = channel.pipeline.removeHandler(name: PageServer.idleHandler)
+                    return .live(try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel), client: client)
                 }
             })
     }

@@ -24,6 +24,7 @@ struct PageServer: Sendable {
     /// What a phone may ask for: playback, adding a cached track, taking the DJ role.
     static let allowed: Set<ControlCommand.Name> = [.play, .pause, .toggle, .next, .prev, .add, .takeControl]
 
+    static let idleHandler = "page-idle"
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
     typealias Listener = NIOAsyncChannel<EventLoopFuture<PageConnection>, Never>
 
@@ -75,9 +76,13 @@ struct PageServer: Sendable {
                             notUpgradingCompletionHandler: { channel in
                                 channel.eventLoop.makeCompletedFuture { .http(try Connection(wrappingChannelSynchronously: channel), client: client) }
                             })
-                        // Malformed requests and oversized headers (NIOHTTP1's 80 KB cap) get a 400.
-                        return try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
-                            configuration: .init(upgradeConfiguration: upgrade))
+                        // Malformed requests and oversized headers (NIOHTTP1's 80 KB cap) get a 400;
+                        // `PageGuard` then counts and closes, and closes a connection idle for 60 s.
+                        let ops = channel.pipeline.syncOperations
+                        try ops.addHandler(IdleStateHandler(readTimeout: .seconds(60)), name: PageServer.idleHandler)
+                        let upgraded = try ops.configureUpgradableHTTPServerPipeline(configuration: .init(upgradeConfiguration: upgrade))
+                        try ops.addHandler(PageGuard(counters: self.counters))
+                        return upgraded
                     }
                 }
             out.append(l)
@@ -96,7 +101,7 @@ struct PageServer: Sendable {
                                     switch try? await upgraded.get() {
                                     case .http(let conn, let client): await self.handle(conn, client: client)
                                     case .live(let ws, let client): await self.live(ws, client: client)
-                                    case nil: self.counters.add("page.bad_requests")
+                                    case nil: break   // closed before a request was read (PageGuard counted a bad one)
                                     }
                                 }
                             }
@@ -282,4 +287,29 @@ struct PageResponse: Sendable {
 struct PageError: Error, CustomStringConvertible {
     let description: String
     init(_ s: String) { description = s }
+}
+
+/// Counts a malformed request (NIO's error handler has answered it 400) and closes the
+/// connection; closes one that sent nothing for the idle time (a half-open or slow client).
+final class PageGuard: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+    let counters: Counters
+    init(counters: Counters) { self.counters = counters }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(data)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError {
+            counters.add("page.bad_requests")
+            context.close(promise: nil)
+        }
+        context.fireErrorCaught(error)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil); return }
+        context.fireUserInboundEventTriggered(event)
+    }
 }

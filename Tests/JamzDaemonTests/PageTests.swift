@@ -108,6 +108,21 @@ import Testing
         #expect(code == 400)
         #expect(PageTests.queueLength(car) == 1)
 
+        // Malformed HTTP and oversized headers: 400, counted; the daemon plays on.
+        let raw = Process()
+        raw.executableURL = URL(fileURLWithPath: "/bin/bash")
+        raw.arguments = ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port); printf 'NOT HTTP AT ALL\\r\\n\\r\\n' >&3; timeout 5 cat <&3"]
+        let rawOut = Pipe()
+        raw.standardOutput = rawOut
+        try raw.run()
+        let rawText = String(decoding: rawOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        raw.waitUntilExit()
+        #expect(rawText.hasPrefix("HTTP/1.1 400"))
+        (code, _, _) = try PageTests.http(base + "/api/state", jar: jar, headers: ["X-Huge: " + String(repeating: "a", count: 100_000)])
+        #expect(code == 400)
+        let beforeBad = try car.client.status().counters["page.bad_requests"] ?? 0
+        #expect(beforeBad >= 4)
+
         // Guessing: after 5 failures, the 6th attempt (even the right PIN) is held off; counted.
         for _ in 0..<5 {
             (code, _, _) = try PageTests.http(base + "/api/login", method: "POST", json: #"{"pin":"000000"}"#)
