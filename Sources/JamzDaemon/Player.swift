@@ -320,10 +320,12 @@ public actor Player {
             logger.info("end of the queue")
             anchor = nil
             publish()
+            changed.fire()
         }
         if n.state == "playing", let item = n.item, item.entry.id != lastHeardEntry {
             lastHeardEntry = item.entry.id
             logger.info("now playing \(describe(n.index!))")
+            changed.fire()   // the phone page shows the new track (convoy or not)
             store.counters.add("cache.hits")
             try? await store.catalog.markPlayed(item.entry.trackID)
         }
