@@ -9,7 +9,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 FIXTURES := $(CURDIR)/.build/fixtures
 DEMO := $(CURDIR)/demo-data
 
-.PHONY: deps build release test fixtures demo bench bench-sync bench-gps bench-footprint arm64 insn image hil clean
+.PHONY: deps build release test fixtures demo bench bench-sync bench-page bench-gps bench-footprint arm64 insn image hil clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -38,6 +38,10 @@ bench: release fixtures
 
 bench-sync: release
 	.build/release/jamz-bench sync
+
+# The phone page: load, press-to-page over the WebSocket (headless Chromium), upload throughput.
+bench-page: release fixtures
+	bash scripts/page-bench.sh .build/release $(FIXTURES)
 
 # Real gpsd fed with the committed NMEA logs (about a minute).
 bench-gps: release

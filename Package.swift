@@ -76,6 +76,8 @@ let package = Package(
             "JamzCore", "JamzPlatform", "JamzStore", "JamzAudio", "JamzLibrary", "JamzNet", "JamzGPS", "JamzControls",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -15,6 +15,7 @@ PACKAGES=(
   libgps-dev gpsd gpsd-clients                             # libgps for JamzGPS; a real gpsd (and gpsfake) for its tests
   linux-libc-dev                                           # <linux/gpio.h>, <linux/input.h> for CLinuxInput
   libbluetooth-dev                                         # BlueZ's HCI/L2CAP socket headers (the BLE link; CBluetooth)
+  chromium chromium-driver python3-selenium                # the phone page's test drives a real headless browser (scripts/page-browser.py)
   libmosquitto-dev mosquitto openssl python3-paho-mqtt     # the relay link (libmosquitto); a real broker, certificates and a hostile publisher for its tests
 )
 

@@ -63,7 +63,17 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var gps: GPSSummary?
     /// Buttons and ignition (nil: no board file).
     public var controls: ControlsReport?
+    /// The phone page (nil: off).
+    public var page: PageReport?
     public init() {}
+}
+
+/// The `page` part of `jamz status --json`: where the passengers' phone page is served and
+/// the PIN that opens a session on it.
+public struct PageReport: Codable, Sendable, Equatable {
+    public var urls: [String]
+    public var pin: String
+    public init(urls: [String], pin: String) { self.urls = urls; self.pin = pin }
 }
 
 /// The `controls` part of `jamz status --json`: the board's input devices, the last gesture,

@@ -75,6 +75,12 @@ public struct BoardConfig: Sendable, Equatable {
         public var volume = 80
         public var dir = PromptSettings.defaultDir
     }
+    /// The phone page (`[page]`): served on these interfaces' addresses only (empty: off), on
+    /// this port, with this PIN (nil: random per boot).
+    public var pageInterfaces: [String] = []
+    public var pagePort = 8080
+    public var pagePin: String?
+    public var pageMaxUploadMB: Int?
 
     public init() {}
 
@@ -131,6 +137,23 @@ public struct BoardConfig: Sendable, Equatable {
                     case "dir":
                         if let d = t[k]?.string, d.hasPrefix("/") { b.prompts.dir = d } else { bad("prompts.dir: expected an absolute path (default \(PromptSettings.defaultDir))") }
                     default: bad("prompts.\(k): unknown setting (ignored)")
+                    }
+                }
+            case "page":
+                guard let t = v.table else { bad("[page] must be a table"); continue }
+                for k in t.keys {
+                    switch k {
+                    case "listen":
+                        let names = t[k]?.array.map { a in (0..<a.count).compactMap { a[$0].string } }
+                        if let names, names.count == t[k]?.array?.count, names.allSatisfy({ !$0.isEmpty && $0.utf8.count < 16 }) { b.pageInterfaces = names }
+                        else { bad("page.listen: expected a list of interface names, e.g. [\"wlan1\"]") }
+                    case "port":
+                        if let i = t[k]?.int, (1...65_535).contains(i) { b.pagePort = i } else { bad("page.port: expected an integer in 1...65535") }
+                    case "max_upload_mb":
+                        if let i = t[k]?.int, (1...2048).contains(i) { b.pageMaxUploadMB = i } else { bad("page.max_upload_mb: expected an integer in 1...2048") }
+                    case "pin":
+                        if let s = t[k]?.string, DaemonConfig.checkPIN(s) == nil { b.pagePin = s } else { bad("page.pin: expected 6 digits as a string") }
+                    default: bad("page.\(k): unknown setting (ignored)")
                     }
                 }
             case "button", "encoder", "ignition": break

@@ -12,6 +12,8 @@ struct Commands: Sendable {
     var location: Location? = nil
     let logger: Logger
     var controls: Controls? = nil
+    /// The phone page's addresses and PIN, shown by `jamz status` (nil: the page is off).
+    var page: PageReport? = nil
 
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
@@ -55,7 +57,12 @@ struct Commands: Sendable {
     /// Does one command; a refusal or failure is an ok=false reply.
     func execute(_ cmd: ControlCommand, progress: @escaping @Sendable (ImportProgressReport) async -> Void = { _ in }) async -> ControlReplyValue {
         do {
-            return try await run(cmd, progress: progress)
+            let reply = try await run(cmd, progress: progress)
+            switch cmd {
+            case .status, .queue, .cache, .peers, .where, .convoy, .group(.show): break
+            default: player.changed.fire()   // whoever pressed, the phone page shows it
+            }
+            return reply
         } catch let e as Player.CommandError {
             return Commands.failure(e.description)
         } catch {
@@ -82,6 +89,7 @@ struct Commands: Sendable {
                 s.gps = location.summary(now: location.now)
             }
             if let controls { s.controls = await controls.report() }
+            s.page = page
             return Commands.success(Commands.describe(s), s)
         case .queue:
             let q = await player.queueReport()
@@ -205,6 +213,9 @@ struct Commands: Sendable {
             if c.acc != "none" { out += " · ACC \(c.acc)\(c.powerOffIn.map { String(format: " (power-off in %.0f s)", $0) } ?? "")" }
             let missing = c.devices.filter { $0.state != "open" }
             if !missing.isEmpty { out += " · missing: \(missing.map(\.device).joined(separator: ", "))" }
+        }
+        if let p = s.page {
+            out += "\nphone page: \(p.urls.joined(separator: " ")) · PIN \(p.pin)"
         }
         if let g = s.gps {
             out += "\nGPS: gpsd \(g.gpsd), \(g.mode)\(g.stale && g.mode != "no fix" ? " (stale)" : "") · clock: \(g.clock)"

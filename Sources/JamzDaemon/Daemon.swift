@@ -114,10 +114,21 @@ public enum Daemon {
             controls = Controls(board: board, commands: commands, player: player, clock: clock, counters: store.counters, logger: logger)
             commands.controls = controls
         }
+        var page: (PageServer, [PageServer.Listener])?
+        let pageListen = try await PageServer.addresses(config: config, logger: logger)
+        if !pageListen.isEmpty {
+            let access = PageAccess(pin: config.pagePin ?? config.board?.pagePin, counters: store.counters)
+            commands.page = PageReport(urls: pageListen.map { "http://\($0)/" }, pin: access.pin)
+            var server = PageServer(commands: commands, access: access, counters: store.counters, changes: [player.changed, location.changed], logger: logger)
+            server.maxUpload = Int64(config.pageMaxUploadMB ?? config.board?.pageMaxUploadMB ?? 50) << 20
+            try await PageUpload.clean(PageUpload.folder(cache))
+            page = (server, try await server.bind(pageListen))
+            logger.notice("phone page on \(pageListen.joined(separator: ", ")), PIN \(access.pin)")
+        }
         let server = ControlServer(path: config.socket, commands: commands, logger: logger)
         let channel = try await server.bind()
         logger.info("control socket \(config.socket); data in \(config.dataDir)")
-        return Running(store: store, player: player, renderer: renderer, convoy: convoy, location: location, commands: server.commands, server: server, channel: channel, controls: controls)
+        return Running(store: store, player: player, renderer: renderer, convoy: convoy, location: location, commands: server.commands, server: server, channel: channel, controls: controls, page: page)
     }
 
     /// A started daemon.
@@ -131,6 +142,7 @@ public enum Daemon {
         let server: ControlServer
         let channel: NIOAsyncChannelOfConnections
         let controls: Controls?
+        let page: (PageServer, [PageServer.Listener])?
 
         /// Serves until the task is cancelled; then fades out and saves (tests run it in-process).
         public func serve() async {
@@ -153,6 +165,9 @@ public enum Daemon {
                     await runDue(clock: player.clock, doorbell: location.wakeup) { await location.tick(now: location.now) }
                 }),
             ]
+            if let (server, listeners) = page {
+                services.append(SubsystemService("page", body: { await server.serve(listeners) }))
+            }
             if let controls { services.append(SubsystemService("controls", body: { await controls.run() })) }
             if let every = SystemdNotify.watchdogInterval() { services.append(watchdogService(every: every)) }
             // A service that returns (the control socket closed, no controls) leaves the others running.

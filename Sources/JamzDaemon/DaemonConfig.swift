@@ -58,6 +58,13 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Test hook (flag only, never in the TOML file): delay, jitter and loss added to every
     /// convoy datagram this daemon sends, because the test machine's kernel has no netem.
     public var testLinkImpairment: LinkImpairment?
+    /// The passengers' phone page: HOST:PORT addresses to serve it on (`page.listen`,
+    /// `--page-listen`); empty: off.
+    public var pageListen: [String] = []
+    /// The page's 6-digit pairing PIN (`page.pin`, `--page-pin`); nil: a random one per boot.
+    public var pagePin: String?
+    /// The largest MP3 a phone may upload, MB (nil: the board's, else 50).
+    public var pageMaxUploadMB: Int?
     /// The board file (`--board`, or `board = "…"` here): buttons, encoders, ignition, audio overrides.
     public var boardPath: String?
     /// The board file as loaded (`loadBoard`), and what was wrong with it.
@@ -172,6 +179,10 @@ public struct DaemonConfig: Sendable, Equatable {
         case "relay.cert_file": return relay(anyPath) { $0.certFile = $1 }
         case "relay.key_file": return relay(anyPath) { $0.keyFile = $1 }
         case "ble.controller": return int(-1...63) { $0.bleController = $1 }
+        case "page.listen":
+            return str({ PageServer.address($0) == nil ? "expected HOST:PORT" : nil }) { $0.pageListen = [$1] }
+        case "page.pin": return str(DaemonConfig.checkPIN) { $0.pagePin = $1 }
+        case "page.max_upload_mb": return int(1...2048) { $0.pageMaxUploadMB = $1 }
         case "gps.host": return str({ $0.isEmpty ? "must not be empty" : nil }) { $0.gpsHost = $1 }
         case "gps.port": return int(0...65_535) { $0.gpsPort = $1 }
         case "prompts.dir": return str(anyPath) { $0.promptsDir = $1 }
@@ -187,6 +198,14 @@ public struct DaemonConfig: Sendable, Equatable {
               colon > spec.startIndex else { return "expected HOST:PORT (e.g. localhost:2947) or off" }
         gpsHost = String(spec[..<colon]); gpsPort = port
         return nil
+    }
+
+    public static func checkPIN(_ s: String) -> String? {
+        s.count == 6 && s.allSatisfy({ $0.isASCII && $0.isNumber }) ? nil : "expected 6 digits"
+    }
+
+    public static func checkPageListen(_ s: String) -> String? {
+        PageServer.address(s) == nil ? "expected HOST:PORT (e.g. 10.42.0.1:8080)" : nil
     }
 
     public static func checkOutput(_ s: String) -> String? {

@@ -180,6 +180,7 @@ final class Location: Sendable {
             return first
         }
         if first { wakeup.ring() }
+        changed.fire()
         if let fix { toStore.yield((member, fix)) }
     }
 
@@ -333,4 +334,6 @@ final class Location: Sendable {
     static let compactInterval: Nanos = 600 * nanosPerSecond
     /// Rung when the first peer is heard: the tracker's loop runs each second from then on.
     let wakeup = Doorbell()
+    /// Fired on each beacon of another car (the phone page's live view).
+    let changed = ChangeSignal()
 }

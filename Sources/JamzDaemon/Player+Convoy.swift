@@ -20,6 +20,7 @@ extension Player {
         }
         guard seq > followSeq else { return }
         followSeq = seq
+        let before = (entries, anchor?.entryID, anchor?.playing)
         items = playlist.map { e in
             let record = trackRecords[e.track] ?? TrackRecord(TrackInfo(id: e.track, title: "(not in this car: \(e.track.short))", artist: "", album: "",
                                                                       frames: e.frames, sourceRate: rate, sourceChannels: 2, bytes: 0), importSeq: 0)
@@ -36,6 +37,7 @@ extension Player {
         // The timeline is handed over again every 100 ms while the DJ plays: only a start or a
         // stop changes when the player's loop is due.
         if wasPlaying != (anchor?.playing == true) { wakeup.ring() }
+        if before != (entries, anchor?.entryID, anchor?.playing) { changed.fire() }
     }
 
     /// Cached tracks matching a query (for a convoy add).

@@ -42,6 +42,8 @@ public actor Player {
     var accMuted = false
     /// Rung when the plan changes: the player's loop (`tick`) looks again at once.
     nonisolated let wakeup = Doorbell()
+    /// Fired when the queue or the play state changed (the phone page's live view).
+    nonisolated let changed = ChangeSignal()
 
     init(store: Store, cache: TrackCache, renderer: Renderer, clock: SystemClock, config: DaemonConfig, logger: Logger) {
         self.store = store; self.cache = cache; self.renderer = renderer; self.clock = clock
@@ -318,10 +320,12 @@ public actor Player {
             logger.info("end of the queue")
             anchor = nil
             publish()
+            changed.fire()
         }
         if n.state == "playing", let item = n.item, item.entry.id != lastHeardEntry {
             lastHeardEntry = item.entry.id
             logger.info("now playing \(describe(n.index!))")
+            changed.fire()   // the phone page shows the new track (convoy or not)
             store.counters.add("cache.hits")
             try? await store.catalog.markPlayed(item.entry.trackID)
         }

@@ -42,6 +42,10 @@ struct JamzD: AsyncParsableCommand {
     @Option(help: "Internet relay: mqtt://HOST:PORT or mqtts://HOST:PORT (the [relay] settings of the config file for TLS and credentials); off: no relay") var relay: String?
     @Option(help: "Board file (TOML): buttons, encoders, ignition sense, audio overrides (board/README.md)") var board: String?
 
+    @Option(help: "Serve the passengers' phone page on HOST:PORT (repeatable; off by default)") var pageListen: [String] = []
+    @Option(help: "The largest MP3 a phone may upload to the page, MB (default 50)") var pageMaxUploadMb: Int?
+    @Option(help: "The phone page's 6-digit pairing PIN (default: the config's page.pin, else random per boot)") var pagePin: String?
+
     func run() async throws {
         // A FIFO sink whose reader leaves must not kill the daemon: writes fail with EPIPE instead.
         signal(SIGPIPE, SIG_IGN)
@@ -88,6 +92,18 @@ struct JamzD: AsyncParsableCommand {
         }
         if let v = testLinkImpair {
             if let why = cfg.setTestLinkImpairment(v) { throw ValidationError("--test-link-impair \(v): \(why)") }
+        }
+        for v in pageListen {
+            if let why = DaemonConfig.checkPageListen(v) { throw ValidationError("--page-listen \(v): \(why)") }
+        }
+        if !pageListen.isEmpty { cfg.pageListen = pageListen }
+        if let v = pageMaxUploadMb {
+            guard (1...2048).contains(v) else { throw ValidationError("--page-max-upload-mb \(v): must be 1...2048") }
+            cfg.pageMaxUploadMB = v
+        }
+        if let v = pagePin {
+            if let why = DaemonConfig.checkPIN(v) { throw ValidationError("--page-pin: \(why)") }
+            cfg.pagePin = v
         }
         try await Daemon.run(config: cfg, configProblems: problems, logger: logger)
     }

@@ -141,3 +141,27 @@ import Testing
         #expect(c.board == nil && c.boardProblems.count == 1 && c.boardProblems[0].contains("cannot read board file"))
     }
 }
+
+@Suite struct BoardPageTests {
+    @Test func pageSectionParsesAndBadValuesAreReported() {
+        var (b, problems) = BoardConfig.parse(toml: """
+            [page]
+            listen = ["wlan1", "eth0"]
+            port = 80
+            pin = "012345"
+            """)
+        #expect(problems.isEmpty)
+        #expect(b.pageInterfaces == ["wlan1", "eth0"])
+        #expect(b.pagePort == 80)
+        #expect(b.pagePin == "012345")
+        (b, problems) = BoardConfig.parse(toml: """
+            [page]
+            listen = "wlan1"
+            port = 0
+            pin = 12345
+            colour = "red"
+            """)
+        #expect(problems.count == 4)
+        #expect(b.pageInterfaces.isEmpty && b.pagePort == 8080 && b.pagePin == nil)
+    }
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/python3
+"""Drives the phone page in Debian's headless Chromium (python3-selenium + chromium-driver), as a
+passenger would: log in with the PIN, add a track from the library, then see a press made with
+`jamz` (not on the page) arrive over the page's WebSocket. Screenshots go to SHOTS.
+
+usage: page-browser.py URL PIN JAMZ SOCKET SHOTS [--rounds N] [--upload GOOD.mp3 BAD.mp3]
+       page-browser.py URL PIN JAMZ SOCKET SHOTS --convoy OTHER-CAR
+  (the second form: in a convoy led by OTHER-CAR, take control from the page and see OTHER-CAR's
+  distance and bearing arrive)
+
+Exit 0 when every step was seen; prints one line per step, and with --rounds N the times from a
+`jamz toggle` to the page showing it (figures only: nothing here asserts a time).
+"""
+import os, statistics, subprocess, sys, time
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+url, pin, jamz, sock, shots = sys.argv[1:6]
+rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 0
+os.makedirs(shots, exist_ok=True)
+
+opts = webdriver.ChromeOptions()
+for a in ("--headless=new", "--no-proxy-server", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=412,915"):
+    opts.add_argument(a)
+from selenium.webdriver.chrome.service import Service
+service = Service(executable_path="/usr/bin/chromedriver")
+d = webdriver.Chrome(options=opts, service=service)
+wait = WebDriverWait(d, 30, poll_frequency=0.02)
+
+def shot(name):
+    d.save_screenshot(os.path.join(shots, name + ".png"))
+
+def text(id_):
+    return d.find_element(By.ID, id_).text
+
+def press(*args):
+    subprocess.run([jamz, "--socket", sock, *args], check=True, stdout=subprocess.DEVNULL)
+
+try:
+    d.get(url)
+    wait.until(lambda _: d.find_element(By.ID, "login").is_displayed())
+    timing = d.execute_script("const n = performance.getEntriesByType('navigation')[0]; return [n.responseEnd - n.startTime, n.domContentLoadedEventEnd - n.startTime, n.transferSize, n.decodedBodySize];")
+    print("page load: response %.1f ms, DOM ready %.1f ms, %d bytes transferred, %d bytes of HTML" % tuple(timing))
+    shot("1-login")
+    d.find_element(By.ID, "pin").send_keys("000000")
+    d.find_element(By.ID, "loginbtn").click()
+    wait.until(lambda _: "wrong PIN" in text("msg"))
+    print("wrong PIN refused:", text("msg"))
+    d.find_element(By.ID, "pin").clear()
+    d.find_element(By.ID, "pin").send_keys(pin)
+    d.find_element(By.ID, "loginbtn").click()
+    wait.until(lambda _: d.find_element(By.ID, "app").is_displayed())
+    print("logged in")
+    if "--convoy" in sys.argv:
+        other = sys.argv[sys.argv.index("--convoy") + 1]
+        wait.until(lambda _: d.find_element(By.ID, "take").is_displayed())
+        print("DJ before:", text("dj"))
+        shot("convoy-1-follower")
+        d.find_element(By.ID, "take").click()
+        wait.until(lambda _: text("dj").startswith("This car is the DJ"))
+        print("took control:", text("dj"))
+        wait.until(lambda _: any(l.startswith(other + " ·") and " m" in l and "°" in l for l in text("cars").split("\n")))
+        print("other car seen:", [l for l in text("cars").split("\n") if l.startswith(other)][0])
+        shot("convoy-2-dj-and-cars")
+        print("OK")
+        sys.exit(0)
+    wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#library button")) > 0)
+    print("logged in; library:", len(d.find_elements(By.CSS_SELECTOR, "#library li")), "tracks")
+    shot("2-logged-in")
+    d.find_elements(By.CSS_SELECTOR, "#library button")[0].click()
+    wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#queue li")) == 1)
+    print("added from the page; playlist:", text("queue"))
+    # A press on the car (the CLI, as a button would): the page hears it over its WebSocket.
+    press("play")
+    wait.until(lambda _: "(playing)" in text("now"))
+    print("jamz play seen live:", text("now"))
+    shot("3-playing")
+    times = []
+    for i in range(rounds):
+        want = "(paused)" if "(playing)" in text("now") else "(playing)"
+        t0 = time.monotonic()
+        press("toggle")
+        wait.until(lambda _: want in text("now"))
+        times.append((time.monotonic() - t0) * 1000)
+    if times:
+        s = sorted(times)
+        print("jamz toggle -> page shows it: median %.1f ms, p90 %.1f ms, max %.1f ms over %d (includes starting the jamz process)"
+              % (statistics.median(s), s[int(0.9 * (len(s) - 1))], s[-1], len(s)))
+    if "--upload" in sys.argv:
+        good, bad = sys.argv[sys.argv.index("--upload") + 1:][:2]
+        before = len(d.find_elements(By.CSS_SELECTOR, "#library li"))
+        t0 = time.monotonic()
+        d.find_element(By.ID, "file").send_keys(os.path.abspath(good))
+        d.find_element(By.ID, "send").click()
+        wait.until(lambda _: text("upmsg").startswith("added") or text("upmsg").startswith("refused"))
+        dt = time.monotonic() - t0
+        print("upload of %s: %s (%.2f MB/s through the page)" % (os.path.basename(good), text("upmsg"), os.path.getsize(good) / dt / 1e6))
+        wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#library li")) == before + 1)
+        print("library now", before + 1, "tracks")
+        shot("4-uploaded")
+        d.find_element(By.ID, "file").clear()
+        d.find_element(By.ID, "file").send_keys(os.path.abspath(bad))
+        d.find_element(By.ID, "send").click()
+        wait.until(lambda _: text("upmsg").startswith("refused"))
+        print("bad upload:", text("upmsg"))
+        shot("5-refused")
+    shot("6-done")
+    print("OK")
+finally:
+    d.quit()
