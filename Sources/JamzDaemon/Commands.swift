@@ -160,7 +160,7 @@ struct Commands: Sendable {
             let ps = await convoy.peersReport()
             let text = ps.isEmpty ? "no peers heard (yet)" : ps.map { p in
                 let off = p.offsetMs.map { String(format: "offset %+.3f ms ± %.3f (spread %.3f, %@)", $0, p.boundMs ?? 0, p.spreadMs ?? 0, p.quality) } ?? "offset: measuring"
-                return "\(p.isDJ ? "DJ " : "   ")\(p.name) \(p.member) \(p.address) \(p.link)\(p.rssi.map { " \($0) dBm" } ?? "") heard \(String(format: "%.1f", p.lastHeardSeconds)) s ago, \(off)"
+                return "\(p.isDJ ? "DJ " : "   ")\(p.car.map { "car \($0): " } ?? "")\(p.name) \(p.member) \(p.address) \(p.link)\(p.rssi.map { " \($0) dBm" } ?? "") heard \(String(format: "%.1f", p.lastHeardSeconds)) s ago, \(off)"
             }.joined(separator: "\n")
             return Commands.success(text, ps)
         case .takeControl:

@@ -42,6 +42,7 @@ extension Convoy {
     private func adopt(_ s: ConvoySecret, boots: UInt32) {
         membershipEpoch += 1
         pairing.closeInvite()   // a code opened for the old convoy, or for none
+        convoyPrompts.reset()
         if let old = secret { receiver.remove(group: old.groupID) }
         // The track server answers members of one convoy: restarted with the new key by tick().
         if let server = trackServer { trackServer = nil; Task { await server.close() } }
@@ -98,6 +99,7 @@ extension Convoy {
         receiver.remove(group: s.groupID)
         secret = nil; outbox.use(nil)
         pairing.closeInvite()
+        convoyPrompts.reset()
         membershipEpoch += 1
         node.left(); lanAddress.removeAll()
         relay?.close(); relay = nil

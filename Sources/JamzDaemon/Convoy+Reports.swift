@@ -52,7 +52,7 @@ extension Convoy {
                               lastHeardSeconds: Double(now - p.lastHeard) / 1e9,
                               offsetMs: e.map { $0.offset(at: now) / 1e6 }, boundMs: e.map { Double($0.bound) / 1e6 },
                               spreadMs: e.map { Double($0.spread) / 1e6 }, ppm: e?.ppm, quality: e.map { "\($0.quality)" } ?? "none",
-                              isDJ: id == node.session.term.dj, rssi: p.bleRSSI.map(Int.init))
+                              isDJ: id == node.session.term.dj, rssi: p.bleRSSI.map(Int.init), car: convoyPrompts.number(of: id))
         }
     }
 }
@@ -97,5 +97,7 @@ public struct PeerReport: Codable, Sendable {
     public var isDJ: Bool
     /// Its Bluetooth LE signal (dBm), when heard over BLE with one.
     public var rssi: Int?
+    /// The number the spoken prompts give it ("car 3 left"): the order this car first heard it.
+    public var car: Int?
 }
 

@@ -89,6 +89,8 @@ public actor Convoy {
     var membershipEpoch = 0
     /// Short-code and push-button joins (Convoy+Pairing.swift).
     var pairing: Pairing<SocketAddress>
+    /// When "car N left", "offline" and "back online" are said.
+    var convoyPrompts = ConvoyPromptGate()
     /// Join notes logged in the current second (a flood is counted, not logged).
     var pairingNotes: (since: Nanos, count: Int) = (0, 0)
     /// `jamz group join SHORTCODE` waiting for its outcome.
@@ -238,6 +240,12 @@ public actor Convoy {
             ConvoyNode.BeaconExtras(wall: location?.wallSample(), position: location?.wirePosition(at: t), dataPort: port)
         }
         await run(effects, from: nil)
+        // "car 3 left", "offline", "back online": on what the node heard, at this wake-up (a
+        // beacon's, once a second in a convoy).
+        for p in convoyPrompts.update(now: t, lastHeard: node.peers.mapValues(\.lastHeard)) {
+            logger.notice("convoy: \(p)")
+            prompts?.say(p)
+        }
         if trackServer == nil, !startingServer, clock.now() >= trackServerRetry, let s = secret {
             startingServer = true
             do {

@@ -4,6 +4,7 @@ import JamzClient
 import JamzCore
 import JamzDaemon
 @testable import JamzNet
+import JamzTestSupport
 import Testing
 
 /// Joining without the long code, between real jamzd processes as separate hosts (network
@@ -15,7 +16,7 @@ extension ConvoyNetnsTests {
     @Test func shortCodeAndJoinButtonPairCarsAndGuessesAreRefusedCountedAndRateLimited() throws {
         try NetnsLab.run("up", "3")
         defer { try? NetnsLab.run("down") }
-        let cars = (1...3).map { i in Car(args: ["--car-name", "car\(i)"], netns: "jamz-car\(i)") }
+        let cars = (1...3).map { i in Car(args: ["--car-name", "car\(i)", "--prompts-dir", Fixtures.path("prompts")], netns: "jamz-car\(i)") }
         let buttons = try ControlsProcessTests.FakeInput(cars[1].dir.appendingPathComponent("buttons").path)
         let board = cars[1].dir.appendingPathComponent("board.toml").path
         try """
@@ -77,6 +78,16 @@ extension ConvoyNetnsTests {
         #expect(counter(cars[0], "join.welcomed") == 2 && counter(cars[1], "join.joined") == 1)
         #expect(counter(cars[0], "join.overlap") == 0 && counter(cars[1], "join.overlap") == 0)
         #expect(cars[1].logText.contains("button join short → join"))
-        for c in cars { #expect(c.terminate() == 0) }
+        // Both cars said it: "paired, check words …".
+        try waitUntil("the pairing prompts are said") { [0, 1].allSatisfy { cars[$0].logText.contains("spoken prompt: paired(checkWord: \"\(dj.checkWord ?? "")\")") } }
+
+        // The car that joined by code goes: 15 s later the DJ's car says "car 1 left" (the first
+        // car it heard), and `jamz peers` numbers it so.
+        let peers = try cars[0].jamz("peers").1
+        #expect(peers.contains("car 1: car3") && peers.contains("car 2: car2"), "\(peers)")
+        #expect(cars[2].terminate() == 0)
+        try waitUntil("car 1 left is said", timeout: 30) { cars[0].logText.contains("spoken prompt: carLeft(1)") }
+        #expect(!cars[0].logText.contains("carLeft(2)") && !cars[0].logText.contains("spoken prompt: offline"))
+        for c in cars[0...1] { #expect(c.terminate() == 0) }
     }
 }
