@@ -30,6 +30,7 @@ let package = Package(
         .systemLibrary(name: "CMPG123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
         .systemLibrary(name: "CGPS", pkgConfig: "libgps", providers: [.apt(["libgps-dev"])]),
         .systemLibrary(name: "CMosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(name: "CQRencode", providers: [.apt(["libqrencode-dev"])]),
         // BlueZ's socket headers (HCI control channel, LE L2CAP): structs and constants only, no link.
         .systemLibrary(name: "CBluetooth", providers: [.apt(["libbluetooth-dev"])]),
         // Linux GPIO character device (uAPI v2) and evdev: ioctl numbers, flags and the kernel's
@@ -73,7 +74,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .target(name: "JamzDaemon", dependencies: [
-            "JamzCore", "JamzPlatform", "JamzStore", "JamzAudio", "JamzLibrary", "JamzNet", "JamzGPS", "JamzControls",
+            "JamzCore", "JamzPlatform", "JamzStore", "JamzAudio", "JamzLibrary", "JamzNet", "JamzGPS", "JamzControls", "CQRencode",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

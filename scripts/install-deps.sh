@@ -12,6 +12,7 @@ PACKAGES=(
   procps psmisc                                            # ps/pkill/killall for the process tests
   iproute2                                                 # network namespaces: the convoy tests run cars as separate hosts
   qrencode                                                 # `jamz group create` shows the join code as a QR code too
+  libqrencode-dev zbar-tools                               # the phone page's join QR (CQRencode); zbarimg decodes it in the tests
   libgps-dev gpsd gpsd-clients                             # libgps for JamzGPS; a real gpsd (and gpsfake) for its tests
   linux-libc-dev                                           # <linux/gpio.h>, <linux/input.h> for CLinuxInput
   libbluetooth-dev                                         # BlueZ's HCI/L2CAP socket headers (the BLE link; CBluetooth)

@@ -31,7 +31,7 @@ extension Convoy {
         wakeup.ring()
         let minutes = pairing.settings.codeLifetime / (60 * nanosPerSecond)
         logger.notice("join code \(code) open for \(minutes) minutes")
-        return "join code for convoy \"\(s.name)\": \(code) (valid \(minutes) minutes, on this network: jamz group join \(code.replacingOccurrences(of: " ", with: "")))"
+        return "join code\(s.name.isEmpty ? "" : " for convoy \"\(s.name)\""): \(code) (valid \(minutes) minutes, on this network: jamz group join \(code.replacingOccurrences(of: " ", with: "")))"
     }
 
     /// Whether a code is a short one (digits only, ≤ 8 once spaces and dashes are gone).

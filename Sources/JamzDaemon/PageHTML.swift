@@ -28,6 +28,11 @@ li{margin:.25em 0} ol,ul{padding-left:1.4em}
 <section><h2>DJ</h2><div id="dj">—</div><button id="take">Take control</button></section>
 <section><h2>Playlist</h2><ol id="queue"></ol></section>
 <section><h2>Cars</h2><ul id="cars"></ul></section>
+<section><h2>Join</h2><div id="invitebox" hidden><div class="dim">Another car's passenger scans this code (or types it):</div>
+<img id="qr" alt="join code as a QR code" width="240" height="240"><div id="code" class="dim"></div>
+<button id="invite">Short code for a car nearby</button></div><div id="short"></div>
+<form id="joinform"><input id="joincode" autocomplete="off" placeholder="code" style="width:12em;letter-spacing:0;font-size:1em">
+<button id="joinbtn">Join this car to that convoy</button></form></section>
 <section><h2>Library</h2><ul id="library"></ul></section>
 <section><h2>Add an MP3 from this phone</h2><input type="file" id="file" accept=".mp3,audio/mpeg">
 <button id="send">Upload</button> <progress id="prog" max="1" value="0" hidden></progress><div id="upmsg"></div></section>
@@ -63,6 +68,8 @@ function render(s){
   const dj = ((s.cars.data && s.cars.data.members) || []).find(m => m.member === g.dj);
   $("dj").textContent = g.inGroup ? (g.isDJ ? "This car is the DJ" : "DJ: " + (dj ? dj.name : g.dj)) + (g.name ? " · convoy " + g.name : "") : "Not in a convoy: this car plays its own queue";
   $("take").hidden = !g.inGroup || g.isDJ;
+  $("invitebox").hidden = !(g.inGroup && g.joinCode);
+  if (g.joinCode && $("code").textContent !== g.joinCode) { $("code").textContent = g.joinCode; $("qr").src = "/api/qr.svg?c=" + encodeURIComponent(g.joinCode.slice(0, 11)); }
   const q = $("queue"); q.replaceChildren();
   for (const e of (s.queue.data || [])) q.appendChild(item(e.title + (e.artist ? " — " + e.artist : "") + " " + clock(e.duration), e.current ? "cur" : ""));
   const c = $("cars"); c.replaceChildren();
@@ -116,6 +123,12 @@ $("send").onclick = () => {
   x.onerror = () => say("upload failed: the connection was closed");
   x.send(f);
 };
+async function group(args){
+  try { const j = await api("/api/cmd", {cmd:"group", args:args}); $("short").textContent = j.message; msg(""); } catch (e) { msg(e.message); }
+  refresh();
+}
+$("invite").onclick = () => group(["invite"]);
+$("joinform").onsubmit = ev => { ev.preventDefault(); group(["join", $("joincode").value.trim()]); };
 $("toggle").onclick = () => cmd("toggle");
 $("next").onclick = () => cmd("next");
 $("prev").onclick = () => cmd("prev");

@@ -23,6 +23,14 @@ struct PageServer: Sendable {
     static let maxBody = 64 << 10
     /// What a phone may ask for: playback, adding a cached track, taking the DJ role.
     static let allowed: Set<ControlCommand.Name> = [.play, .pause, .toggle, .next, .prev, .add, .takeControl]
+    /// Of the group commands, a passenger may open a short code and join a convoy (not create
+    /// or leave one).
+    static func allowedGroup(_ cmd: ControlCommand) -> Bool {
+        switch cmd {
+        case .group(.invite), .group(.join): true
+        default: false
+        }
+    }
 
     static let idleHandler = "page-idle"
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
@@ -215,6 +223,15 @@ struct PageServer: Sendable {
         switch (h.method, path) {
         case (.GET, "/api/state"):
             return PageResponse(status: .ok, contentType: "application/json", body: await stateJSON())
+        case (.GET, "/api/qr.svg"):
+            // The join QR: the long code, for another car's passenger to scan.
+            guard let code = await commands.convoy?.report().joinCode else { return .json(.notFound, ["error": "not in a convoy: no join code"]) }
+            do {
+                return PageResponse(status: .ok, contentType: "image/svg+xml", body: Array(try PageQR.svg(code).utf8), headers: [("Cache-Control", "no-store")])
+            } catch {
+                counters.add("page.qr_failures")
+                return .json(.internalServerError, ["error": "\(error)"])
+            }
         case (.GET, "/api/live"):
             if let why = crossSite(h) { return why }
             counters.add("page.bad_requests")
@@ -227,7 +244,7 @@ struct PageServer: Sendable {
                 let why = (error as? ControlCommand.ParseError)?.description ?? "expected {\"cmd\": NAME, \"args\": [...]}"
                 return .json(.badRequest, ["error": why])
             }
-            guard PageServer.allowed.contains(cmd.name) else {
+            guard PageServer.allowed.contains(cmd.name) || PageServer.allowedGroup(cmd) else {
                 counters.add("page.bad_requests")
                 return .json(.forbidden, ["error": "\(cmd.name.rawValue) is not available on the phone page"])
             }

@@ -1,6 +1,7 @@
 import Foundation
 import JamzClient
 import JamzCore
+import JamzDaemon
 import JamzTestSupport
 import Testing
 
@@ -106,6 +107,16 @@ import Testing
         #expect(code == 403)
         (code, _, _) = try PageTests.http(base + "/api/cmd", method: "POST", json: #"{"cmd":"#, jar: jar)
         #expect(code == 400)
+        // Of the group commands, a passenger opens a short code or joins, never leaves or creates.
+        (code, body, _) = try PageTests.http(base + "/api/cmd", method: "POST", json: #"{"cmd":"group","args":["create","Mine"]}"#, jar: jar)
+        #expect(code == 403)
+        (code, body, _) = try PageTests.http(base + "/api/cmd", method: "POST", json: #"{"cmd":"group","args":["invite"]}"#, jar: jar)
+        #expect(code == 409 && body.contains("not in a convoy"))
+        // The join QR: only with a session, and only in a convoy.
+        (code, _, _) = try PageTests.http(base + "/api/qr.svg")
+        #expect(code == 401)
+        (code, body, _) = try PageTests.http(base + "/api/qr.svg", jar: jar)
+        #expect(code == 404 && body.contains("not in a convoy"))
         #expect(PageTests.queueLength(car) == 1)
 
         // Malformed HTTP and oversized headers: 400, counted; the daemon plays on.
@@ -275,6 +286,9 @@ import Testing
         #expect(p.terminationStatus == 0)
         #expect(text.contains("took control: This car is the DJ"))
         #expect(text.contains("other car seen: car2"))
+        #expect(text.contains("join QR decodes to: \(code) (shown as text: \(code))"))
+        #expect(text.contains("short code on the page: join code: "))
+        #expect(try cars[0].client.call(.group(.show), expecting: GroupReport.self).data?.pairing?.contains("join code") == true)
         let group = cars[0].json(["group", "show"]) as? [String: Any]
         #expect(group?["isDJ"] as? Bool == true)
     }
