@@ -84,6 +84,24 @@ try:
     d.find_elements(By.CSS_SELECTOR, "#library button")[0].click()
     wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#queue li")) == 1)
     print("added from the page; playlist:", text("queue"))
+    # Reorder and remove from the page (nothing plays yet, so every entry may change).
+    # Read and pressed in one script each: the list is redrawn by every push.
+    def titles():
+        return d.execute_script("return [...document.querySelectorAll('#queue li')].map(li => li.firstChild.textContent.split(' — ')[0])")
+    class entry_button:
+        def __init__(self, n, label): self.n, self.label = n, label
+        def click(self):
+            d.execute_script("[...document.querySelectorAll('#queue li:nth-child(' + arguments[0] + ') button')].find(b => b.textContent === arguments[1]).click()", self.n, self.label)
+    d.find_elements(By.CSS_SELECTOR, "#library button")[1].click()
+    wait.until(lambda _: len(titles()) == 2)
+    before = titles()
+    entry_button(2, "↑").click()
+    wait.until(lambda _: titles() == [before[1], before[0]])
+    print("moved up from the page:", titles())
+    shot("2b-moved")
+    entry_button(1, "✕").click()
+    wait.until(lambda _: titles() == [before[0]])
+    print("removed from the page:", titles())
     # A press on the car (the CLI, as a button would): the page hears it over its WebSocket.
     press("play")
     wait.until(lambda _: "(playing)" in text("now"))

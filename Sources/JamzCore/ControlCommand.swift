@@ -16,6 +16,10 @@ public enum ControlCommand: Sendable, Equatable {
     case volume(Int)
     /// A track id (or prefix), or words matching tracks.
     case add(String)
+    /// Takes entry N (from 1) off the queue or the convoy playlist (in a convoy: the DJ).
+    case remove(Int)
+    /// Moves entry N (from 1) to place M (in a convoy: the DJ).
+    case move(Int, to: Int)
     case cache
     /// An absolute folder path.
     case `import`(String)
@@ -42,7 +46,7 @@ public enum ControlCommand: Sendable, Equatable {
     public enum Name: String, CaseIterable, Sendable {
         case status, queue, add, play, pause, toggle, next, prev, seek, volume, `import`, cache, group, peers
         case takeControl = "take-control"
-        case convoy, `where`
+        case convoy, `where`, remove, move
     }
 
     /// Why a request is not a command: an unknown name, or arguments that do not fit it.
@@ -76,6 +80,8 @@ public enum ControlCommand: Sendable, Equatable {
         case .seek: .seek
         case .volume: .volume
         case .add: .add
+        case .remove: .remove
+        case .move: .move
         case .cache: .cache
         case .import: .import
         case .group: .group
@@ -92,6 +98,8 @@ public enum ControlCommand: Sendable, Equatable {
         case .seek(let s): [String(s)]
         case .volume(let v): [String(v)]
         case .add(let q): [q]
+        case .remove(let n): [String(n)]
+        case .move(let n, let m): [String(n), String(m)]
         case .import(let dir): [dir]
         case .group(.create(let name)): name.isEmpty ? ["create"] : ["create", name]
         case .group(.join(let code)): ["join", code]
@@ -136,6 +144,12 @@ public enum ControlCommand: Sendable, Equatable {
             guard q.contains(where: { !$0.isWhitespace || $0.isNewline }) else { throw .usage("add TRACK-ID|WORDS") }
             self = .add(q)
         case .cache: self = .cache
+        case .remove:
+            guard let n = Int(try required("remove N")), req.args.count == 1 else { throw .usage("remove N (N = place in the queue, from 1)") }
+            self = .remove(n)
+        case .move:
+            guard req.args.count == 2, let n = Int(req.args[0]), let m = Int(req.args[1]) else { throw .usage("move N M (entry N to place M, from 1)") }
+            self = .move(n, to: m)
         case .import: self = .import(try required("import DIR"))
         case .group:
             let rest = req.args.dropFirst()

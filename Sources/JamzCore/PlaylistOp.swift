@@ -96,3 +96,15 @@ public enum PlaylistError: Error, Sendable, Equatable {
     /// The Lamport clock reached `PlaylistLog.lamportLimit` (only a bad op can push it there).
     case clockExhausted
 }
+
+extension PlaylistError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .notDJ(let t): "only the DJ removes or moves entries (the DJ is \(t.dj), term \(t.number); `jamz take-control` first)"
+        case .notAlive(let id): "entry \(id) is not on this car's list (removed, or not heard of yet)"
+        case .invalidFrames(let f): "a track length of \(f) frames"
+        case .ownHistoryIncomplete: "this car is still fetching its own earlier edits from the others; try again in a few seconds"
+        case .clockExhausted: "the playlist's clock is exhausted (a bad op from another car)"
+        }
+    }
+}

@@ -107,6 +107,8 @@ struct Commands: Sendable {
         case .seek(let s): return Commands.success(try await player.seek(s))
         case .volume(let v): return Commands.success(try await player.setVolume(v))
         case .add(let q): return Commands.success(try await player.add(q))
+        case .remove(let n): return Commands.success(try await player.remove(n))
+        case .move(let n, let m): return Commands.success(try await player.move(n, to: m))
         case .cache:
             let r = try await library.cacheReport()
             let rate = r.hitRate.map { String(format: "%.0f%%", $0 * 100) } ?? "n/a"
@@ -173,6 +175,19 @@ struct Commands: Sendable {
         switch cmd {
         case .add(let q):
             return Commands.success(try await convoy.add(try await player.findCached(q)))
+        case .remove(let n), .move(let n, _):
+            // Entries after the one playing only (Player+Edits.swift); the DJ only (the node).
+            let list = await convoy.playlist
+            let first = await player.convoyIndex(at: Player.editMargin, convoy: convoy).map { $0 + 1 } ?? 0
+            if case .move(_, let m) = cmd {
+                try Player.checkEditable([n, m], count: list.count, first: first, verb: "move")
+                guard n != m else { return Commands.success("place \(n) is already there") }
+                try await convoy.edit([.move(entry: list[n - 1].id, after: Player.after(list.map(\.id), moving: n - 1, to: m))])
+                return Commands.success("moved place \(n) to place \(m) of the convoy playlist")
+            }
+            try Player.checkEditable([n], count: list.count, first: first, verb: "remove")
+            try await convoy.edit([.remove(entry: list[n - 1].id)])
+            return Commands.success("removed place \(n) from the convoy playlist (\(await convoy.playlist.count) entries)")
         case .play(let n):
             if let n {
                 let list = await convoy.playlist

@@ -151,17 +151,25 @@ extension Convoy {
     }
 
     func add(_ records: [TrackRecord]) async throws -> String {
+        let made = try await edit(records.compactMap { r in TrackID(hex: r.id).map { .add(track: $0, frames: r.frames, after: nil) } })
+        return "added \(made.count) track\(made.count == 1 ? "" : "s") to the convoy playlist (\(node.log.entries.count) entries)"
+    }
+
+    /// Playlist edits by this car: adds by anyone, removes and moves by the DJ (the node refuses
+    /// the others with the reason).
+    @discardableResult
+    func edit(_ edits: [PlaylistEdit]) async throws -> [PlaylistOp] {
         guard !editing else { throw Player.CommandError("another edit is being saved; try again") }
         editing = true
         defer { editing = false }
         // Made on a copy and stored before the log (and so beacons and anti-entropy) can show it.
         let made: [PlaylistOp]
-        do { made = try node.makeAdds(records.compactMap { r in TrackID(hex: r.id).map { ($0, r.frames) } }) } catch {
+        do { made = try node.make(edits) } catch {
             throw Player.CommandError(error.description)
         }
         try await store.convoyLog.append(made)
         await run(node.applyOwn(made, now: nodeNow()), from: nil)
-        return "added \(made.count) track\(made.count == 1 ? "" : "s") to the convoy playlist (\(node.log.entries.count) entries)"
+        return made
     }
 
     func change(_ change: TimelineChange, lead: Nanos) async throws -> String {

@@ -71,7 +71,16 @@ function render(s){
   $("invitebox").hidden = !(g.inGroup && g.joinCode);
   if (g.joinCode && $("code").textContent !== g.joinCode) { $("code").textContent = g.joinCode; $("qr").src = "/api/qr.svg?c=" + encodeURIComponent(g.joinCode.slice(0, 11)); }
   const q = $("queue"); q.replaceChildren();
-  for (const e of (s.queue.data || [])) q.appendChild(item(e.title + (e.artist ? " — " + e.artist : "") + " " + clock(e.duration), e.current ? "cur" : ""));
+  // The DJ (or this car alone) edits the entries after the one playing: up, remove.
+  const entries = s.queue.data || [], cur = entries.findIndex(e => e.current), edits = !g.inGroup || g.isDJ;
+  for (const e of entries) {
+    const li = item(e.title + (e.artist ? " — " + e.artist : "") + " " + clock(e.duration) + " ", e.current ? "cur" : "");
+    if (edits && e.index - 1 > cur) {
+      if (e.index - 2 > cur) li.appendChild(button("↑", () => cmd("move", [String(e.index), String(e.index - 1)])));
+      li.appendChild(button("✕", () => cmd("remove", [String(e.index)])));
+    }
+    q.appendChild(li);
+  }
   const c = $("cars"); c.replaceChildren();
   const cars = (s.cars.data && s.cars.data.members) || [];
   if (!cars.length) c.appendChild(item("no other cars heard", "dim"));

@@ -22,7 +22,7 @@ struct PageServer: Sendable {
     /// API request bodies are small JSON objects.
     static let maxBody = 64 << 10
     /// What a phone may ask for: playback, adding a cached track, taking the DJ role.
-    static let allowed: Set<ControlCommand.Name> = [.play, .pause, .toggle, .next, .prev, .add, .takeControl]
+    static let allowed: Set<ControlCommand.Name> = [.play, .pause, .toggle, .next, .prev, .add, .remove, .move, .takeControl]
     /// Of the group commands, a passenger may open a short code and join a convoy (not create
     /// or leave one).
     static func allowedGroup(_ cmd: ControlCommand) -> Bool {

@@ -36,6 +36,32 @@ public enum PlayQueue {
     public static func remove(_ db: Database, entryID: Int64) throws {
         try db.execute(sql: "DELETE FROM queueEntry WHERE id = ?", arguments: [entryID])
     }
+
+    /// Puts entry `entryID` right after entry `after` (nil: first), by giving it an order
+    /// between its new neighbours' (one row written; when repeated moves have left no room
+    /// between two orders, the queue is numbered 1, 2, 3… again first).
+    public static func move(_ db: Database, entryID: Int64, after: Int64?) throws {
+        func others() throws -> [(id: Int64, ord: Double)] {
+            try Row.fetchAll(db, sql: "SELECT id, ord FROM queueEntry WHERE id != ? ORDER BY ord, id", arguments: [entryID])
+                .map { (id: $0["id"] as Int64, ord: $0["ord"] as Double) }
+        }
+        var ords = try others()
+        let at = after.flatMap { a in ords.firstIndex { $0.id == a } }.map { $0 + 1 } ?? 0
+        func between() -> Double? {
+            let below = at > 0 ? ords[at - 1].ord : (ords.first?.ord ?? 1) - 1
+            let above = at < ords.count ? ords[at].ord : below + 2
+            let mid = (below + above) / 2
+            return mid > below && mid < above ? mid : nil
+        }
+        if between() == nil {
+            for (i, o) in ords.enumerated() {
+                try db.execute(sql: "UPDATE queueEntry SET ord = ? WHERE id = ?", arguments: [Double(i + 1), o.id])
+            }
+            ords = try others()
+        }
+        guard let ord = between() else { return }
+        try db.execute(sql: "UPDATE queueEntry SET ord = ? WHERE id = ?", arguments: [ord, entryID])
+    }
 }
 
 /// The player's durable state: play/pause, where (entry and frame), volume.
@@ -70,6 +96,8 @@ extension PlayQueue {
         let pool: DatabasePool
         public func items() async throws -> [Item] { try await pool.read(PlayQueue.items) }
         public func append(_ tracks: [TrackRecord]) async throws -> [QueueEntry] { try await pool.write { try PlayQueue.append($0, tracks) } }
+        public func remove(entryID: Int64) async throws { try await pool.write { try PlayQueue.remove($0, entryID: entryID) } }
+        public func move(entryID: Int64, after: Int64?) async throws { try await pool.write { try PlayQueue.move($0, entryID: entryID, after: after) } }
     }
 }
 

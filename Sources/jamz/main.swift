@@ -8,7 +8,7 @@ struct Jamz: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jamz",
         abstract: "Control the TrafficJamz head unit (jamzd).",
-        subcommands: [Status.self, Where.self, ConvoyView.self, Import.self, Queue.self, Add.self, Play.self, Pause.self, Toggle.self,
+        subcommands: [Status.self, Where.self, ConvoyView.self, Import.self, Queue.self, Add.self, Remove.self, Move.self, Play.self, Pause.self, Toggle.self,
                       Next.self, Prev.self, Seek.self, Volume.self, Cache.self, Group.self, Peers.self, TakeControl.self])
 }
 
@@ -100,6 +100,21 @@ extension Jamz {
         @OptionGroup var common: Common
         @Argument(help: "Track id or search words") var words: [String]
         func run() throws { try common.run(.add(words.joined(separator: " "))) }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take entry N off the queue (in a convoy: the DJ; entries after the one playing).")
+        @OptionGroup var common: Common
+        @Argument(help: "Place in the queue, from 1") var n: Int
+        func run() throws { try common.run(.remove(n)) }
+    }
+
+    struct Move: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Move entry N to place M (in a convoy: the DJ; entries after the one playing).")
+        @OptionGroup var common: Common
+        @Argument(help: "Place in the queue, from 1") var n: Int
+        @Argument(help: "The place it goes to, from 1") var to: Int
+        func run() throws { try common.run(.move(n, to: to)) }
     }
 
     struct Play: ParsableCommand {

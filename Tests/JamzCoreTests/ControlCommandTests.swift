@@ -9,6 +9,7 @@ import Testing
         .volume(55), .add("zoë long"), .add("a1b2c3"), .cache, .import("/media/usb/Music Folder"),
         .group(.create(name: "")), .group(.create(name: "Road Trip")), .group(.join(code: "ABCD-EFGH")),
         .group(.show), .group(.leave), .group(.invite), .group(.button), .peers, .takeControl, .where, .convoy,
+        .remove(3), .move(4, to: 2),
     ]
 
     @Test(arguments: all)
@@ -35,6 +36,7 @@ import Testing
         #expect(try read(#"{"cmd":"group","args":["join","ABCD","EFGH"]}"#) == .group(.join(code: "ABCDEFGH")))
         #expect(try read(#"{"cmd":"group"}"#) == .group(.show))
         #expect(try read(#"{"cmd":"take-control"}"#) == .takeControl)
+        #expect(try read(#"{"cmd":"move","args":["5","2"]}"#) == .move(5, to: 2))
     }
 
     @Test func writesTheDocumentedForm() throws {
@@ -46,13 +48,15 @@ import Testing
         func error(_ cmd: String, _ args: [String] = []) -> String? {
             do { _ = try ControlCommand(ControlRequest(cmd: cmd, args: args)); return nil } catch { return error.description }
         }
-        #expect(error("self-destruct") == #"unknown command "self-destruct"; try: status, queue, add, play, pause, toggle, next, prev, seek, volume, import, cache, group, peers, take-control, convoy, where"#)
+        #expect(error("self-destruct") == #"unknown command "self-destruct"; try: status, queue, add, play, pause, toggle, next, prev, seek, volume, import, cache, group, peers, take-control, convoy, where, remove, move"#)
         #expect(error("volume", ["loud"]) == "usage: volume 0-100")
         #expect(error("volume") == "usage: volume 0-100")
         #expect(error("seek", ["soon"]) == "usage: seek SECONDS")
         #expect(error("play", ["first"]) == "usage: play [N] (N = place in the queue, from 1)")
         #expect(error("add", ["  "]) == "usage: add TRACK-ID|WORDS")
         #expect(error("import") == "usage: import DIR")
+        #expect(error("remove", ["2", "3"]) == "usage: remove N (N = place in the queue, from 1)")
+        #expect(error("move", ["2"]) == "usage: move N M (entry N to place M, from 1)")
         #expect(error("group", ["join"]) == "usage: group join CODE")
         #expect(error("group", ["disband"]) == "usage: group create [NAME] | group join CODE | group invite | group button | group show | group leave")
         #expect(throws: ControlCommand.ParseError.unknownCommand("x")) {

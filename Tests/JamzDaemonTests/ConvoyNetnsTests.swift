@@ -94,6 +94,20 @@ struct ConvoyNetnsTests {
             let tracks = s.map { (($0["track"] as? [String: Any])?["id"] as? String) ?? "" }
             return s.allSatisfy { $0["state"] as? String == "playing" } && Set(tracks).count == 1
         }
+        // Edits: the DJ removes and reorders what comes after the playing entry; a follower
+        // cannot, nor can the DJ touch the entry playing. Every car ends with the same list.
+        var (rc, _, err) = try cars[1].jamz("remove", "2")
+        #expect(rc != 0 && err.contains("only the DJ removes or moves entries"), "\(err)")
+        (rc, _, err) = try cars[0].jamz("remove", "1")
+        #expect(rc != 0 && err.contains("cannot remove place 1: it is playing"), "\(err)")
+        #expect(try cars[0].jamz("add", "cafe unicode").0 == 0)   // id3v24.mp3, place 3
+        try waitUntil("three entries everywhere", timeout: 10) { cars.allSatisfy { queueIDs($0).count == 3 } }
+        let three = queueIDs(cars[0])
+        #expect(try cars[0].jamz("move", "3", "2").0 == 0)
+        try waitUntil("the move everywhere", timeout: 10) { cars.allSatisfy { queueIDs($0) == [three[0], three[2], three[1]] } }
+        #expect(try cars[0].jamz("remove", "2").0 == 0)
+        try waitUntil("the removal everywhere", timeout: 10) { cars.allSatisfy { queueIDs($0) == [three[0], three[1]] } }
+        #expect(cars.allSatisfy { status($0)["state"] as? String == "playing" && (status($0)["track"] as? [String: Any])?["id"] as? String == three[0] })
 
         // Take-over: car 3 presses; every car agrees.
         #expect(try cars[2].jamz("take-control").0 == 0)

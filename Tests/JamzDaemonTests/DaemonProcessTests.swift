@@ -163,6 +163,45 @@ import Testing
         #expect(rc == 2 && err.contains("cannot reach jamzd"))
     }
 
+    /// `jamz remove` and `jamz move` change the entries after the one playing, and refuse the
+    /// one playing (the music would move) with the reason.
+    @Test func removeAndMoveEditOnlyWhatComesAfterThePlayingEntry() throws {
+        let car = Car()
+        try car.start()
+        #expect(try car.jamz("import", try musicFolder(["long65.mp3", "cbr.mp3", "vbr.mp3", "mono22k.mp3"])).0 == 0)
+        func titles() throws -> [String] {
+            let q = try JSONSerialization.jsonObject(with: Data(try car.jamz("queue", "--json").1.utf8)) as? [[String: Any]] ?? []
+            return q.compactMap { $0["id"] as? String }
+        }
+        for t in ["sixty", "cbr", "vbr", "mono"] {
+            let (rc, _, err) = try car.jamz("add", t)
+            #expect(rc == 0, "\(err)")
+        }
+        let ids = try titles()
+        try #require(ids.count == 4)
+        var (rc, out, err) = try car.jamz("remove", "9")
+        #expect(rc == 1 && err.contains("no place 9"))
+        #expect(try car.jamz("play").0 == 0)
+        (rc, _, err) = try car.jamz("remove", "1")
+        #expect(rc == 1 && err.contains("cannot remove place 1: it is playing"))
+        (rc, out, _) = try car.jamz("move", "4", "2")
+        #expect(rc == 0 && out.contains("moved to 2."))
+        #expect(try titles() == [ids[0], ids[3], ids[1], ids[2]])
+        (rc, out, _) = try car.jamz("remove", "3")
+        #expect(rc == 0 && out.contains("queue has 3"))
+        #expect(try titles() == [ids[0], ids[3], ids[2]])
+        (rc, _, err) = try car.jamz("move", "2", "1")
+        #expect(rc == 1 && err.contains("cannot move place 1"))
+        // Still playing the first entry, from where it was.
+        let status = try car.client.status()
+        #expect(status.state == "playing" && status.track?.id == ids[0])
+        // Kept across a restart (the queue is in SQLite).
+        #expect(car.terminate() == 0)
+        try car.start()
+        #expect(try titles() == [ids[0], ids[3], ids[2]])
+        #expect(car.terminate() == 0)
+    }
+
     @Test func forgedControlLinesAreAnsweredAndCounted() throws {
         let car = Car()
         try car.start()

@@ -195,6 +195,8 @@ import Testing
         #expect(p.terminationStatus == 0)
         #expect(text.contains("wrong PIN refused"))
         #expect(text.contains("jamz play seen live"))
+        #expect(text.contains("moved up from the page: ['VBR Tone', 'CBR Tone']") || text.contains("moved up from the page: ['CBR Tone', 'VBR Tone']"))
+        #expect(text.contains("removed from the page: ["))
         #expect(text.contains("library now 3 tracks"))
         #expect(text.contains("bad upload: refused: not an MP3"))
         #expect(PageTests.queueLength(car) == 1)

@@ -31,6 +31,24 @@ import Testing
 
     func titles() throws -> [String] { try store.pool.read { try PlayQueue.items($0) }.map(\.track.title) }
 
+    @Test func moveGivesOneEntryAnOrderBetweenItsNewNeighboursAndRemoveTakesItOut() throws {
+        let e = try append("abc")
+        try store.pool.write { try PlayQueue.move($0, entryID: e[2].id, after: nil) }
+        #expect(try titles() == ["Gamma", "Alpha", "Beta"])
+        try store.pool.write { try PlayQueue.move($0, entryID: e[2].id, after: e[1].id) }
+        #expect(try titles() == ["Alpha", "Beta", "Gamma"])
+        try store.pool.write { try PlayQueue.move($0, entryID: e[0].id, after: e[1].id) }
+        #expect(try titles() == ["Beta", "Alpha", "Gamma"])
+        // Many moves between the same two: the orders stay distinct.
+        for _ in 0..<30 {
+            try store.pool.write { try PlayQueue.move($0, entryID: e[0].id, after: e[1].id) }
+            try store.pool.write { try PlayQueue.move($0, entryID: e[2].id, after: e[1].id) }
+        }
+        #expect(try titles() == ["Beta", "Gamma", "Alpha"])
+        try store.pool.write { try PlayQueue.remove($0, entryID: e[2].id) }
+        #expect(try titles() == ["Beta", "Alpha"])
+    }
+
     @Test func anEmptyQueue() throws {
         #expect(try store.pool.read { try PlayQueue.items($0) }.isEmpty)
         #expect(try store.pool.read { try PlayQueue.entries($0) }.isEmpty)
