@@ -13,7 +13,7 @@ struct Commands: Sendable {
     let logger: Logger
     var controls: Controls? = nil
     /// The phone page's addresses and PIN, shown by `jamz status` (nil: the page is off).
-    var page: PageReport? = nil
+    var page: PageInfo? = nil
 
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
@@ -89,7 +89,7 @@ struct Commands: Sendable {
                 s.gps = location.summary(now: location.now)
             }
             if let controls { s.controls = await controls.report() }
-            s.page = page
+            s.page = page?.report
             return Commands.success(Commands.describe(s), s)
         case .queue:
             let q = await player.queueReport()

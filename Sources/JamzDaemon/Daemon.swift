@@ -114,16 +114,20 @@ public enum Daemon {
             controls = Controls(board: board, commands: commands, player: player, clock: clock, counters: store.counters, logger: logger)
             commands.controls = controls
         }
-        var page: (PageServer, [PageServer.Listener])?
+        var page: (PageServer, [PageServer.Listener], PageBinder)?
         let pageListen = try await PageServer.addresses(config: config, logger: logger)
-        if !pageListen.isEmpty {
+        if !pageListen.isEmpty || config.board?.pageInterfaces.isEmpty == false {
             let access = PageAccess(pin: config.pagePin ?? config.board?.pagePin, counters: store.counters)
-            commands.page = PageReport(urls: pageListen.map { "http://\($0)/" }, pin: access.pin)
+            let info = PageInfo(pin: access.pin, urls: pageListen.map { "http://\($0)/" })
+            commands.page = info
             var server = PageServer(commands: commands, access: access, counters: store.counters, changes: [player.changed, location.changed], logger: logger)
             server.maxUpload = Int64(config.pageMaxUploadMB ?? config.board?.pageMaxUploadMB ?? 50) << 20
             try await PageUpload.clean(PageUpload.folder(cache))
-            page = (server, try await server.bind(pageListen))
-            logger.notice("phone page on \(pageListen.joined(separator: ", ")), PIN \(access.pin)")
+            let listeners = try await server.bind(pageListen)
+            let binder = PageBinder(config: config, server: server, info: info, bound: pageListen, logger: logger)
+            binder.start()
+            page = (server, listeners, binder)
+            logger.notice("phone page on \(pageListen.isEmpty ? "no address yet" : pageListen.joined(separator: ", ")), PIN \(access.pin)")
         }
         let server = ControlServer(path: config.socket, commands: commands, logger: logger)
         let channel = try await server.bind()
@@ -142,7 +146,7 @@ public enum Daemon {
         let server: ControlServer
         let channel: NIOAsyncChannelOfConnections
         let controls: Controls?
-        let page: (PageServer, [PageServer.Listener])?
+        let page: (PageServer, [PageServer.Listener], PageBinder)?
 
         /// Serves until the task is cancelled; then fades out and saves (tests run it in-process).
         public func serve() async {
@@ -165,8 +169,9 @@ public enum Daemon {
                     await runDue(clock: player.clock, doorbell: location.wakeup) { await location.tick(now: location.now) }
                 }),
             ]
-            if let (server, listeners) = page {
-                services.append(SubsystemService("page", body: { await server.serve(listeners) }))
+            if let (server, listeners, binder) = page {
+                services.append(SubsystemService("page", body: { await server.serve(listeners, more: binder.stream) },
+                                                 shutdown: { binder.stop() }))
             }
             if let controls { services.append(SubsystemService("controls", body: { await controls.run() })) }
             if let every = SystemdNotify.watchdogInterval() { services.append(watchdogService(every: every)) }

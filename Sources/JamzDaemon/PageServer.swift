@@ -46,9 +46,9 @@ struct PageServer: Sendable {
     }
 
     /// Where to serve: the config's/flag's HOST:PORT addresses, else the board's `[page] listen`
-    /// interfaces' IPv4 and IPv6 addresses as they are at start (an interface without an address
-    /// then is said and skipped: the page is not re-bound when it gets one later).
-    static func addresses(config: DaemonConfig, logger: Logger) async throws -> [String] {
+    /// interfaces' IPv4 and IPv6 addresses as they are now (`PageBinder` looks again when the
+    /// kernel says an address or a link changed).
+    static func addresses(config: DaemonConfig, logger: Logger?) async throws -> [String] {
         if !config.pageListen.isEmpty { return config.pageListen }
         guard let b = config.board, !b.pageInterfaces.isEmpty else { return [] }
         let devices = try await onThread("jamz-page-ifaddrs") { try System.enumerateDevices() }
@@ -62,7 +62,7 @@ struct PageServer: Sendable {
                 }
                 return "\(ip):\(b.pagePort)"
             }
-            if found.isEmpty { logger.error("phone page: interface \(name) has no address now; no page on it") }
+            if found.isEmpty { logger?.notice("phone page: interface \(name) has no address yet; served there when it gets one") }
             out += found
         }
         return out
@@ -98,8 +98,16 @@ struct PageServer: Sendable {
         return out
     }
 
-    func serve(_ listeners: [Listener]) async {
+    /// Serves `listeners`, and each listener `more` brings (an interface that got an address).
+    func serve(_ listeners: [Listener], more: AsyncStream<Listener>? = nil) async {
         await withDiscardingTaskGroup { group in
+            if let more {
+                group.addTask {
+                    await withDiscardingTaskGroup { added in
+                        for await l in more { added.addTask { await self.serve([l]) } }
+                    }
+                }
+            }
             for l in listeners {
                 group.addTask {
                     try? await withThrowingDiscardingTaskGroup { conns in

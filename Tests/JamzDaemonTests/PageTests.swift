@@ -255,6 +255,42 @@ import Testing
         #expect(car.process?.isRunning == true)
     }
 
+    /// The hotspot interface gets its address after jamzd started (a car in a network
+    /// namespace, its eth0 without an address at first): the kernel's notice makes the page
+    /// listen there, `jamz status` shows the address, the page answers from the host.
+    @Test(.enabled(if: NetnsLab.available)) func anInterfaceThatGetsItsAddressLaterIsServed() throws {
+        try NetnsLab.run("up", "1")
+        defer { try? NetnsLab.run("down") }
+        func ip(_ args: String...) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            p.arguments = args
+            try p.run()
+            p.waitUntilExit()
+            if p.terminationStatus != 0 { throw HarnessError("ip \(args.joined(separator: " ")) failed") }
+        }
+        try ip("-n", "jamz-car1", "addr", "flush", "dev", "eth0")
+        let board = Fixtures.tempDir().appendingPathComponent("board.toml")
+        try "[page]\nlisten = [\"eth0\"]\nport = 8080\npin = \"192837\"\n".write(to: board, atomically: true, encoding: .utf8)
+        let car = Car(args: ["--board", board.path, "--gpsd", "off", "--convoy-port", "0"], netns: "jamz-car1")
+        try car.start()
+        #expect(try car.client.status().page?.urls == [])
+        #expect(car.logText.contains("interface eth0 has no address yet"))
+        try ip("-n", "jamz-car1", "addr", "add", "10.77.0.1/24", "dev", "eth0")
+        try waitUntil("the page is served on the new address", timeout: 10) {
+            (try? car.client.status().page?.urls) == ["http://10.77.0.1:8080/"]
+        }
+        let (code, body, _) = try PageTests.http("http://10.77.0.1:8080/")
+        #expect(code == 200 && body.contains("<title>TrafficJamz</title>"))
+        #expect(car.logText.contains("phone page now also on 10.77.0.1:8080"))
+        // Gone and back: the same socket serves again, nothing bound twice.
+        try ip("-n", "jamz-car1", "addr", "flush", "dev", "eth0")
+        try ip("-n", "jamz-car1", "addr", "add", "10.77.0.1/24", "dev", "eth0")
+        try waitUntil("served again", timeout: 10) { (try? PageTests.http("http://10.77.0.1:8080/").0) == 200 }
+        #expect(!car.logText.contains("cannot listen"))
+        #expect(car.terminate() == 0)
+    }
+
     /// Two cars as separate hosts (scripts/netns.sh, run under `flock /tmp/jamz-netns.lock`),
     /// each with its own gpsd fed its part of a route: car 2 leads the convoy, car 1's page (seen
     /// from the host over the bridge) takes control and shows car 2's distance and bearing.
