@@ -5,7 +5,7 @@ import JamzPlatform
 /// The phone page's join QR: the convoy's long join code as a QR symbol, made by libqrencode
 /// (the only wrapper of it), drawn as SVG by the page server. Error correction M (15 % of the
 /// symbol may be lost: a scratched phone screen, glare); the code's characters (0-9, A-Z, '-')
-/// fit QR's alphanumeric mode, so the 55-character code is a version 3 symbol (29 × 29).
+/// fit QR's alphanumeric mode, so the 65-character code is a version 4 symbol (33 × 33).
 enum PageQR {
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -25,7 +25,7 @@ enum PageQR {
     }
 
     /// An SVG of the symbol with a 4-module quiet zone: one path, a unit per module, scaled by
-    /// the page (crisp at any size, about 2 KB).
+    /// the page (crisp at any size, about 4 KB).
     static func svg(_ text: String) throws(Failure) -> String {
         let (size, dark) = try matrix(text)
         let full = size + 8
