@@ -22,6 +22,24 @@ import Testing
     }
 
     /// One HTTP request by curl; returns (status, body, response headers).
+    /// Runs scripts/page-browser.py (headless Chromium): URL PIN JAMZ SOCKET, then its options;
+    /// screenshots go to .build/page-shots. Its exit status and output (printed too).
+    static let shots = Fixtures.repo.appendingPathComponent(".build/page-shots").path
+
+    static func browser(_ args: [String]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = [Fixtures.repo.appendingPathComponent("scripts/page-browser.py").path] + args.prefix(4) + [PageTests.shots] + args.dropFirst(4)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        print(text)
+        return (p.terminationStatus, text)
+    }
+
     static func http(_ url: String, method: String = "GET", json: String? = nil, jar: String? = nil, headers: [String] = []) throws -> (Int, String, String) {
         let dir = Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -179,20 +197,9 @@ import Testing
         let car = Car(args: ["--page-listen", "127.0.0.1:\(port)", "--page-pin", "975310", "--gpsd", "off", "--convoy-port", "0"])
         try car.start()
         try car.client.call("import", try musicFolder(["cbr.mp3", "vbr.mp3"]))
-        let shots = Fixtures.repo.appendingPathComponent(".build/page-shots").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = [Fixtures.repo.appendingPathComponent("scripts/page-browser.py").path,
-                       "http://127.0.0.1:\(port)/", "975310", Binaries.jamz, car.socket, shots, "--rounds", "3",
-                       "--upload", Fixtures.path("id3v24.mp3"), Fixtures.path("notmp3.mp3")]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        print(text)
-        #expect(p.terminationStatus == 0)
+        let (status, text) = try PageTests.browser(["http://127.0.0.1:\(port)/", "975310", Binaries.jamz, car.socket, "--rounds", "3",
+                                                    "--upload", Fixtures.path("id3v24.mp3"), Fixtures.path("notmp3.mp3")])
+        #expect(status == 0)
         #expect(text.contains("wrong PIN refused"))
         #expect(text.contains("jamz play seen live"))
         #expect(text.contains("moved up from the page: ['VBR Tone', 'CBR Tone']") || text.contains("moved up from the page: ['CBR Tone', 'VBR Tone']"))
@@ -200,7 +207,7 @@ import Testing
         #expect(text.contains("library now 3 tracks"))
         #expect(text.contains("bad upload: refused: not an MP3"))
         #expect(PageTests.queueLength(car) == 1)
-        #expect(FileManager.default.fileExists(atPath: shots + "/3-playing.png"))
+        #expect(FileManager.default.fileExists(atPath: PageTests.shots + "/3-playing.png"))
     }
 
     /// Uploads over plain HTTP: a real MP3 is imported, a bad one refused with the importer's
@@ -309,19 +316,8 @@ import Testing
         #expect(try cars[0].jamz("group", "join", code).0 == 0)
         try waitUntil("car 1 hears car 2", timeout: 15) { ((cars[0].json(["peers"]) as? [Any])?.count ?? 0) == 1 }
         for r in rigs { r.go() }
-        let shots = Fixtures.repo.appendingPathComponent(".build/page-shots").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = [Fixtures.repo.appendingPathComponent("scripts/page-browser.py").path,
-                       "http://10.77.0.1:8080/", "864200", Binaries.jamz, cars[0].socket, shots, "--convoy", "car2"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        print(text)
-        #expect(p.terminationStatus == 0)
+        let (status, text) = try PageTests.browser(["http://10.77.0.1:8080/", "864200", Binaries.jamz, cars[0].socket, "--convoy", "car2"])
+        #expect(status == 0)
         #expect(text.contains("took control: This car is the DJ"))
         #expect(text.contains("other car seen: car2"))
         #expect(text.contains("join QR decodes to: \(code) (shown as text: \(code))"))
