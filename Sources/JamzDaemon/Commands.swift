@@ -177,16 +177,15 @@ struct Commands: Sendable {
             return Commands.success(try await convoy.add(try await player.findCached(q)))
         case .remove(let n), .move(let n, _):
             // Entries after the one playing only (Player+Edits.swift); the DJ only (the node).
-            let list = await convoy.playlist
-            let first = await player.convoyIndex(at: Player.editMargin, convoy: convoy).map { $0 + 1 } ?? 0
+            let view = await player.editView()
             if case .move(_, let m) = cmd {
-                try Player.checkEditable([n, m], count: list.count, first: first, verb: "move")
                 guard n != m else { return Commands.success("place \(n) is already there") }
-                try await convoy.edit([.move(entry: list[n - 1].id, after: Player.after(list.map(\.id), moving: n - 1, to: m))])
+                try await convoy.edit(places: [n, m], verb: "move", seen: view) { list in
+                    [.move(entry: list[n - 1].id, after: Player.after(list.map(\.id), moving: n - 1, to: m))]
+                }
                 return Commands.success("moved place \(n) to place \(m) of the convoy playlist")
             }
-            try Player.checkEditable([n], count: list.count, first: first, verb: "remove")
-            try await convoy.edit([.remove(entry: list[n - 1].id)])
+            try await convoy.edit(places: [n], verb: "remove", seen: view) { list in [.remove(entry: list[n - 1].id)] }
             return Commands.success("removed place \(n) from the convoy playlist (\(await convoy.playlist.count) entries)")
         case .play(let n):
             if let n {

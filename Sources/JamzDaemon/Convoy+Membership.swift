@@ -107,8 +107,9 @@ extension Convoy {
         location?.forgetPeers()
         if let server = trackServer { trackServer = nil; await server.close() }
         try await saveTimeline()
+        let kept = await player.leftConvoy()
         prompts?.say(.leftConvoy)
-        return "left convoy \(s.groupID); playing alone"
+        return "left convoy \(s.groupID); playing alone, its playlist is this car's queue now (\(kept) entr\(kept == 1 ? "y" : "ies"))"
     }
 
     /// At shutdown: the relay says goodbye to its broker (best effort: the goodbye is sent on the
@@ -170,6 +171,20 @@ extension Convoy {
         try await store.convoyLog.append(made)
         await run(node.applyOwn(made, now: nodeNow()), from: nil)
         return made
+    }
+
+    /// `jamz remove N` / `jamz move N M`: `seen` is the player's list (the convoy's playlist as
+    /// last handed over) and the first index it lets an edit touch. The places are checked
+    /// against the convoy's playlist in the same step as the ops are made (no await between), so
+    /// a merge that arrived meanwhile cannot make them name other entries: the command is
+    /// refused instead.
+    func edit(places: [Int], verb: String, seen: (ids: [Int64], first: Int), _ make: ([PlaylistEntry]) -> [PlaylistEdit]) async throws {
+        let list = playlist
+        guard list.map(\.id.queueEntryID) == seen.ids else {
+            throw Player.CommandError("the convoy playlist changed just now; look at it again (`jamz queue`)")
+        }
+        try Player.checkEditable(places, count: list.count, first: seen.first, verb: verb)
+        _ = try await edit(make(list))
     }
 
     func change(_ change: TimelineChange, lead: Nanos) async throws -> String {

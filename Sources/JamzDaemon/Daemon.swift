@@ -118,16 +118,20 @@ public enum Daemon {
         let pageListen = try await PageServer.addresses(config: config, logger: logger)
         if !pageListen.isEmpty || config.board?.pageInterfaces.isEmpty == false {
             let access = PageAccess(pin: config.pagePin ?? config.board?.pagePin, counters: store.counters)
-            let info = PageInfo(pin: access.pin, urls: pageListen.map { "http://\($0)/" })
+            let info = PageInfo(pin: access.pin, urls: [])
             commands.page = info
             var server = PageServer(commands: commands, access: access, counters: store.counters, changes: [player.changed, location.changed], logger: logger)
             server.maxUpload = Int64(config.pageMaxUploadMB ?? config.board?.pageMaxUploadMB ?? 50) << 20
             try await PageUpload.clean(PageUpload.folder(cache))
-            let listeners = try await server.bind(pageListen)
-            let binder = PageBinder(config: config, server: server, info: info, bound: pageListen, logger: logger)
-            binder.start()
+            let binder = PageBinder(config: config, server: server, info: info, logger: logger)
+            // Addresses given in the config must all be served (a typo stops the daemon with the
+            // reason); an interface's addresses are bound one by one as they become usable.
+            let listeners = config.pageListen.isEmpty ? [] : try await server.bind(pageListen)
+            if !config.pageListen.isEmpty { binder.served(pageListen) }
+            await binder.start(found: config.pageListen.isEmpty ? pageListen : [])
             page = (server, listeners, binder)
-            logger.notice("phone page on \(pageListen.isEmpty ? "no address yet" : pageListen.joined(separator: ", ")), PIN \(access.pin)")
+            let served = info.report.urls
+            logger.notice("phone page on \(served.isEmpty ? "no address yet" : served.joined(separator: ", ")), PIN \(access.pin)")
         }
         let server = ControlServer(path: config.socket, commands: commands, logger: logger)
         let channel = try await server.bind()

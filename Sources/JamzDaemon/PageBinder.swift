@@ -20,21 +20,31 @@ final class PageBinder: Sendable {
     /// A look running, and whether another is wanted after it (a burst of notices is two looks).
     private let looking = Mutex<(running: Bool, again: Bool)>((false, false))
 
-    init(config: DaemonConfig, server: PageServer, info: PageInfo, bound: [String], logger: Logger) {
+    init(config: DaemonConfig, server: PageServer, info: PageInfo, logger: Logger) {
         self.config = config; self.server = server; self.info = info; self.logger = logger
         (stream, continuation) = AsyncStream.makeStream(of: PageServer.Listener.self)
-        self.bound.withLock { $0 = Set(bound) }
     }
 
-    /// Starts listening to the kernel's notices (nothing to do when the addresses were given).
-    func start() {
+    /// Addresses bound by the caller (`[page] listen` in the config).
+    func served(_ addresses: [String]) {
+        bound.withLock { $0.formUnion(addresses) }
+        for a in addresses { info.add(url: "http://\(a)/") }
+    }
+
+    /// Binds the interfaces' addresses `found` at start, one by one (one that cannot be bound yet,
+    /// such as an IPv6 address still being checked for duplicates, is tried again at the next
+    /// notice), then listens to the kernel's notices and looks once more: an address that came
+    /// between the first look and the watch's start has no notice of its own.
+    func start(found: [String]) async {
         guard config.pageListen.isEmpty else { continuation.finish(); return }
+        await bind(found)
         do {
             let w = try InterfaceWatch { [weak self] changes in
                 guard changes.contains(where: { $0.kind != .linkGone && $0.kind != .addressGone }) else { return }
                 self?.look()
             }
             watch.withLock { $0 = w }
+            look()
         } catch {
             logger.error("phone page: no interface notices (\(error)); served on the addresses found at start only")
         }
@@ -65,16 +75,18 @@ final class PageBinder: Sendable {
 
     private func bindNew() async {
         guard let now = try? await PageServer.addresses(config: config, logger: nil) else { return }
-        let new = now.filter { a in bound.withLock { !$0.contains(a) } }
-        for a in new {
+        await bind(now)
+    }
+
+    private func bind(_ addresses: [String]) async {
+        for a in addresses where bound.withLock({ !$0.contains(a) }) {
             do {
                 let l = try await server.bind([a])
-                bound.withLock { _ = $0.insert(a) }
-                info.add(url: "http://\(a)/")
+                served([a])
                 for x in l { continuation.yield(x) }
-                logger.notice("phone page now also on \(a)")
+                logger.notice("phone page now on \(a)")
             } catch {
-                logger.error("phone page: cannot listen on \(a): \(error)")
+                logger.error("phone page: cannot listen on \(a) yet: \(error)")
             }
         }
     }

@@ -9,6 +9,7 @@ extension Player {
     func follow(playlist: [PlaylistEntry], anchor convoyAnchor: TimelineAnchor?, toLocal: Nanos?, seq: Int) async {
         // Track records are looked up once; the catalog read may suspend this actor, so a later
         // plan can overtake an earlier one: only the newest is applied.
+        let left = leftCount
         let unknown = Set(playlist.map(\.track)).filter { trackRecords[$0] == nil }
         if !unknown.isEmpty {
             let found = (try? await store.catalog.tracks(unknown)) ?? [:]
@@ -18,7 +19,8 @@ extension Player {
             // A track that arrived (copied from another car) may play now.
             for e in playlist where arrived[e.track] != nil { renderer.retry(e.id.queueEntryID) }
         }
-        guard seq > followSeq else { return }
+        // A plan handed over before the car left, overtaken by the leave during the lookup.
+        guard seq > followSeq, left == leftCount else { return }
         followSeq = seq
         let before = (entries, anchor?.entryID, anchor?.playing)
         items = playlist.map { e in
@@ -38,6 +40,37 @@ extension Player {
         // stop changes when the player's loop is due.
         if wasPlaying != (anchor?.playing == true) { wakeup.ring() }
         if before != (entries, anchor?.entryID, anchor?.playing) { changed.fire() }
+    }
+
+    /// Left the convoy: its playlist becomes this car's own queue (the entries whose track this
+    /// car has, under the same ids, so the renderer's plan names the same music) and the music
+    /// goes on where it is, from now on under this car's own commands. Returns the queue's length.
+    func leftConvoy() async -> Int {
+        leftCount += 1
+        guard convoyMode else { return items.count }
+        let kept = items.filter { trackRecords[$0.entry.trackID] != nil }
+        let now = clock.now()
+        let t = renderer.earliestChange(now: now)
+        var next: PlayAnchor?
+        if let a = anchor, let c = Timeline.locate(a, in: entries, at: t, rate: rate) {
+            if kept.contains(where: { $0.entry.id == c.entryID }) {
+                next = PlayAnchor(entryID: c.entryID, frame: c.frame, time: t, playing: a.playing)
+            } else if let k = items[(c.index + 1)...].first(where: { trackRecords[$0.entry.trackID] != nil }) {
+                // Silent here (a track this car lacks): the next one it has starts.
+                next = PlayAnchor(entryID: k.entry.id, frame: 0, time: renderer.earliestStart(now: now), playing: a.playing)
+            }
+        }
+        do {
+            try await store.queue.replace(with: kept.map { ($0.entry.id, $0.track.id) })
+        } catch {
+            logger.error("left the convoy: cannot store its playlist as this car's queue: \(error)")
+        }
+        convoyMode = false
+        items = kept
+        anchor = next
+        do { try await commit() } catch { logger.error("cannot save player state: \(error)") }
+        changed.fire()
+        return items.count
     }
 
     /// Cached tracks matching a query (for a convoy add).

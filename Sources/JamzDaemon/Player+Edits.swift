@@ -8,11 +8,14 @@ import JamzCore
 extension Player {
     static let editMargin: Nanos = 5 * nanosPerSecond
 
-    /// The first index (from 0) an edit may touch: past the entry playing `editMargin` from now
-    /// (0: nothing plays, or the list has ended).
-    static func firstEditable(anchor: PlayAnchor?, entries: [QueueEntry], at t: Nanos, rate: Int) -> Int {
-        guard let a = anchor, let c = Timeline.locate(a, in: entries, at: t, rate: rate) else { return 0 }
-        return c.index + 1
+    /// The first index (from 0) an edit may touch: past the entry playing `editMargin` from
+    /// `now`. 0 when nothing is anchored or the list ended before `now` (no edit is heard then);
+    /// the list's length (nothing) when it ends within the margin: an edit before the last entry
+    /// would move what is heard as it ends.
+    static func firstEditable(anchor: PlayAnchor?, entries: [QueueEntry], now: Nanos, rate: Int) -> Int {
+        guard let a = anchor else { return 0 }
+        if let c = Timeline.locate(a, in: entries, at: now + editMargin, rate: rate) { return c.index + 1 }
+        return Timeline.locate(a, in: entries, at: now, rate: rate) == nil ? 0 : entries.count
     }
 
     /// Throws unless places `places` (from 1) are in a list of `count` and all at or after
@@ -34,10 +37,17 @@ extension Player {
         return place >= 2 ? without[min(place - 2, without.count - 1)] : nil
     }
 
+    /// The list as this player has it and the first index an edit may touch (in a convoy: the
+    /// convoy's playlist as last handed over, `Convoy.edit(places:…)`).
+    func editView() -> (ids: [Int64], first: Int) {
+        (entries.map(\.id), Self.firstEditable(anchor: anchor, entries: entries, now: clock.now(), rate: rate))
+    }
+
     // MARK: this car's own queue (not in a convoy)
 
     func remove(_ n: Int) async throws -> String {
-        try Self.checkEditable([n], count: items.count, first: Self.firstEditable(anchor: anchor, entries: entries, at: clock.now() + Self.editMargin, rate: rate), verb: "remove")
+        guard !convoyMode else { throw CommandError("this car plays the convoy's playlist: edit it through the convoy") }
+        try Self.checkEditable([n], count: items.count, first: editView().first, verb: "remove")
         let what = describe(n - 1)
         try await store.queue.remove(entryID: items[n - 1].entry.id)
         try await reloadQueue()
@@ -45,7 +55,8 @@ extension Player {
     }
 
     func move(_ n: Int, to m: Int) async throws -> String {
-        try Self.checkEditable([n, m], count: items.count, first: Self.firstEditable(anchor: anchor, entries: entries, at: clock.now() + Self.editMargin, rate: rate), verb: "move")
+        guard !convoyMode else { throw CommandError("this car plays the convoy's playlist: edit it through the convoy") }
+        try Self.checkEditable([n, m], count: items.count, first: editView().first, verb: "move")
         guard n != m else { return "\(describe(n - 1)) is already at place \(m)" }
         let id = items[n - 1].entry.id
         try await store.queue.move(entryID: id, after: Self.after(items.map(\.entry.id), moving: n - 1, to: m))

@@ -30,6 +30,8 @@ public actor Player {
     /// The convoy's timeline drives the player (the LAN issue); local queue edits are off.
     var convoyMode = false
     var followSeq = 0
+    /// Times the car left a convoy (`leftConvoy`): a plan from before a leave is not applied.
+    var leftCount = 0
     var trackRecords: [TrackID: TrackRecord] = [:]
     private var reportedFailures: Set<Int64> = []
     private(set) var volume: Int
@@ -251,7 +253,7 @@ public actor Player {
 
     // MARK: persistence
 
-    private func commit() async throws {
+    func commit() async throws {
         publish()
         try await save()
     }

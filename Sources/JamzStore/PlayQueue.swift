@@ -33,8 +33,24 @@ public enum PlayQueue {
         return out
     }
 
+    /// The queue becomes these entries, in this order, under these ids (a convoy's playlist,
+    /// kept when the car leaves: the ids stay the ones the renderer plays, so the music goes on).
+    public static func replace(_ db: Database, with entries: [(id: Int64, trackID: String)]) throws {
+        try db.execute(sql: "DELETE FROM queueEntry")
+        for (i, e) in entries.enumerated() {
+            try db.execute(sql: "INSERT INTO queueEntry (id, ord, trackId) VALUES (?, ?, ?)", arguments: [e.id, Double(i + 1), e.trackID])
+        }
+    }
+
+    /// An entry a remove or a move names is not in the queue (another command took it away).
+    public struct MissingEntry: Error, Sendable, Equatable, CustomStringConvertible {
+        public let entryID: Int64
+        public var description: String { "queue entry \(entryID) is no longer in the queue; look at it again" }
+    }
+
     public static func remove(_ db: Database, entryID: Int64) throws {
         try db.execute(sql: "DELETE FROM queueEntry WHERE id = ?", arguments: [entryID])
+        guard db.changesCount == 1 else { throw MissingEntry(entryID: entryID) }
     }
 
     /// Puts entry `entryID` right after entry `after` (nil: first), by giving it an order
@@ -45,8 +61,15 @@ public enum PlayQueue {
             try Row.fetchAll(db, sql: "SELECT id, ord FROM queueEntry WHERE id != ? ORDER BY ord, id", arguments: [entryID])
                 .map { (id: $0["id"] as Int64, ord: $0["ord"] as Double) }
         }
+        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM queueEntry WHERE id = ?", arguments: [entryID]) == true else {
+            throw MissingEntry(entryID: entryID)
+        }
         var ords = try others()
-        let at = after.flatMap { a in ords.firstIndex { $0.id == a } }.map { $0 + 1 } ?? 0
+        var at = 0
+        if let a = after {
+            guard let i = ords.firstIndex(where: { $0.id == a }) else { throw MissingEntry(entryID: a) }
+            at = i + 1
+        }
         func between() -> Double? {
             let below = at > 0 ? ords[at - 1].ord : (ords.first?.ord ?? 1) - 1
             let above = at < ords.count ? ords[at].ord : below + 2
@@ -98,6 +121,7 @@ extension PlayQueue {
         public func append(_ tracks: [TrackRecord]) async throws -> [QueueEntry] { try await pool.write { try PlayQueue.append($0, tracks) } }
         public func remove(entryID: Int64) async throws { try await pool.write { try PlayQueue.remove($0, entryID: entryID) } }
         public func move(entryID: Int64, after: Int64?) async throws { try await pool.write { try PlayQueue.move($0, entryID: entryID, after: after) } }
+        public func replace(with entries: [(id: Int64, trackID: String)]) async throws { try await pool.write { try PlayQueue.replace($0, with: entries) } }
     }
 }
 

@@ -186,6 +186,33 @@ struct ConvoyNetnsTests {
         for c in [cars[0], cars[2]] {
             #expect(((status(c)["counters"] as? [String: Any])?["convoy.tracks_copied"] as? Int ?? 0) >= 1)
         }
+        // Car 3 leaves while the long first entry plays: the music goes on, the convoy's
+        // playlist is its own queue, and its own commands edit it (they used to name the
+        // convoy's entries in a queue that had none, and the music stopped).
+        let kept = queueIDs(cars[2])
+        #expect(try cars[1].jamz("play", "1").0 == 0)
+        try waitUntil("car 3 plays the first entry", timeout: 10) {
+            let s = status(cars[2])
+            return s["state"] as? String == "playing" && (s["track"] as? [String: Any])?["id"] as? String == kept.first
+        }
+        var out: String
+        (rc, out, _) = try cars[2].jamz("group", "leave")
+        #expect(rc == 0 && out.contains("its playlist is this car's queue now (4 entries)"), "\(out)")
+        #expect(queueIDs(cars[2]) == kept)
+        #expect(status(cars[2])["state"] as? String == "playing")
+        #expect((status(cars[2])["track"] as? [String: Any])?["id"] as? String == kept.first)
+        #expect(try cars[2].jamz("add", "cbr").0 == 0)
+        (rc, out, err) = try cars[2].jamz("move", "5", "2")
+        #expect(rc == 0 && out.contains("moved to 2."), "\(out) \(err)")
+        (rc, out, err) = try cars[2].jamz("remove", "2")
+        #expect(rc == 0 && out.contains("queue has 4"), "\(out) \(err)")
+        #expect(queueIDs(cars[2]) == kept)
+        (rc, _, err) = try cars[2].jamz("remove", "1")
+        #expect(rc != 0 && err.contains("cannot remove place 1: it is playing"), "\(err)")
+        #expect(status(cars[2])["state"] as? String == "playing")
+        #expect((status(cars[2])["track"] as? [String: Any])?["id"] as? String == kept.first)
+        // The two still in the convoy keep their four entries.
+        #expect(queueIDs(cars[0]).count == 4)
         for c in cars { #expect(c.terminate() == 0) }
     }
 

@@ -90,9 +90,39 @@ import Testing
         // Removing one of two entries of the same track leaves the other.
         try store.pool.write { try PlayQueue.remove($0, entryID: entries[3].id) }
         #expect(try titles() == ["Alpha", "Gamma"])
-        // An unknown entry: nothing happens.
-        try store.pool.write { try PlayQueue.remove($0, entryID: 9_999) }
+        // An unknown entry (another command took it away): refused, nothing happens.
+        #expect(throws: PlayQueue.MissingEntry(entryID: 9_999)) {
+            try self.store.pool.write { try PlayQueue.remove($0, entryID: 9_999) }
+        }
         #expect(try titles() == ["Alpha", "Gamma"])
+    }
+
+    /// A move whose entry or neighbour is gone is refused (it used to land at the head).
+    @Test func aMoveNamingAMissingEntryIsRefused() throws {
+        let e = try append("abc")
+        try store.pool.write { try PlayQueue.remove($0, entryID: e[1].id) }
+        #expect(throws: PlayQueue.MissingEntry(entryID: e[1].id)) {
+            try self.store.pool.write { try PlayQueue.move($0, entryID: e[2].id, after: e[1].id) }
+        }
+        #expect(throws: PlayQueue.MissingEntry(entryID: e[1].id)) {
+            try self.store.pool.write { try PlayQueue.move($0, entryID: e[1].id, after: nil) }
+        }
+        #expect(try titles() == ["Alpha", "Gamma"])
+    }
+
+    /// A convoy's playlist kept when the car leaves: its ids (any 64-bit value) and order stay,
+    /// and later appends still go to the end with fresh ids.
+    @Test func replaceKeepsTheGivenIdsAndOrder() throws {
+        _ = try append("ab")
+        let ids: [Int64] = [-4_611_686_018_427_387_904, 7_000_000_000_000_000_000, 42]
+        try store.pool.write { try PlayQueue.replace($0, with: zip(ids, ["c", "a", "c"]).map { ($0, tid($1).hex) }) }
+        #expect(try store.pool.read { try PlayQueue.entries($0) }.map(\.id) == ids)
+        #expect(try titles() == ["Gamma", "Alpha", "Gamma"])
+        let more = try append("b")
+        #expect(!ids.contains(more[0].id))
+        #expect(try titles() == ["Gamma", "Alpha", "Gamma", "Beta"])
+        try store.pool.write { try PlayQueue.move($0, entryID: more[0].id, after: ids[0]) }
+        #expect(try titles() == ["Gamma", "Beta", "Alpha", "Gamma"])
     }
 
     @Test func appendAfterRemoveGoesToTheEnd() throws {
