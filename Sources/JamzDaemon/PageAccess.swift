@@ -4,7 +4,9 @@ import Synchronization
 
 /// Who may use the phone page: a session is made by the pairing PIN (or the convoy's join code)
 /// and is a random 128-bit token held in memory only (a restart logs every phone out).
-/// Failed PINs are rate-limited per client address and in all, and counted.
+/// Failed PINs are rate-limited per client address and in all, and counted. A session remembers
+/// which secret made it: the join code is shown in every convoy car's QR, so its holder plays
+/// along but may not move this car to another convoy (`Role`).
 final class PageAccess: Sendable {
     /// The 6-digit pairing PIN (configured, else random per boot).
     let pin: String
@@ -17,7 +19,7 @@ final class PageAccess: Sendable {
     static let maxSessions = 64
 
     private struct State {
-        var sessions: [String: Double] = [:]   // token -> created (monotonic s)
+        var sessions: [String: (created: Double, role: Role)] = [:]   // token -> created (monotonic s)
         var failures: [String: (count: Int, last: Double)] = [:]
         var recent: [Double] = []              // instants of recent failures, for the global cap
     }
@@ -45,8 +47,15 @@ final class PageAccess: Sendable {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
+    /// What made a session: the car's PIN (its people) or the convoy's join code (anyone in the
+    /// convoy: what they could do from their own car, not the group commands).
+    enum Role: String, Sendable, Equatable {
+        case pin
+        case convoyCode = "convoy-code"
+    }
+
     enum Login: Equatable {
-        case session(String)
+        case session(String, Role)
         case wrong
         /// Too many failures: try again in this many seconds.
         case limited(Int)
@@ -55,7 +64,8 @@ final class PageAccess: Sendable {
     /// One login attempt from `client` with `secret`; `joinCode` is the convoy's code, if any.
     func login(secret: String, joinCode: String?, client: String, now: Double = PageAccess.now()) -> Login {
         let s = secret.trimmingCharacters(in: .whitespacesAndNewlines)
-        let good = PageAccess.equal(s, pin) || (joinCode.map { !$0.isEmpty && PageAccess.equal(s, $0) } ?? false)
+        let byPIN = PageAccess.equal(s, pin)
+        let good = byPIN || (joinCode.map { !$0.isEmpty && PageAccess.equal(s, $0) } ?? false)
         let result: Login = state.withLock { st in
             st.recent.removeAll { now - $0 > 60 }
             if st.recent.count >= PageAccess.globalPerMinute, let first = st.recent.first {
@@ -72,12 +82,13 @@ final class PageAccess: Sendable {
                 return .wrong
             }
             st.failures[client] = nil
-            if st.sessions.count >= PageAccess.maxSessions, let oldest = st.sessions.min(by: { $0.value < $1.value }) {
+            if st.sessions.count >= PageAccess.maxSessions, let oldest = st.sessions.min(by: { $0.value.created < $1.value.created }) {
                 st.sessions[oldest.key] = nil
             }
             let token = PageAccess.randomToken()
-            st.sessions[token] = now
-            return .session(token)
+            let role: Role = byPIN ? .pin : .convoyCode
+            st.sessions[token] = (now, role)
+            return .session(token, role)
         }
         switch result {
         case .session: counters.add("page.logins")
@@ -88,9 +99,12 @@ final class PageAccess: Sendable {
     }
 
     /// The session named by a request's Cookie header, if it is a live one.
-    func valid(cookieHeader: String?) -> Bool {
-        guard let token = PageAccess.token(cookieHeader) else { return false }
-        return state.withLock { $0.sessions[token] != nil }
+    func valid(cookieHeader: String?) -> Bool { role(cookieHeader: cookieHeader) != nil }
+
+    /// What made the session named by a request's Cookie header (nil: no live session).
+    func role(cookieHeader: String?) -> Role? {
+        guard let token = PageAccess.token(cookieHeader) else { return nil }
+        return state.withLock { $0.sessions[token]?.role }
     }
 
     static let cookieName = "jamz_session"

@@ -41,7 +41,7 @@ li{margin:.25em 0} ol,ul{padding-left:1.4em}
 <script>
 "use strict";
 const $ = id => document.getElementById(id);
-let st = null, got = 0, ws = null;
+let st = null, got = 0, ws = null, access = "";
 function msg(t){ $("msg").textContent = t || ""; }
 function clock(s){ s = Math.max(0, s); const m = Math.floor(s/60); return m + ":" + String(Math.floor(s%60)).padStart(2,"0"); }
 function item(text, cls, btn){ const li = document.createElement("li"); li.textContent = text; if (cls) li.className = cls; if (btn) li.appendChild(btn); return li; }
@@ -60,6 +60,7 @@ async function cmd(name, args){
 }
 function render(s){
   st = s; got = performance.now();
+  if (s.access) access = s.access;   // what opened this session (the live pushes leave it out)
   $("login").hidden = true; $("app").hidden = false;
   const d = s.status.data || {};
   $("now").textContent = d.track ? d.track.title + (d.track.artist ? " — " + d.track.artist : "") + " (" + d.state + ")" : "nothing (" + (d.state || "?") + ")";
@@ -69,6 +70,8 @@ function render(s){
   $("dj").textContent = g.inGroup ? (g.isDJ ? "This car is the DJ" : "DJ: " + (dj ? dj.name : g.dj)) + (g.name ? " · convoy " + g.name : "") : "Not in a convoy: this car plays its own queue";
   $("take").hidden = !g.inGroup || g.isDJ;
   $("invitebox").hidden = !(g.inGroup && g.joinCode);
+  // Moving this car to another convoy needs the car's PIN, not the convoy's code.
+  $("invite").hidden = access !== "pin"; $("joinform").hidden = access !== "pin";
   if (g.joinCode && $("code").textContent !== g.joinCode) { $("code").textContent = g.joinCode; $("qr").src = "/api/qr.svg?c=" + encodeURIComponent(g.joinCode.slice(0, 11)); }
   const q = $("queue"); q.replaceChildren();
   // The DJ (or this car alone) edits the entries after the one playing: up, remove.

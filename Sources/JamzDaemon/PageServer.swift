@@ -23,11 +23,11 @@ struct PageServer: Sendable {
     static let maxBody = 64 << 10
     /// What a phone may ask for: playback, adding a cached track, taking the DJ role.
     static let allowed: Set<ControlCommand.Name> = [.play, .pause, .toggle, .next, .prev, .add, .remove, .move, .takeControl]
-    /// Of the group commands, a passenger may open a short code and join a convoy (not create
-    /// or leave one).
-    static func allowedGroup(_ cmd: ControlCommand) -> Bool {
+    /// Of the group commands, a passenger logged in with the car's PIN may open a short code and
+    /// join a convoy (not create or leave one); a session made with the convoy's join code none.
+    static func allowedGroup(_ cmd: ControlCommand, role: PageAccess.Role) -> Bool {
         switch cmd {
-        case .group(.invite), .group(.join): true
+        case .group(.invite), .group(.join): role == .pin
         default: false
         }
     }
@@ -213,8 +213,8 @@ struct PageServer: Sendable {
             }
             let code = await commands.convoy?.report().joinCode
             switch access.login(secret: secret, joinCode: code, client: client) {
-            case .session(let token):
-                return .json(.ok, ["ok": "logged in"], headers: [("Set-Cookie", PageAccess.setCookie(token))])
+            case .session(let token, let role):
+                return .json(.ok, ["ok": "logged in", "access": role.rawValue], headers: [("Set-Cookie", PageAccess.setCookie(token))])
             case .wrong:
                 return .json(.forbidden, ["error": "wrong PIN"])
             case .limited(let s):
@@ -224,13 +224,13 @@ struct PageServer: Sendable {
             break
         }
         guard path.hasPrefix("/api/") else { return .json(.notFound, ["error": "no such page"]) }
-        guard access.valid(cookieHeader: h.headers["Cookie"].first) else {
+        guard let role = access.role(cookieHeader: h.headers["Cookie"].first) else {
             counters.add("page.unauthorized")
             return .json(.unauthorized, ["error": "not logged in: enter the car's PIN"])
         }
         switch (h.method, path) {
         case (.GET, "/api/state"):
-            return PageResponse(status: .ok, contentType: "application/json", body: await stateJSON())
+            return PageResponse(status: .ok, contentType: "application/json", body: await stateJSON(access: role))
         case (.GET, "/api/qr.svg"):
             // The join QR: the long code, for another car's passenger to scan.
             guard let code = await commands.convoy?.report().joinCode else { return .json(.notFound, ["error": "not in a convoy: no join code"]) }
@@ -252,8 +252,11 @@ struct PageServer: Sendable {
                 let why = (error as? ControlCommand.ParseError)?.description ?? "expected {\"cmd\": NAME, \"args\": [...]}"
                 return .json(.badRequest, ["error": why])
             }
-            guard PageServer.allowed.contains(cmd.name) || PageServer.allowedGroup(cmd) else {
+            guard PageServer.allowed.contains(cmd.name) || PageServer.allowedGroup(cmd, role: role) else {
                 counters.add("page.bad_requests")
+                if PageServer.allowedGroup(cmd, role: .pin) {
+                    return .json(.forbidden, ["error": "this needs the car's PIN (the page was opened with the convoy's code)"])
+                }
                 return .json(.forbidden, ["error": "\(cmd.name.rawValue) is not available on the phone page"])
             }
             let reply = await commands.execute(cmd)
@@ -270,8 +273,9 @@ struct PageServer: Sendable {
         return .json(.forbidden, ["error": "cross-site request refused"])
     }
 
-    /// Everything the page shows, from the same commands `jamz` runs.
-    func stateJSON() async -> [UInt8] {
+    /// Everything the page shows, from the same commands `jamz` runs; `access`: what made the
+    /// asking session (the live pushes, the same for every phone, leave it out).
+    func stateJSON(access: PageAccess.Role? = nil) async -> [UInt8] {
         async let status = commands.execute(.status)
         async let queue = commands.execute(.queue)
         async let group = commands.execute(.group(.show))
@@ -279,7 +283,8 @@ struct PageServer: Sendable {
         let catalog = commands.library.cache.store.catalog
         let tracks = (try? await onThread("jamz-page-library") { try catalog.all() }) ?? []
         let library = tracks.filter(\.cached).map { PageState.Track(id: $0.id, title: $0.title, artist: $0.artist) }
-        let s = PageState(status: await status, queue: await queue, group: await group, cars: await cars, library: library, maxUploadMB: Int(maxUpload >> 20))
+        let s = PageState(status: await status, queue: await queue, group: await group, cars: await cars, library: library, maxUploadMB: Int(maxUpload >> 20),
+                          access: access?.rawValue)
         return Commands.line(s)
     }
 }
@@ -296,6 +301,8 @@ struct PageState: Encodable, Sendable {
     let cars: ControlReplyValue
     let library: [Track]
     let maxUploadMB: Int
+    /// "pin" or "convoy-code" (`PageAccess.Role`); only in the answer to GET /api/state.
+    let access: String?
 }
 
 struct PageResponse: Sendable {

@@ -341,5 +341,27 @@ import Testing
         #expect(try cars[0].client.call(.group(.show), expecting: GroupReport.self).data?.pairing?.contains("join code") == true)
         let group = cars[0].json(["group", "show"]) as? [String: Any]
         #expect(group?["isDJ"] as? Bool == true)
+
+        // The convoy's code (in every convoy car's QR) opens the page too, but cannot move this
+        // car to another convoy: the group commands need the car's PIN.
+        let jar = Fixtures.tempDir().appendingPathComponent("jar-code").path
+        let base = "http://10.77.0.1:8080"
+        var (rc, body, _) = try PageTests.http(base + "/api/login", method: "POST", json: #"{"pin":"\#(code)"}"#, jar: jar)
+        #expect(rc == 200 && body.contains("convoy-code"), "\(body)")
+        (rc, body, _) = try PageTests.http(base + "/api/state", jar: jar)
+        #expect(rc == 200 && body.contains(#""access":"convoy-code""#))
+        for args in [#"["invite"]"#, #"["join","0000-0000"]"#] {
+            (rc, body, _) = try PageTests.http(base + "/api/cmd", method: "POST", json: #"{"cmd":"group","args":\#(args)}"#, jar: jar)
+            #expect(rc == 403 && body.contains("needs the car's PIN"), "\(body)")
+        }
+        // Playback commands go through to the command (which answers 200, or 409 with its reason).
+        (rc, _, _) = try PageTests.http(base + "/api/cmd", method: "POST", json: #"{"cmd":"pause","args":[]}"#, jar: jar)
+        #expect(rc == 200 || rc == 409)
+        #expect((cars[0].json(["group", "show"]) as? [String: Any])?["group"] as? String == group?["group"] as? String)
+        // The PIN's session may.
+        (rc, body, _) = try PageTests.http(base + "/api/login", method: "POST", json: #"{"pin":"864200"}"#, jar: jar)
+        #expect(rc == 200 && body.contains(#""access":"pin""#))
+        (rc, body, _) = try PageTests.http(base + "/api/cmd", method: "POST", json: #"{"cmd":"group","args":["invite"]}"#, jar: jar)
+        #expect(rc == 200 && body.contains("join code"), "\(body)")
     }
 }
