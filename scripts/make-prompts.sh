@@ -27,6 +27,8 @@ PIECES=(
   "check-word|check words"
   "pairing-failed|pairing failed"
   "join-overlap|more than one car pressed join, try again"
+  "press-join-if-same|if the other car says the same words, press join again"
+  "other-car-confirms|the other car's driver presses join again if the words match"
 )
 NUMBERS=(one two three four five six seven eight nine ten eleven twelve thirteen fourteen
          fifteen sixteen seventeen eighteen nineteen twenty)

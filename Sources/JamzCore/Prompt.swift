@@ -15,6 +15,11 @@ public enum Prompt: Sendable, Hashable {
     case joinWaiting
     /// Paired; both cars say the same check words (`CheckWords`, separated by spaces).
     case paired(checkWord: String)
+    /// A push-button exchange's check words, before the convoy's key goes: `confirm` on the car
+    /// that hosts (its driver presses join again if the other car says the same words).
+    case compare(checkWord: String, confirm: Bool)
+    /// The other car joined after the words were confirmed (they were spoken already).
+    case pairedConfirmed
     case joinFailed
     /// More than one car pressed join at the same moment.
     case joinOverlap
@@ -41,6 +46,11 @@ public enum Prompt: Sendable, Hashable {
             let w = words.split(separator: " ").map(String.init)
             guard !w.isEmpty, w.allSatisfy(CheckWords.all.contains) else { return nil }
             return ["paired", "check-word"] + w.map { "word-\($0)" }
+        case .compare(let words, let confirm):
+            let w = words.split(separator: " ").map(String.init)
+            guard !w.isEmpty, w.allSatisfy(CheckWords.all.contains) else { return nil }
+            return ["check-word"] + w.map { "word-\($0)" } + [confirm ? "press-join-if-same" : "other-car-confirms"]
+        case .pairedConfirmed: return ["paired"]
         case .joinFailed: return ["pairing-failed"]
         case .joinOverlap: return ["join-overlap"]
         }
@@ -49,7 +59,8 @@ public enum Prompt: Sendable, Hashable {
     /// Every piece any prompt can ask for (what the prompts directory must hold).
     public static var allPieces: [String] {
         var names = ["you-are-the-dj", "joined-the-convoy", "left-the-convoy", "car", "left", "no-gps", "gps-is-back",
-                     "offline", "back-online", "press-join", "paired", "check-word", "pairing-failed", "join-overlap"]
+                     "offline", "back-online", "press-join", "paired", "check-word", "pairing-failed", "join-overlap",
+                     "press-join-if-same", "other-car-confirms"]
         names += (1...maxNumber).map { "number-\($0)" }
         names += CheckWords.all.map { "word-\($0)" }
         return names

@@ -61,10 +61,12 @@ extension Convoy {
     func pressJoin() async -> String {
         guard transport != nil else { return "no LAN link (convoy_port = 0): push-button join needs the cars on one network" }
         refreshPairingRank()
-        let out = pairing.press(now: clock.now())
+        let confirming = pairing.awaitingConfirmation
+        let out = pairing.press(now: clock.now(), secret: secret)
         let started = out.contains { if case .multicast = $0 { true } else { false } }
         await settle(emit(out))
         wakeup.ring()
+        if confirming { return "join button: check words confirmed; the other car gets this convoy's key" }
         guard started else { return pairing.summary(now: clock.now()) ?? "join button: waiting" }
         prompts?.say(.joinWaiting)
         return "join button: waiting 30 s for the join button of another car on this network"
@@ -113,12 +115,17 @@ extension Convoy {
                 }
                 message += " from \(host); check words: \(word)"
                 logger.notice("\(message)")
-                prompts?.say(.paired(checkWord: word))
+                // A button's words were spoken before the key came (`compare`); join() said "joined".
+                if way == .code { prompts?.say(.paired(checkWord: word)) }
                 if way == .code { finishJoin(.success(message)) }
             case .welcomed(_, let name, let word):
-                lastCheckWord = word
                 logger.notice("\(name) joined this car's convoy; check words: \(word)")
-                prompts?.say(.paired(checkWord: word))
+                prompts?.say(word == lastCheckWord ? .pairedConfirmed : .paired(checkWord: word))
+                lastCheckWord = word
+            case .compare(let word, let confirm):
+                lastCheckWord = word
+                logger.notice("join button: check words \(word); \(confirm ? "press join again if the other car says the same" : "the other car's driver confirms them")")
+                prompts?.say(.compare(checkWord: word, confirm: confirm))
             case .failed(let f, let way):
                 logger.notice("join failed: \(f)")
                 prompts?.say(f == .overlap ? .joinOverlap : .joinFailed)

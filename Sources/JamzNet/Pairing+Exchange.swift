@@ -62,8 +62,9 @@ extension Pairing {
             return [.note("join button: hosting \(them.name)")]
         }
         button?.role = .join(member)
-        return [.note("join button: joining \(them.name)")]
-            + start(mode: .button, password: [], channel: Self.buttonChannel(joiner: me, host: member), to: them.address, now: now)
+        let out = start(mode: .button, password: [], channel: Self.buttonChannel(joiner: me, host: member), to: them.address, now: now)
+        attempts[.button]?.chosen = member
+        return [.note("join button: joining \(them.name)")] + out
     }
 
     // MARK: the host
@@ -170,6 +171,17 @@ extension Pairing {
             hosted[key] = h.wrongTags >= settings.wrongTags ? nil : h
             return [.count("join.wrong_tag")]
         }
+        guard b.confirmed else {
+            // The words first: the secret goes once this car's driver heard the same words from
+            // both cars and pressed join again (`press`). The joiner sends its reveal meanwhile.
+            guard b.confirming == nil else { hosted[key] = h; return [] }
+            h.expires = max(h.expires, now + settings.confirmWindow)
+            hosted[key] = h
+            button?.confirming = key
+            button?.until = max(b.until, now + settings.confirmWindow)
+            let word = Self.checkWord(session: s, isk: h.isk ?? [])
+            return [.note("join button: \(h.name) says \(word)? press join again if so"), .outcome(.compare(checkWord: word, confirm: true))]
+        }
         hosted[key] = h
         guard let secret else {
             // This car makes its convoy now (the joiner sends its reveal again).
@@ -226,14 +238,17 @@ extension Pairing {
     /// A button's answer: the host's share, from the car chosen and its address only.
     mutating func answer(session s: [UInt8], share: [UInt8], associated ad: [UInt8], from: Address, now: Nanos) -> [Output] {
         guard var a = attempts[.button], a.session == s, a.isk == nil, a.hostAddress == from,
-              let (host, hostName) = PairingWire.parseAssociated(ad), case .join(let chosen) = button?.role, chosen == host
+              let (host, hostName) = PairingWire.parseAssociated(ad), a.chosen == host
         else { return [.count("join.stray")] }
         guard let isk = try? a.party.key(peerShare: share, peerAssociated: ad) else { return [.count("join.bad_share")] }
         a.isk = isk; a.host = (host, hostName)
         a.message = PairingWire.encode(.reveal(session: s, share: a.party.share, tag: Self.tag(Self.macKey(session: s, isk: isk), a.party.share, myAssociated)))
-        a.sends = 1; a.nextSend = now + settings.resendEvery
+        // Sent again until the host's driver has compared the words and pressed join again.
+        a.sends = 1; a.nextSend = now + settings.resendEvery; a.until = now + settings.confirmWindow
         attempts[.button] = a
-        return [.send(a.message, to: from)]
+        let word = Self.checkWord(session: s, isk: isk)
+        return [.send(a.message, to: from), .note("join button: check words \(word), for \(hostName)'s driver to confirm"),
+                .outcome(.compare(checkWord: word, confirm: false))]
     }
 
     mutating func welcome(session s: [UInt8], sealed: [UInt8]) -> [Output] {
@@ -255,7 +270,17 @@ extension Pairing {
     public mutating func due(now: Nanos) -> [Output] {
         var out: [Output] = []
         for (way, var a) in attempts where now >= a.nextSend {
-            if a.sends < settings.tries {
+            if let until = a.until {
+                if now < until {
+                    a.nextSend = min(now + settings.resendEvery, until)
+                    attempts[way] = a
+                    if let to = a.hostAddress { out.append(.send(a.message, to: to)) }
+                } else {
+                    attempts[way] = nil
+                    if way == .button { button = nil }
+                    out += [.count("join.not_confirmed"), .outcome(.failed(.notConfirmed, by: way))]
+                }
+            } else if a.sends < settings.tries {
                 a.sends += 1
                 a.nextSend += settings.resendEvery
                 attempts[way] = a
@@ -276,7 +301,11 @@ extension Pairing {
         if let b = button {
             if now >= b.until {
                 button = nil
-                if attempts[.button] == nil, !b.overlapped { out += [.count("join.button_timeout"), .outcome(.failed(.buttonTimeout, by: .button))] }
+                if b.confirming != nil {
+                    out += [.count("join.not_confirmed"), .outcome(.failed(.notConfirmed, by: .button))]
+                } else if attempts[.button] == nil, !b.overlapped {
+                    out += [.count("join.button_timeout"), .outcome(.failed(.buttonTimeout, by: .button))]
+                }
             } else {
                 if case .undecided = b.role, !b.overlapped, now >= b.opened + settle, b.heard.count == 1 { out += decide(now: now) }
                 if let b = button, now >= b.nextOffer {

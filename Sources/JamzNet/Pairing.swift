@@ -22,7 +22,9 @@ import JamzCore
 ///   moment and the link, so both speak two check words derived from the ISK. The joiner commits
 ///   to its share in its hello (a hash) and reveals it only after the host's share has come:
 ///   a man in the middle fixes each of its two keys before it learns the other, so it cannot
-///   steer the words, and the two cars speak the same words only 1 time in 1024.
+///   steer the words, and the two cars speak the same words only 1 time in 1024. The host sends
+///   the convoy's secret only after its driver heard the same words from both cars and pressed
+///   join again (within `confirmWindow`): a man in the middle learns no secret, new or old.
 ///
 /// The exchange follows draft-irtf-cfrg-cpace-21 (`CPace`, initiator: the joiner), with its
 /// §10.4 key confirmation (mac_key = SHA-512("CPaceMac" ‖ sid ‖ ISK); Ta, Tb = HMAC-SHA-512
@@ -37,6 +39,9 @@ public struct Pairing<Address: Sendable & Equatable> {
         /// Between two new exchanges a host answers (brute force from many addresses at once).
         public var freshSpacing: Nanos = nanosPerSecond
         public var buttonWindow: Nanos = 30 * nanosPerSecond
+        /// After the check words are spoken: how long the host waits for its driver's second
+        /// press (and the joiner for the welcome).
+        public var confirmWindow: Nanos = 30 * nanosPerSecond
         public var offerEvery: Nanos = nanosPerSecond
         public var resendEvery: Nanos = 500_000_000
         /// Sends of a hello or a confirm before the joiner gives up.
@@ -51,13 +56,14 @@ public struct Pairing<Address: Sendable & Equatable> {
     }
 
     public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
-        case wrongCode, noAnswer, overlap, buttonTimeout, badCode(String), cannot(String)
+        case wrongCode, noAnswer, overlap, buttonTimeout, notConfirmed, badCode(String), cannot(String)
         public var description: String {
             switch self {
             case .wrongCode: "wrong join code: the car that answered has another one"
             case .noAnswer: "no car with an open join code answered (is it on this network, and its code still valid?)"
             case .overlap: "more than one car pressed join: press again on the two cars only"
             case .buttonTimeout: "no other car pressed join within 30 s"
+            case .notConfirmed: "the check words were not confirmed by a second press of join on the car that asked for it"
             case .badCode(let why): why
             case .cannot(let why): "join: \(why)"
             }
@@ -73,6 +79,9 @@ public struct Pairing<Address: Sendable & Equatable> {
         /// A car joined this car's convoy.
         case welcomed(member: MemberID, name: String, checkWord: String)
         case failed(Failure, by: Way)
+        /// A push-button exchange made its key: speak the check words. `confirm`: this car hosts
+        /// and waits for its driver to press join again if the other car says the same words.
+        case compare(checkWord: String, confirm: Bool)
         /// This car hosts a push-button join but is in no convoy: make one.
         case needConvoy
     }
@@ -121,6 +130,10 @@ public struct Pairing<Address: Sendable & Equatable> {
         var badHosts: Set<MemberID> = []
         /// Replies whose tag was checked (a flood of made-up hosts costs one check each).
         var checked = 0
+        /// A button: the car chosen as host (its answer is taken even if the window ended).
+        var chosen: MemberID?
+        /// A button's reveal is sent again until the host's driver confirms, up to this time.
+        var until: Nanos?
     }
     enum Role { case undecided, host(MemberID), join(MemberID) }
     struct Heard { var address: Address; var hosting: Bool; var members: Int; var name: String }
@@ -138,6 +151,9 @@ public struct Pairing<Address: Sendable & Equatable> {
         /// The host's one exchange of the window began.
         var used = false
         var askedForConvoy = false
+        /// The host's exchange whose words are spoken, waiting for this car's second press.
+        var confirming: HostKey?
+        var confirmed = false
         /// Two other cars were heard: given up, but offers go on until the window ends, so the
         /// others hear a third car too.
         var overlapped = false
@@ -223,9 +239,23 @@ public struct Pairing<Address: Sendable & Equatable> {
         return (String(decoding: i.code, as: UTF8.self), i.expires - now, i.attemptsLeft)
     }
 
-    /// The push-button was pressed: offers go out for `buttonWindow`.
-    public mutating func press(now: Nanos) -> [Output] {
-        if let b = button, now < b.until { return [.note("join button: already waiting, \((b.until - now) / nanosPerSecond) s left")] }
+    /// The push-button was pressed: offers go out for `buttonWindow`. Pressed again while this
+    /// car hosts an exchange whose words were spoken: the driver confirms them, and the convoy's
+    /// secret goes to the other car (`secret`: this car's convoy; none: make one first).
+    public mutating func press(now: Nanos, secret: ConvoySecret?) -> [Output] {
+        if var b = button, now < b.until {
+            if let key = b.confirming, !b.confirmed, let h = hosted[key] {
+                b.confirmed = true
+                button = b
+                guard let secret else {
+                    button?.askedForConvoy = true
+                    return [.note("join button: \(h.name)'s check words confirmed"), .outcome(.needConvoy)]
+                }
+                button = nil
+                return [.note("join button: \(h.name)'s check words confirmed")] + welcomed(key, secret: secret, to: h.address)
+            }
+            return [.note("join button: already waiting, \((b.until - now) / nanosPerSecond) s left")]
+        }
         let b = Button(opened: now, until: now + settings.buttonWindow, session: random(PairingWire.sessionCount),
                        nextOffer: now + settings.offerEvery, hosting: hosting, members: members)
         button = b
@@ -265,13 +295,20 @@ public struct Pairing<Address: Sendable & Equatable> {
         return [address.map { .send(hello, to: $0) } ?? .multicast(hello)]
     }
 
+    /// This car hosts a push-button exchange whose check words were spoken and waits for its
+    /// driver's second press.
+    public var awaitingConfirmation: Bool { button?.confirming != nil && button?.confirmed == false }
+
     /// What is waiting: an invite, a pressed button, an attempt (status).
     public func summary(now: Nanos) -> String? {
         var parts: [String] = []
         if let i = openInvite(now: now) {
             parts.append("join code \(i.code.prefix(3)) \(i.code.dropFirst(3)) valid \(i.left / nanosPerSecond) s, \(i.attempts) tries left")
         }
-        if let b = button, now < b.until { parts.append("join button: waiting \((b.until - now) / nanosPerSecond) s") }
+        if let b = button, now < b.until {
+            parts.append(awaitingConfirmation ? "join button: check words spoken; press join again to let the other car in (\((b.until - now) / nanosPerSecond) s left)"
+                                              : "join button: waiting \((b.until - now) / nanosPerSecond) s")
+        }
         if !attempts.isEmpty { parts.append("joining…") }
         return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }

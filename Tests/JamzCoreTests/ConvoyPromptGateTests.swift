@@ -27,6 +27,28 @@ import Testing
         #expect(g.numbers.isEmpty && !g.offlineSaid)
     }
 
+    /// A flapping link: "car 2 left" once, again only after the car was back for 30 s; "offline"
+    /// not within 30 s of "back online" (nor the "back online" after it).
+    @Test func aFlappingCarOrLinkIsNotAStreamOfPrompts() {
+        var g = ConvoyPromptGate()
+        #expect(g.update(now: 0, lastHeard: [a: 0, b: 0, c: 0]).isEmpty)
+        // c: silent, back 2 s, silent again, back again: said the first time only.
+        #expect(g.update(now: 16 * s, lastHeard: [a: 16 * s, b: 16 * s, c: 0]) == [.carLeft(2)])
+        #expect(g.update(now: 18 * s, lastHeard: [a: 18 * s, b: 18 * s, c: 18 * s]).isEmpty)
+        #expect(g.update(now: 34 * s, lastHeard: [a: 34 * s, b: 34 * s, c: 18 * s]).isEmpty)
+        #expect(g.update(now: 35 * s, lastHeard: [a: 35 * s, b: 35 * s, c: 35 * s]).isEmpty)
+        // Back for 30 s this time (numbered 2: b, c, a by member id): its next silence is said.
+        #expect(g.update(now: 66 * s, lastHeard: [a: 66 * s, b: 66 * s, c: 50 * s]) == [.carLeft(2)])
+        // Everyone: offline; back online; gone again 20 s later: quiet, and its return too.
+        #expect(g.update(now: 100 * s, lastHeard: [a: 80 * s, b: 80 * s, c: 50 * s]) == [.offline])
+        #expect(g.update(now: 110 * s, lastHeard: [a: 110 * s, b: 80 * s, c: 50 * s]) == [.online])
+        #expect(g.update(now: 130 * s, lastHeard: [a: 110 * s, b: 80 * s, c: 50 * s]).isEmpty)
+        #expect(g.update(now: 135 * s, lastHeard: [a: 135 * s, b: 80 * s, c: 50 * s]).isEmpty)
+        // Held: the next loss of everyone is said, and the return.
+        #expect(g.update(now: 200 * s, lastHeard: [a: 180 * s, b: 80 * s, c: 50 * s]) == [.offline])
+        #expect(g.update(now: 210 * s, lastHeard: [a: 210 * s, b: 80 * s, c: 50 * s]) == [.online])
+    }
+
     @Test func aLoneCarThatNeverHeardAnyoneSaysNothing() {
         var g = ConvoyPromptGate()
         for t in 0..<100 { #expect(g.update(now: Int64(t) * s, lastHeard: [:]).isEmpty) }

@@ -70,16 +70,36 @@ extension ConvoyNetnsTests {
         try waitUntil("car 2's join button is waiting") { report(cars[1])?.pairing?.contains("join button: waiting") == true }
         sleep(2)
         #expect(try cars[0].client.call("group", "button").message.contains("waiting"))
-        try waitUntil("car 2 joined by button", timeout: 15) { report(cars[1])?.inGroup == true }
+        // Both cars speak the check words; the DJ's car (the host) waits for its driver's second
+        // press before the convoy's key goes.
+        try waitUntil("the DJ's car asks for a second press", timeout: 15) {
+            report(cars[0])?.pairing?.contains("press join again") == true && report(cars[1])?.checkWord != nil
+        }
+        let words = report(cars[0])?.checkWord
+        #expect(words != nil && report(cars[1])?.checkWord == words)
+        sleep(1)
+        #expect(report(cars[1])?.inGroup == false)
+        try waitUntil("both compare prompts are said") {
+            cars[0].logText.contains("spoken prompt: compare(checkWord: \"\(words ?? "")\", confirm: true)")
+                && cars[1].logText.contains("spoken prompt: compare(checkWord: \"\(words ?? "")\", confirm: false)")
+        }
+        #expect(try cars[0].client.call("group", "button").message.contains("check words confirmed"))
+        do { try waitUntil("car 2 joined by button", timeout: 15) { report(cars[1])?.inGroup == true } } catch {
+            print("car 1 join log:\n" + cars[0].logText.split(separator: "\n").filter { $0.contains("join") }.joined(separator: "\n"))
+            print("car 2 join log:\n" + cars[1].logText.split(separator: "\n").filter { $0.contains("join") }.joined(separator: "\n"))
+            throw error
+        }
         let (dj, pressed) = (try #require(report(cars[0])), try #require(report(cars[1])))
         #expect(pressed.group == dj.group)
-        #expect(pressed.checkWord != nil && pressed.checkWord == dj.checkWord)
+        #expect(pressed.checkWord != nil && pressed.checkWord == dj.checkWord && dj.checkWord == words)
         // One exchange each way, counted on the car that gave and the car that took.
         #expect(counter(cars[0], "join.welcomed") == 2 && counter(cars[1], "join.joined") == 1)
         #expect(counter(cars[0], "join.overlap") == 0 && counter(cars[1], "join.overlap") == 0)
         #expect(cars[1].logText.contains("button join short → join"))
-        // Both cars said it: "paired, check words …".
-        try waitUntil("the pairing prompts are said") { [0, 1].allSatisfy { cars[$0].logText.contains("spoken prompt: paired(checkWord: \"\(dj.checkWord ?? "")\")") } }
+        // Then "paired" on the host, "joined the convoy" on the car that joined.
+        try waitUntil("the pairing prompts are said") {
+            cars[0].logText.contains("spoken prompt: pairedConfirmed") && cars[1].logText.contains("spoken prompt: joinedConvoy")
+        }
 
         // The car that joined by code goes: 15 s later the DJ's car says "car 1 left" (the first
         // car it heard), and `jamz peers` numbers it so.

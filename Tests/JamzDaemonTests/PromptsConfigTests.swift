@@ -42,15 +42,19 @@ import Testing
 
     @Test func everyPromptNamesPiecesTheDirectoryHolds() {
         let all = Set(Prompt.allPieces)
-        #expect(all.count == 14 + 20 + 32)
+        #expect(all.count == 16 + 20 + 32)
         let prompts: [Prompt] = [.youAreDJ, .joinedConvoy, .leftConvoy, .carLeft(3), .carLeft(20), .noGPS, .gpsBack, .offline,
-                                 .online, .joinWaiting, .joinFailed, .joinOverlap] + CheckWords.all.map { .paired(checkWord: $0) }
+                                 .online, .joinWaiting, .joinFailed, .joinOverlap, .pairedConfirmed] + CheckWords.all.map { .paired(checkWord: $0) }
+            + CheckWords.all.map { .compare(checkWord: $0, confirm: true) } + CheckWords.all.map { .compare(checkWord: $0, confirm: false) }
         for p in prompts { #expect(p.pieces.map { Set($0).isSubset(of: all) } == true, "\(p)") }
         #expect(Prompt.carLeft(3).pieces == ["car", "number-3", "left"])
         #expect(Prompt.carLeft(21).pieces == nil)
         #expect(Prompt.paired(checkWord: "not-a-word").pieces == nil)
         #expect(Prompt.paired(checkWord: "walnut tiger").pieces == ["paired", "check-word", "word-walnut", "word-tiger"])
         #expect(Prompt.paired(checkWord: "walnut not-a-word").pieces == nil)
+        #expect(Prompt.compare(checkWord: "walnut tiger", confirm: true).pieces == ["check-word", "word-walnut", "word-tiger", "press-join-if-same"])
+        #expect(Prompt.compare(checkWord: "walnut tiger", confirm: false).pieces?.last == "other-car-confirms")
+        #expect(Prompt.compare(checkWord: "walnut nope", confirm: true).pieces == nil)
     }
 }
 

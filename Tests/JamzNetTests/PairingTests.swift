@@ -161,22 +161,50 @@ import Testing
         let convoy = ConvoySecret.random(name: "Convoy")
         net.add("alone", seed: 10)
         net.add("member", secret: convoy, seed: 11)
-        net.apply(0, net.cars[0].pairing.press(now: net.now))
+        net.apply(0, net.cars[0].pairing.press(now: net.now, secret: nil))
         net.now += 12 * Self.second
-        net.apply(1, net.cars[1].pairing.press(now: net.now))
+        net.apply(1, net.cars[1].pairing.press(now: net.now, secret: nil))
         net.run(until: net.now + 5 * Self.second)
+        // Both speak the words; nothing secret has gone yet.
+        guard case .compare(let c0, false)? = net.cars[0].outcomes.last, case .compare(let c1, true)? = net.cars[1].outcomes.last
+        else { Issue.record("\(net.cars.map(\.outcomes))"); return }
+        #expect(c0 == c1 && net.cars[0].secret == nil && net.cars[1].counts["join.welcomed"] == nil)
+        #expect(net.cars[1].pairing.awaitingConfirmation)
+        // The host's driver heard the same words and presses join again: the key goes.
+        net.apply(1, net.cars[1].pairing.press(now: net.now, secret: convoy))
+        net.run(until: net.now + 2 * Self.second)
         guard case .joined(let s, _, let w1, .button)? = net.cars[0].outcomes.last,
               case .welcomed(_, _, let w2)? = net.cars[1].outcomes.last else { Issue.record("\(net.cars.map(\.outcomes))"); return }
-        #expect(s == convoy && w1 == w2)
-        // Neither in a convoy: the lower member id makes one and hosts.
+        #expect(s == convoy && w1 == w2 && w1 == c0)
+        // Neither in a convoy: the lower member id hosts, and makes one once its driver confirms.
         let fresh = Net()
         fresh.add("a", seed: 12)
         fresh.add("b", seed: 13)
-        fresh.apply(1, fresh.cars[1].pairing.press(now: fresh.now))
-        fresh.apply(0, fresh.cars[0].pairing.press(now: fresh.now))
+        fresh.apply(1, fresh.cars[1].pairing.press(now: fresh.now, secret: nil))
+        fresh.apply(0, fresh.cars[0].pairing.press(now: fresh.now, secret: nil))
         fresh.run(until: fresh.now + 5 * Self.second)
-        #expect(fresh.cars[0].outcomes.first == .needConvoy)
+        guard case .compare(_, true)? = fresh.cars[0].outcomes.last else { Issue.record("\(fresh.cars.map(\.outcomes))"); return }
+        #expect(fresh.cars[0].secret == nil)
+        fresh.apply(0, fresh.cars[0].pairing.press(now: fresh.now, secret: nil))
+        #expect(fresh.cars[0].outcomes.last == .needConvoy)
+        fresh.run(until: fresh.now + 2 * Self.second)
         #expect(fresh.cars[1].secret != nil && fresh.cars[1].secret == fresh.cars[0].secret)
+    }
+
+    /// Nobody confirms the words (they differed: a man in the middle, or another pair of cars):
+    /// no key goes, both give up when the confirmation window ends, and nothing spins.
+    @Test func wordsNotConfirmedByASecondPressSendNoKey() throws {
+        let net = Self.pressedPair()
+        net.run(until: net.now + 5 * Self.second)
+        guard case .compare(_, true)? = net.cars[0].outcomes.last else { Issue.record("\(net.cars.map(\.outcomes))"); return }
+        net.run(until: net.now + 40 * Self.second)
+        #expect(net.cars[0].outcomes.last == .failed(.notConfirmed, by: .button))
+        #expect(net.cars[1].outcomes.last == .failed(.notConfirmed, by: .button))
+        #expect(net.cars[1].secret == nil && net.cars[0].counts["join.welcomed"] == nil)
+        #expect(net.cars.allSatisfy { $0.pairing.deadline() == nil })
+        // A press after the window opens a new one: it does not confirm the old words.
+        let out = net.cars[0].pairing.press(now: net.now, secret: net.cars[0].secret)
+        #expect(!out.contains { if case .outcome = $0 { true } else { false } })
     }
 
     @Test func aThirdCarPressingMakesThePairingGiveUpAndALonePressTimesOut() throws {
@@ -184,13 +212,13 @@ import Testing
         net.add("a", secret: .random(), seed: 14)
         net.add("b", seed: 15)
         net.add("c", seed: 16)
-        for i in 0..<3 { net.apply(i, net.cars[i].pairing.press(now: net.now)) }
+        for i in 0..<3 { net.apply(i, net.cars[i].pairing.press(now: net.now, secret: nil)) }
         net.run(until: net.now + 40 * Self.second)
         #expect(net.cars.allSatisfy { $0.outcomes == [.failed(.overlap, by: .button)] })
         #expect(net.cars[1].secret == nil && net.cars[2].secret == nil)
         let alone = Net()
         alone.add("a", seed: 17)
-        alone.apply(0, alone.cars[0].pairing.press(now: alone.now))
+        alone.apply(0, alone.cars[0].pairing.press(now: alone.now, secret: nil))
         alone.run(until: alone.now + 40 * Self.second)
         #expect(alone.cars[0].outcomes == [.failed(.buttonTimeout, by: .button)])
         #expect(alone.cars[0].pairing.deadline() == nil)
@@ -251,7 +279,7 @@ import Testing
         net.add("host", secret: .random(name: "Convoy"), seed: 23)
         net.add("joiner", seed: 24)
         net.add("bystander", seed: 25)
-        for i in 0..<2 { net.apply(i, net.cars[i].pairing.press(now: net.now)) }
+        for i in 0..<2 { net.apply(i, net.cars[i].pairing.press(now: net.now, secret: nil)) }
         return net
     }
 
@@ -285,7 +313,9 @@ import Testing
         net.now += 2 * Self.second
         let out = net.cars[0].pairing.received(stranger, from: 2, secret: net.cars[0].secret, now: net.now)
         #expect(out.contains { if case .count("join.no_button") = $0 { true } else { false } })
-        net.run(until: net.now + 40 * Self.second)
+        net.run(until: net.now + 5 * Self.second)
+        guard case .compare(_, true)? = net.cars[0].outcomes.last else { Issue.record("\(net.cars.map(\.outcomes))"); return }
+        net.apply(0, net.cars[0].pairing.press(now: net.now, secret: net.cars[0].secret))
         guard case .welcomed? = net.cars[0].outcomes.last else { Issue.record("\(net.cars.map(\.outcomes))"); return }
     }
 
