@@ -9,7 +9,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 FIXTURES := $(CURDIR)/.build/fixtures
 DEMO := $(CURDIR)/demo-data
 
-.PHONY: deps build release test fixtures demo bench bench-sync bench-page bench-gps bench-footprint arm64 insn image hil clean
+.PHONY: deps build release test fixtures demo bench bench-sync bench-page bench-pair bench-gps bench-footprint arm64 insn image hil clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -42,6 +42,10 @@ bench-sync: release
 # The phone page: load, press-to-page over the WebSocket (headless Chromium), upload throughput.
 bench-page: release fixtures
 	bash scripts/page-bench.sh .build/release $(FIXTURES)
+
+# The joins without typing: short code and push button between two jamzd in namespaces (root).
+bench-pair: release
+	bash scripts/pair-bench.sh .build/release
 
 # Real gpsd fed with the committed NMEA logs (about a minute).
 bench-gps: release
