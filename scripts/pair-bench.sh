@@ -16,7 +16,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; bash scripts/netns.sh down >/dev/null 2>&1 || true; rm -rf "$D"; }
 trap cleanup EXIT
 bash scripts/netns.sh up 2
-ms() { date +%s%N | awk '{printf "%d", $1 / 1000000}'; }
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
 j() { local i=$1; shift; "$BIN/jamz" --socket "$D/r$ROUND/s$i" "$@"; }
 # Waits (5 ms polls, 20 s at most) until `jamz group show --json` on car $1 matches the regex $2.
 until_show() { for _ in $(seq 4000); do j "$1" group show --json 2>/dev/null | grep -Eq "$2" && return 0; sleep 0.005; done; echo "timed out: car $1 $2" >&2; return 1; }
@@ -37,9 +37,9 @@ for ROUND in $(seq "$ROUNDS"); do
   j 2 group leave >/dev/null
   sleep 1
   t0=$(ms); j 2 group button >/dev/null; j 1 group button >/dev/null
-  until_show 1 '"pairing":"[^"]*press join again'; t1=$(ms)
+  until_show 1 '"pairing" : "[^"]*press join again'; t1=$(ms)
   j 1 group button >/dev/null
-  until_show 2 '"inGroup":true'; t2=$(ms)
+  until_show 2 '"inGroup" : true'; t2=$(ms)
   echo $((t1 - t0)) >>"$D/words"; echo $((t2 - t1)) >>"$D/confirm"
   echo "round $ROUND: short code join $(tail -1 "$D/code") ms; both buttons → words spoken $(tail -1 "$D/words") ms; second press → joined $(tail -1 "$D/confirm") ms"
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
