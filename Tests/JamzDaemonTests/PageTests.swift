@@ -40,6 +40,19 @@ import Testing
         return (p.terminationStatus, text)
     }
 
+    /// Runs curl with these arguments; returns what it printed.
+    static func curl(_ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return text
+    }
+
     static func http(_ url: String, method: String = "GET", json: String? = nil, jar: String? = nil, headers: [String] = []) throws -> (Int, String, String) {
         let dir = Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -48,14 +61,7 @@ import Testing
         if let json { args += ["-H", "Content-Type: application/json", "--data-binary", json] }
         if let jar { args += ["-b", jar, "-c", jar] }
         for h in headers { args += ["-H", h] }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let code = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let code = try curl(args)
         let body = (try? String(contentsOfFile: bodyFile, encoding: .utf8)) ?? ""
         let head = (try? String(contentsOfFile: headFile, encoding: .utf8)) ?? ""
         return (Int(code) ?? 0, body, head)
@@ -225,14 +231,7 @@ import Testing
         func upload(_ file: String, jar: String?) throws -> (Int, String) {
             var args = ["-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", "-H", "Content-Type: audio/mpeg", "--data-binary", "@" + file, base + "/api/upload"]
             if let jar { args += ["-b", jar] }
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            p.arguments = args
-            let out = Pipe()
-            p.standardOutput = out
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
+            let text = try PageTests.curl(args)
             let lines = text.split(separator: "\n")
             return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
         }

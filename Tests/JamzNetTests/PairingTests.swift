@@ -78,12 +78,17 @@ import Testing
 
     static let second = nanosPerSecond
 
-    @Test func aShortCodeJoinsAndBothEndsAgreeOnTheWord() throws {
+    /// A host in convoy `name` with an open short code, and a joiner (cars 0 and 1).
+    static func invited(_ name: String, seed: UInt64) -> (Net, ConvoySecret, String) {
         let net = Net()
-        let convoy = ConvoySecret.random(name: "Road trip")
-        net.add("host", secret: convoy, seed: 1)
-        net.add("joiner", seed: 2)
-        let code = net.cars[0].pairing.invite(now: net.now)
+        let convoy = ConvoySecret.random(name: name)
+        net.add("host", secret: convoy, seed: seed)
+        net.add("joiner", seed: seed + 1)
+        return (net, convoy, net.cars[0].pairing.invite(now: net.now))
+    }
+
+    @Test func aShortCodeJoinsAndBothEndsAgreeOnTheWord() throws {
+        let (net, convoy, code) = Self.invited("Road trip", seed: 1)
         #expect(code.count == 7 && code.filter(\.isNumber).count == 6)
         net.apply(1, try net.cars[1].pairing.join(code: code, now: net.now))
         guard case .joined(let s, let host, let word, .code)? = net.cars[1].outcomes.last else { Issue.record("not joined: \(net.cars[1].outcomes)"); return }
@@ -96,10 +101,8 @@ import Testing
     }
 
     @Test func aWrongCodeIsRefusedCountedOnBothSidesAndCostsATry() throws {
-        let net = Net()
-        net.add("host", secret: .random(), seed: 3)
-        net.add("guesser", seed: 4)
-        let code = net.cars[0].pairing.invite(now: net.now).filter(\.isNumber)
+        let (net, _, invite) = Self.invited("", seed: 3)
+        let code = invite.filter(\.isNumber)
         let wrong = String(code.map { $0 == "9" ? "0" : Character(String(($0.wholeNumberValue! + 1) % 10)) })
         net.apply(1, try net.cars[1].pairing.join(code: wrong, now: net.now))
         net.run(until: net.now + 20 * Self.second)
@@ -144,10 +147,7 @@ import Testing
     }
 
     @Test func lostDatagramsAreSentAgainAndCostNoTry() throws {
-        let net = Net()
-        net.add("host", secret: .random(), seed: 8)
-        net.add("joiner", seed: 9)
-        let code = net.cars[0].pairing.invite(now: net.now)
+        let (net, _, code) = Self.invited("", seed: 8)
         net.drop = ["0>1:3": 2, "0>1:5": 1]   // two replies and a welcome lost
         net.apply(1, try net.cars[1].pairing.join(code: code, now: net.now))
         net.run(until: net.now + 10 * Self.second)
@@ -252,11 +252,7 @@ import Testing
     }
 
     @Test func forgedConfirmsAndACopiedSessionDoNotSpoilTheExchange() throws {
-        let net = Net()
-        let convoy = ConvoySecret.random(name: "Convoy")
-        net.add("host", secret: convoy, seed: 21)
-        net.add("joiner", seed: 22)
-        let code = net.cars[0].pairing.invite(now: net.now)
+        let (net, convoy, code) = Self.invited("Convoy", seed: 21)
         let hello = try #require(Self.sent(try net.cars[1].pairing.join(code: code, now: net.now)))
         let sid = try PairingWire.decode(hello).session
         let reply = try #require(Self.sent(net.cars[0].pairing.received(hello, from: 1, secret: convoy, now: net.now)))
