@@ -5,7 +5,8 @@
 /// Cars are numbered in the order this car first heard them in the convoy, from 1 (`number`;
 /// `jamz peers` shows the same number). A flapping link is not a stream of prompts: a car whose
 /// "left" was said is announced again only after it was back for `holdFor`, and "offline" is not
-/// said within `holdFor` of "back online" (nor, then, the next "back online").
+/// said within `holdFor` of "back online" (nor, then, the next "back online"): it is said once
+/// `holdFor` has passed if every car is still silent then.
 public struct ConvoyPromptGate: Sendable, Equatable {
     public var silentAfter: Nanos
     public var holdFor: Nanos
@@ -17,6 +18,8 @@ public struct ConvoyPromptGate: Sendable, Equatable {
     public private(set) var leftSaid: Set<MemberID> = []
     public private(set) var offlineSaid = false
     public private(set) var onlineSaidAt: Nanos?
+    /// Every car fell silent within `holdFor` of "back online": "offline" waits.
+    public private(set) var offlinePending = false
 
     public init(silentAfter: Nanos = 15 * nanosPerSecond, holdFor: Nanos = 30 * nanosPerSecond) {
         self.silentAfter = silentAfter; self.holdFor = holdFor
@@ -37,17 +40,23 @@ public struct ConvoyPromptGate: Sendable, Equatable {
         let left = present.subtracting(heard), came = heard.subtracting(present)
         present = heard
         for id in came { since[id] = now }
+        if !heard.isEmpty { offlinePending = false }
         if !came.isEmpty, offlineSaid {
             offlineSaid = false
             onlineSaidAt = now
             return [.online]
+        }
+        if offlinePending, let t = onlineSaidAt, now - t >= holdFor {
+            offlinePending = false
+            offlineSaid = true
+            return [.offline]
         }
         guard !left.isEmpty else { return [] }
         // A car back for less than `holdFor` after its "left" was said leaves quietly.
         let news = left.filter { !leftSaid.contains($0) || now - (since[$0] ?? now) >= holdFor }
         leftSaid.formUnion(left)
         if heard.isEmpty {
-            if let t = onlineSaidAt, now - t < holdFor { return [] }
+            if let t = onlineSaidAt, now - t < holdFor { offlinePending = true; return [] }
             offlineSaid = true
             return [.offline]
         }

@@ -179,7 +179,10 @@ struct Commands: Sendable {
             // Entries after the one playing only (Player+Edits.swift); the DJ only (the node).
             let view = await player.editView()
             if case .move(_, let m) = cmd {
-                guard n != m else { return Commands.success("place \(n) is already there") }
+                guard n != m else {
+                    try Player.checkEditable([n], count: view.ids.count, first: view.first, verb: "move")
+                    return Commands.success("place \(n) is already there")
+                }
                 try await convoy.edit(places: [n, m], verb: "move", seen: view) { list in
                     [.move(entry: list[n - 1].id, after: Player.after(list.map(\.id), moving: n - 1, to: m))]
                 }

@@ -61,12 +61,19 @@ extension Convoy {
     func pressJoin() async -> String {
         guard transport != nil else { return "no LAN link (convoy_port = 0): push-button join needs the cars on one network" }
         refreshPairingRank()
-        let confirming = pairing.awaitingConfirmation
         let out = pairing.press(now: clock.now(), secret: secret)
         let started = out.contains { if case .multicast = $0 { true } else { false } }
+        // This press confirmed the words if it let the other car in (or asked for a convoy to
+        // give it): decided on what the press did, not on what was waiting before it.
+        let confirmed = out.contains {
+            switch $0 {
+            case .outcome(.welcomed), .outcome(.needConvoy): true
+            default: false
+            }
+        }
         await settle(emit(out))
         wakeup.ring()
-        if confirming { return "join button: check words confirmed; the other car gets this convoy's key" }
+        if confirmed { return "join button: check words confirmed; the other car gets this convoy's key" }
         guard started else { return pairing.summary(now: clock.now()) ?? "join button: waiting" }
         prompts?.say(.joinWaiting)
         return "join button: waiting 30 s for the join button of another car on this network"
@@ -132,7 +139,11 @@ extension Convoy {
                 if way == .code { finishJoin(.failure(Player.CommandError(f.description))) }
             case .needConvoy:
                 guard !inGroup else { continue }
-                do { _ = try await create(name: "") } catch { logger.error("push-button join: cannot make a convoy: \(error)") }
+                do { _ = try await create(name: "") } catch {
+                    logger.error("push-button join: cannot make a convoy: \(error)")
+                    continue
+                }
+                if let s = secret { await settle(emit(pairing.convoyMade(secret: s))) }
             }
         }
     }

@@ -45,8 +45,10 @@ extension Pairing {
     mutating func overlap(because why: String) -> [Output] {
         guard let b = button, !b.overlapped else { return [] }
         button?.overlapped = true
+        button?.confirming = nil
+        button?.confirmed = false
         attempts[.button] = nil
-        hosted = hosted.filter { $0.value.mode != .button || $0.value.welcome != nil }
+        dropButtonExchanges()
         return [.count("join.overlap"), .note("join button: \(why)"), .outcome(.failed(.overlap, by: .button))]
     }
 
@@ -121,7 +123,7 @@ extension Pairing {
             button = b
             let answer = PairingWire.encode(.answer(session: s, share: party.share, associated: myAssociated))
             hosted[key] = Hosted(mode: .button, peer: peer, name: peerName, address: from, party: party, joinerAD: ad, reply: answer,
-                                 expires: now + settings.exchangeTimeout)
+                                 expires: now + settings.exchangeTimeout, window: b.session)
             return [.count("join.exchanges"), .send(answer, to: from)]
         }
     }
@@ -157,7 +159,9 @@ extension Pairing {
         let key = HostKey(session: s, first: Self.commitment(session: s, share: share))
         guard var h = hosted[key], h.address == from else { return [.count("join.stray")] }
         if let w = h.welcome { return [.send(w, to: from)] }   // our welcome was lost
-        guard let b = button, now < b.until, !b.overlapped else { return [.count("join.no_button")] }
+        // Only in the window the exchange began in, with the car this window chose.
+        guard let b = button, now < b.until, !b.overlapped, h.window == b.session, case .host(let chosen) = b.role, chosen == h.peer
+        else { return [.count("join.no_button")] }
         if h.isk == nil {
             guard let party = h.party, let isk = try? party.key(peerShare: share, peerAssociated: h.joinerAD) else {
                 hosted[key] = nil
@@ -191,6 +195,18 @@ extension Pairing {
         }
         button = nil
         return welcomed(key, secret: secret, to: from)
+    }
+
+    /// How much longer a button joiner waits for the welcome than the host's driver has to
+    /// confirm (the host's wait starts when the joiner's first reveal arrives, later).
+    var joinerGrace: Nanos { 5 * settings.resendEvery }
+
+    /// The convoy this car was asked to make for a confirmed push-button join (`needConvoy`) is
+    /// made: the welcome goes now, not at the joiner's next reveal.
+    public mutating func convoyMade(secret: ConvoySecret) -> [Output] {
+        guard let b = button, b.confirmed, b.askedForConvoy, let key = b.confirming, let h = hosted[key], h.isk != nil else { return [] }
+        button = nil
+        return welcomed(key, secret: secret, to: h.address)
     }
 
     mutating func welcomed(_ key: HostKey, secret: ConvoySecret, to: Address) -> [Output] {
@@ -244,7 +260,7 @@ extension Pairing {
         a.isk = isk; a.host = (host, hostName)
         a.message = PairingWire.encode(.reveal(session: s, share: a.party.share, tag: Self.tag(Self.macKey(session: s, isk: isk), a.party.share, myAssociated)))
         // Sent again until the host's driver has compared the words and pressed join again.
-        a.sends = 1; a.nextSend = now + settings.resendEvery; a.until = now + settings.confirmWindow
+        a.sends = 1; a.nextSend = now + settings.resendEvery; a.until = now + settings.confirmWindow + joinerGrace
         attempts[.button] = a
         let word = Self.checkWord(session: s, isk: isk)
         return [.send(a.message, to: from), .note("join button: check words \(word), for \(hostName)'s driver to confirm"),
@@ -301,6 +317,7 @@ extension Pairing {
         if let b = button {
             if now >= b.until {
                 button = nil
+                dropButtonExchanges()
                 if b.confirming != nil {
                     out += [.count("join.not_confirmed"), .outcome(.failed(.notConfirmed, by: .button))]
                 } else if attempts[.button] == nil, !b.overlapped {

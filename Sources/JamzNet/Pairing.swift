@@ -116,6 +116,8 @@ public struct Pairing<Address: Sendable & Equatable> {
         var welcome: [UInt8]?
         var wrongTags = 0
         var expires: Nanos
+        /// A button: the session of the window it began in (confirmed in that window only).
+        var window: [UInt8]?
     }
     struct Attempt {
         var mode: Way
@@ -244,6 +246,9 @@ public struct Pairing<Address: Sendable & Equatable> {
     /// secret goes to the other car (`secret`: this car's convoy; none: make one first).
     public mutating func press(now: Nanos, secret: ConvoySecret?) -> [Output] {
         if var b = button, now < b.until {
+            if b.confirming != nil, b.confirmed {
+                return [.note("join button: check words already confirmed; waiting for the other car")]
+            }
             if let key = b.confirming, !b.confirmed, let h = hosted[key] {
                 b.confirmed = true
                 button = b
@@ -260,7 +265,14 @@ public struct Pairing<Address: Sendable & Equatable> {
                        nextOffer: now + settings.offerEvery, hosting: hosting, members: members)
         button = b
         attempts[.button] = nil
+        dropButtonExchanges()
         return [.multicast(offer(b))]
+    }
+
+    /// Drops the push-button exchanges not welcomed (the window ended, gave up, or a new one
+    /// opened): one window's exchange is never confirmed in another.
+    mutating func dropButtonExchanges() {
+        hosted = hosted.filter { $0.value.mode != .button || $0.value.welcome != nil }
     }
 
     /// A car decides whom it pairs with this long after its press (1.5 offers): every car that

@@ -49,6 +49,28 @@ import Testing
         #expect(g.update(now: 210 * s, lastHeard: [a: 210 * s, b: 80 * s, c: 50 * s]) == [.online])
     }
 
+    /// "offline" held back after a recent "back online" is said once the hold is over, if every
+    /// car is still silent then; not if one came back meanwhile.
+    @Test func aHeldOfflineIsSaidLaterIfStillSilent() {
+        var g = ConvoyPromptGate()
+        #expect(g.update(now: 0, lastHeard: [a: 0, b: 0]).isEmpty)
+        #expect(g.update(now: 20 * s, lastHeard: [a: 0, b: 0]) == [.offline])
+        #expect(g.update(now: 25 * s, lastHeard: [a: 25 * s, b: 0]) == [.online])
+        // Silent again 16 s later: held (within 30 s of "back online").
+        #expect(g.update(now: 41 * s, lastHeard: [a: 25 * s, b: 0]).isEmpty)
+        #expect(g.offlinePending)
+        #expect(g.update(now: 50 * s, lastHeard: [a: 25 * s, b: 0]).isEmpty)
+        // The hold is over and everyone still silent: said once, then its return.
+        #expect(g.update(now: 55 * s, lastHeard: [a: 25 * s, b: 0]) == [.offline])
+        #expect(g.update(now: 56 * s, lastHeard: [a: 25 * s, b: 0]).isEmpty)
+        #expect(g.update(now: 60 * s, lastHeard: [a: 60 * s, b: 0]) == [.online])
+        // Held again, but a car comes back within the hold: nothing is said at all.
+        #expect(g.update(now: 76 * s, lastHeard: [a: 60 * s, b: 0]).isEmpty)
+        #expect(g.update(now: 80 * s, lastHeard: [a: 80 * s, b: 0]).isEmpty)
+        #expect(!g.offlinePending)
+        #expect(g.update(now: 95 * s, lastHeard: [a: 95 * s, b: 0]).isEmpty)
+    }
+
     @Test func aLoneCarThatNeverHeardAnyoneSaysNothing() {
         var g = ConvoyPromptGate()
         for t in 0..<100 { #expect(g.update(now: Int64(t) * s, lastHeard: [:]).isEmpty) }

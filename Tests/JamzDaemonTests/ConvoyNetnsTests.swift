@@ -100,6 +100,8 @@ struct ConvoyNetnsTests {
         #expect(rc != 0 && err.contains("only the DJ removes or moves entries"), "\(err)")
         (rc, _, err) = try cars[0].jamz("remove", "1")
         #expect(rc != 0 && err.contains("cannot remove place 1: it is playing"), "\(err)")
+        (rc, _, err) = try cars[0].jamz("move", "1", "1")   // to where it is: refused all the same
+        #expect(rc != 0 && err.contains("cannot move place 1: it is playing"), "\(err)")
         #expect(try cars[0].jamz("add", "cafe unicode").0 == 0)   // id3v24.mp3, place 3
         try waitUntil("three entries everywhere", timeout: 10) { cars.allSatisfy { queueIDs($0).count == 3 } }
         let three = queueIDs(cars[0])

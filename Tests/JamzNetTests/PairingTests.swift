@@ -187,8 +187,56 @@ import Testing
         #expect(fresh.cars[0].secret == nil)
         fresh.apply(0, fresh.cars[0].pairing.press(now: fresh.now, secret: nil))
         #expect(fresh.cars[0].outcomes.last == .needConvoy)
+        // The convoy made, the welcome goes at once (not at the joiner's next reveal).
+        let made = try #require(fresh.cars[0].secret)
+        fresh.apply(0, fresh.cars[0].pairing.convoyMade(secret: made))
+        #expect(fresh.cars[1].secret == made)
         fresh.run(until: fresh.now + 2 * Self.second)
-        #expect(fresh.cars[1].secret != nil && fresh.cars[1].secret == fresh.cars[0].secret)
+        #expect(fresh.cars[0].counts["join.welcomed"] == 1 && fresh.cars.allSatisfy { $0.pairing.deadline() == nil || $0.pairing.hosted.count == 1 })
+    }
+
+    /// An exchange begun late in one window, whose reveal arrives after the host pressed again:
+    /// the new window does not speak its words nor let the car in (each window its own exchange).
+    @Test func aWindowsExchangeIsNotConfirmedInALaterWindow() throws {
+        let net = Net()
+        net.add("host", secret: .random(name: "Convoy"), seed: 30)
+        net.add("joiner", seed: 31)
+        let start = net.now
+        net.apply(0, net.cars[0].pairing.press(now: net.now, secret: nil))
+        net.run(until: start + 24 * Self.second)
+        net.drop = ["1>0:7": 1000]   // the reveals do not arrive in the first window
+        net.apply(1, net.cars[1].pairing.press(now: net.now, secret: nil))
+        net.run(until: start + 27 * Self.second)
+        #expect(net.cars[0].pairing.hosted.count == 1)
+        net.run(until: start + 31 * Self.second)
+        #expect(net.cars[0].pairing.hosted.isEmpty)   // the window ended: its exchange with it
+        net.apply(0, net.cars[0].pairing.press(now: net.now, secret: net.cars[0].secret))
+        net.drop = [:]
+        net.run(until: start + 36 * Self.second)
+        #expect(!net.cars[0].outcomes.contains { if case .compare = $0 { true } else { false } })
+        #expect(!net.cars[0].pairing.awaitingConfirmation)
+        #expect(net.cars[0].counts["join.stray", default: 0] > 0)
+        net.apply(0, net.cars[0].pairing.press(now: net.now, secret: net.cars[0].secret))
+        net.run(until: start + 100 * Self.second)
+        #expect(net.cars[1].secret == nil && net.cars[0].counts["join.welcomed"] == nil)
+        #expect(net.cars.allSatisfy { $0.pairing.deadline() == nil })
+    }
+
+    /// A third car presses while the host waits for its driver to confirm the words: given up,
+    /// and the driver's next press confirms nothing (nor says it did).
+    @Test func anOverlapDuringTheConfirmationCancelsIt() throws {
+        let net = Self.pressedPair()
+        net.run(until: net.now + 5 * Self.second)
+        guard case .compare(_, true)? = net.cars[0].outcomes.last else { Issue.record("\(net.cars.map(\.outcomes))"); return }
+        #expect(net.cars[0].pairing.awaitingConfirmation)
+        net.apply(2, net.cars[2].pairing.press(now: net.now, secret: nil))
+        #expect(net.cars[0].outcomes.last == .failed(.overlap, by: .button))
+        #expect(!net.cars[0].pairing.awaitingConfirmation)
+        let out = net.cars[0].pairing.press(now: net.now, secret: net.cars[0].secret)
+        #expect(!out.contains { if case .outcome = $0 { true } else { false } })
+        net.apply(0, out)
+        net.run(until: net.now + 60 * Self.second)
+        #expect(net.cars[1].secret == nil && net.cars[0].counts["join.welcomed"] == nil)
     }
 
     /// Nobody confirms the words (they differed: a man in the middle, or another pair of cars):
