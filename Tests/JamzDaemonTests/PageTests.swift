@@ -310,6 +310,8 @@ import Testing
         try ip("-n", "jamz-car1", "addr", "add", "10.77.0.1/24", "dev", "eth0")
         try waitUntil("served again", timeout: 10) { (try? PageTests.http("http://10.77.0.1:8080/").0) == 200 }
         #expect(!car.logText.contains("cannot listen on 10.77.0.1"))
+        // The held address was tried at start and at each notice; its failure is logged once.
+        #expect(car.logText.components(separatedBy: "cannot listen on 10.77.0.2:8080 yet").count == 2, "\(car.logText)")
         #expect(car.terminate() == 0)
     }
 
