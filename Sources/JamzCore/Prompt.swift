@@ -56,6 +56,11 @@ public enum Prompt: Sendable, Hashable {
         }
     }
 
+    /// Pieces a prompt may be said without: the instructions added after the first prompts
+    /// directories were made (a board's own `dir` may predate them). The check words before
+    /// them are what the driver compares, so they are said even then.
+    public static let optionalPieces: Set<String> = ["press-join-if-same", "other-car-confirms"]
+
     /// Every piece any prompt can ask for (what the prompts directory must hold).
     public static var allPieces: [String] {
         var names = ["you-are-the-dj", "joined-the-convoy", "left-the-convoy", "car", "left", "no-gps", "gps-is-back",

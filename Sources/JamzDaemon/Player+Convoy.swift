@@ -60,10 +60,12 @@ extension Player {
                 next = PlayAnchor(entryID: k.entry.id, frame: 0, time: renderer.earliestStart(now: now), playing: a.playing)
             }
         }
+        unstoredQueue = kept.map { ($0.entry.id, $0.track.id) }
         do {
-            try await store.queue.replace(with: kept.map { ($0.entry.id, $0.track.id) })
+            try await storeLeftQueue()
         } catch {
-            logger.error("left the convoy: cannot store its playlist as this car's queue: \(error)")
+            store.counters.add("player.queue_save_failures")
+            logger.error("left the convoy: cannot store its playlist as this car's queue yet (\(error)); playing it from memory, trying again at each save")
         }
         convoyMode = false
         items = kept
@@ -71,6 +73,30 @@ extension Player {
         do { try await commit() } catch { logger.error("cannot save player state: \(error)") }
         changed.fire()
         return items.count
+    }
+
+    /// Stores the queue a leave kept (`unstoredQueue`), if it is not stored yet; true if it was
+    /// stored now.
+    @discardableResult
+    func storeLeftQueue() async throws -> Bool {
+        guard let q = unstoredQueue else { return false }
+        let leave = leftCount
+        try await store.queue.replace(with: q)
+        if leave == leftCount { unstoredQueue = nil }   // not a later leave's queue
+        return true
+    }
+
+    /// Tries again to store the queue a leave could not store (at each save and before an edit).
+    func retryLeftQueue() async throws {
+        if try await storeLeftQueue() { logger.notice("the convoy's playlist is stored as this car's queue now") }
+    }
+
+    /// An edit of this car's own queue names the entries it plays: the queue a leave kept must be
+    /// stored first, else the edit is refused and nothing changes.
+    func queueStoredForEdit() async throws {
+        do { try await retryLeftQueue() } catch {
+            throw CommandError("this car's queue cannot be stored yet (\(error)); the music goes on: free some space and try again")
+        }
     }
 
     /// Cached tracks matching a query (for a convoy add).

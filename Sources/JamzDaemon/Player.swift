@@ -32,6 +32,9 @@ public actor Player {
     var followSeq = 0
     /// Times the car left a convoy (`leftConvoy`): a plan from before a leave is not applied.
     var leftCount = 0
+    /// The convoy's playlist kept as this car's queue at a leave, while storing it fails (a full
+    /// disk): the music goes on from memory, each save tries again (`storeLeftQueue`).
+    var unstoredQueue: [(id: Int64, trackID: String)]?
     var trackRecords: [TrackID: TrackRecord] = [:]
     private var reportedFailures: Set<Int64> = []
     private(set) var volume: Int
@@ -208,6 +211,7 @@ public actor Player {
             store.counters.add("cache.misses", Int64(found.count))
             throw CommandError("\"\(found[0].title)\" is no longer in the cache (evicted): import it again")
         }
+        try await queueStoredForEdit()
         let added = try await store.queue.append(cached)
         try await reloadQueue()
         let names = cached.prefix(3).map { "\"\($0.title)\"" }.joined(separator: ", ")
@@ -283,6 +287,7 @@ public actor Player {
     /// A change that is acknowledged but not heard yet (a seek, a skip) is saved as where the
     /// music is going, so a power cut right after the answer does not undo it.
     func save(periodic: Bool = false) async throws {
+        _ = try? await retryLeftQueue()   // its failure was logged and counted at the leave
         if let moved = renderer.plan { startSlipped(moved) }
         let n = now()
         var found: PlayerRecord

@@ -69,8 +69,13 @@ public final class Prompts: Sendable {
             defer { _ = loading.withLock { $0.remove(p) } }
             let samples: [Int16]
             do {
-                samples = try await onThread("jamz-prompts") { [dir, format] in
+                let loaded = try await onThread("jamz-prompts") { [dir, format] in
                     try Prompts.load(pieces: pieces, dir: dir, format: format)
+                }
+                samples = loaded.samples
+                if !loaded.skipped.isEmpty {
+                    logger.warning("spoken prompt \(p): no \(loaded.skipped.joined(separator: ", ")) in \(dir) (made by an older make-prompts.sh?); said without")
+                    counters.add("prompts.missing_pieces")
                 }
             } catch {
                 logger.error("spoken prompt \(p) not said: \(error)")
@@ -89,24 +94,31 @@ public final class Prompts: Sendable {
     }
 
     /// Reads the pieces and joins them (a short gap between pieces), converted to `format`.
-    static func load(pieces: [String], dir: String, format: AudioFormat) throws -> [Int16] {
+    /// A missing piece of `Prompt.optionalPieces` is left out (`skipped`); any other missing or
+    /// malformed piece throws.
+    static func load(pieces: [String], dir: String, format: AudioFormat) throws -> (samples: [Int16], skipped: [String]) {
         var mono: [Int16] = []
-        for (i, name) in pieces.enumerated() {
+        var skipped: [String] = []
+        for name in pieces {
             let path = (dir as NSString).appendingPathComponent("\(name).raw")
             guard let data = FileManager.default.contents(atPath: path) else {
+                if Prompt.optionalPieces.contains(name), !FileManager.default.fileExists(atPath: path) {
+                    skipped.append(name)
+                    continue
+                }
                 throw PieceError(description: "cannot read \(path)")
             }
             guard data.count >= 2, data.count % 2 == 0, data.count <= 60 * fileRate * 2 else {
                 throw PieceError(description: "\(path) is not a prompt piece (\(data.count) bytes; expected mono S16_LE at \(fileRate) Hz)")
             }
-            if i > 0 { mono += repeatElement(0, count: fileRate / 20) }   // 50 ms between pieces
+            if !mono.isEmpty { mono += repeatElement(0, count: fileRate / 20) }   // 50 ms between pieces
             data.withUnsafeBytes { raw in
                 for j in stride(from: 0, to: raw.count, by: 2) {
                     mono.append(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: j, as: Int16.self)))
                 }
             }
         }
-        return convert(mono, from: fileRate, to: format)
+        return (convert(mono, from: fileRate, to: format), skipped)
     }
 
     /// Linear-interpolation resampling of mono speech to the output's rate, copied to each channel.

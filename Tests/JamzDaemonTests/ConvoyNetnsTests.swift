@@ -31,6 +31,16 @@ private func json(_ car: Car, _ args: String...) throws -> Any {
 private func group(_ car: Car) -> [String: Any] { ((try? json(car, "group", "show")) as? [String: Any]) ?? [:] }
 private func peers(_ car: Car) -> [[String: Any]] { ((try? json(car, "peers")) as? [[String: Any]]) ?? [] }
 private func queueIDs(_ car: Car) -> [String] { (((try? json(car, "queue")) as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String } }
+/// Runs SQL on a car's database file from outside the daemon (Python's sqlite3, as another
+/// process would).
+private func sqlite(_ path: String, _ sql: String) throws {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    p.arguments = ["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=10); c.execute(sys.argv[2]); c.commit()", path, sql]
+    try p.run()
+    p.waitUntilExit()
+    if p.terminationStatus != 0 { throw HarnessError("sqlite on \(path) failed: \(sql)") }
+}
 private func status(_ car: Car) -> [String: Any] { ((try? json(car, "status")) as? [String: Any]) ?? [:] }
 
 /// Sends UDP datagrams from the host (10.77.0.254 on the bridge) to a car's convoy port.
@@ -197,12 +207,20 @@ struct ConvoyNetnsTests {
             let s = status(cars[2])
             return s["state"] as? String == "playing" && (s["track"] as? [String: Any])?["id"] as? String == kept.first
         }
+        // Its database refuses the queue's rows at the leave (a full disk; here a trigger in the
+        // real SQLite file): the music goes on from memory, counted, and an edit is refused
+        // with the reason until the database takes writes again.
+        try sqlite(cars[2].db, "CREATE TRIGGER full BEFORE INSERT ON queueEntry BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
         var out: String
         (rc, out, _) = try cars[2].jamz("group", "leave")
         #expect(rc == 0 && out.contains("its playlist is this car's queue now (4 entries)"), "\(out)")
         #expect(queueIDs(cars[2]) == kept)
         #expect(status(cars[2])["state"] as? String == "playing")
         #expect((status(cars[2])["track"] as? [String: Any])?["id"] as? String == kept.first)
+        #expect((try cars[2].client.status()).counters["player.queue_save_failures"] == 1)
+        (rc, _, err) = try cars[2].jamz("add", "cbr")
+        #expect(rc != 0 && err.contains("this car's queue cannot be stored yet"), "\(err)")
+        try sqlite(cars[2].db, "DROP TRIGGER full")
         #expect(try cars[2].jamz("add", "cbr").0 == 0)
         (rc, out, err) = try cars[2].jamz("move", "5", "2")
         #expect(rc == 0 && out.contains("moved to 2."), "\(out) \(err)")

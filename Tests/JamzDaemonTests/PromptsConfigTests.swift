@@ -68,12 +68,29 @@ import Testing
 
     @Test(arguments: [44_100, 48_000]) func piecesAreJoinedAndConvertedToTheOutputFormat(rate: Int) throws {
         let pieces = try #require(Prompt.paired(checkWord: "walnut tiger").pieces)
-        let got = try Prompts.load(pieces: pieces, dir: Self.dir, format: AudioFormat(sampleRate: rate, channels: 2))
+        let (got, skipped) = try Prompts.load(pieces: pieces, dir: Self.dir, format: AudioFormat(sampleRate: rate, channels: 2))
+        #expect(skipped.isEmpty)
         let mono = try pieces.reduce(0) { $0 + (try Self.fileFrames($1)) } + (pieces.count - 1) * (Prompts.fileRate / 20)   // 50 ms gaps
         #expect(got.count == mono * rate / Prompts.fileRate * 2)
         #expect(stride(from: 0, to: got.count, by: 2).allSatisfy { got[$0] == got[$0 + 1] }, "the same voice on both channels")
         let peak = got.map { abs(Int($0)) }.max() ?? 0
         #expect(peak > 16_000 && peak < 32_767, "speech near -3 dBFS (peak \(peak))")
+    }
+
+    /// A prompts directory made before the compare prompt's instructions existed: the check
+    /// words are said without them; a missing word is still an error.
+    @Test func anOlderDirectoryWithoutTheNewInstructionsSaysTheWords() throws {
+        let tmp = Fixtures.tempDir().path
+        let pieces = try #require(Prompt.compare(checkWord: "walnut tiger", confirm: true).pieces)
+        for name in pieces.dropLast() {
+            try FileManager.default.copyItem(atPath: "\(Self.dir)/\(name).raw", toPath: "\(tmp)/\(name).raw")
+        }
+        let (got, skipped) = try Prompts.load(pieces: pieces, dir: tmp, format: AudioFormat(sampleRate: Prompts.fileRate, channels: 1))
+        #expect(skipped == ["press-join-if-same"])
+        let frames = try pieces.dropLast().reduce(0) { $0 + (try Self.fileFrames($1)) } + (pieces.count - 2) * (Prompts.fileRate / 20)
+        #expect(got.count == frames)
+        try FileManager.default.removeItem(atPath: "\(tmp)/word-tiger.raw")
+        #expect(throws: Prompts.PieceError.self) { try Prompts.load(pieces: pieces, dir: tmp, format: AudioFormat()) }
     }
 
     @Test func aMissingOrCorruptPieceIsAClearError() throws {
