@@ -65,15 +65,15 @@ extension Convoy {
         let started = out.contains { if case .multicast = $0 { true } else { false } }
         // This press confirmed the words if it let the other car in (or asked for a convoy to
         // give it): decided on what the press did, not on what was waiting before it.
-        let confirmed = out.contains {
-            switch $0 {
-            case .outcome(.welcomed), .outcome(.needConvoy): true
-            default: false
-            }
-        }
+        let welcomed = out.contains { if case .outcome(.welcomed) = $0 { true } else { false } }
+        let needConvoy = out.contains { if case .outcome(.needConvoy) = $0 { true } else { false } }
         await settle(emit(out))
         wakeup.ring()
-        if confirmed { return "join button: check words confirmed; the other car gets this convoy's key" }
+        if welcomed { return "join button: check words confirmed; the other car gets this convoy's key" }
+        if needConvoy {
+            return inGroup ? "join button: check words confirmed; the two cars are a new convoy"
+                           : "join button: check words confirmed, but no convoy could be made (see the log)"
+        }
         guard started else { return pairing.summary(now: clock.now()) ?? "join button: waiting" }
         prompts?.say(.joinWaiting)
         return "join button: waiting 30 s for the join button of another car on this network"
@@ -138,10 +138,13 @@ extension Convoy {
                 prompts?.say(f == .overlap ? .joinOverlap : .joinFailed)
                 if way == .code { finishJoin(.failure(Player.CommandError(f.description))) }
             case .needConvoy:
-                guard !inGroup else { continue }
-                do { _ = try await create(name: "") } catch {
-                    logger.error("push-button join: cannot make a convoy: \(error)")
-                    continue
+                // (In a convoy by now, made or joined meanwhile: that one is given.)
+                if !inGroup {
+                    do { _ = try await create(name: "") } catch {
+                        logger.error("push-button join: cannot make a convoy: \(error)")
+                        await settle(emit(pairing.convoyFailed("\(error)")))
+                        continue
+                    }
                 }
                 if let s = secret { await settle(emit(pairing.convoyMade(secret: s))) }
             }

@@ -16,9 +16,9 @@ final class PageBinder: Sendable {
     let stream: AsyncStream<PageServer.Listener>
     private let continuation: AsyncStream<PageServer.Listener>.Continuation
     private let bound = Mutex<Set<String>>([])
-    /// Addresses that could not be bound, and why: each reason is logged once (an interface's
-    /// notices come in bursts; the same failure is not a stream of lines).
-    private let failing = Mutex<[String: String]>([:])
+    /// Addresses that could not be bound, each with the reasons logged: each reason once per
+    /// address (an interface's notices come in bursts; the same failure is not a stream of lines).
+    private let failing = Mutex<[String: Set<String>]>([:])
     private let watch = Mutex<InterfaceWatch?>(nil)
     /// A look running, and whether another is wanted after it (a burst of notices is two looks).
     private let looking = Mutex<(running: Bool, again: Bool)>((false, false))
@@ -91,7 +91,7 @@ final class PageBinder: Sendable {
                 logger.notice("phone page now on \(a)")
             } catch {
                 let why = "\(error)"
-                if failing.withLock({ $0.updateValue(why, forKey: a) != why }) {
+                if failing.withLock({ $0[a, default: []].insert(why).inserted }) {
                     logger.error("phone page: cannot listen on \(a) yet: \(why)")
                 }
             }

@@ -65,7 +65,7 @@ extension Player {
             try await storeLeftQueue()
         } catch {
             store.counters.add("player.queue_save_failures")
-            logger.error("left the convoy: cannot store its playlist as this car's queue yet (\(error)); playing it from memory, trying again at each save")
+            logger.error("left the convoy: cannot store its playlist as this car's queue yet (\(error)); playing it from memory, trying again every 10 s and before an edit")
         }
         convoyMode = false
         items = kept
@@ -77,17 +77,30 @@ extension Player {
 
     /// Stores the queue a leave kept (`unstoredQueue`), if it is not stored yet; true if it was
     /// stored now.
+    /// One store at a time: a caller that finds one running waits for it (an edit's own write
+    /// then lands after it, never under a late replace).
     @discardableResult
     func storeLeftQueue() async throws -> Bool {
+        if let running = queueStoring { try await running.value; return false }
         guard let q = unstoredQueue else { return false }
         let leave = leftCount
-        try await store.queue.replace(with: q)
+        let task = Task { [store] in try await store.queue.replace(with: q) }
+        queueStoring = task
+        defer { if queueStoring == task { queueStoring = nil } }
+        try await task.value
         if leave == leftCount { unstoredQueue = nil }   // not a later leave's queue
         return true
     }
 
-    /// Tries again to store the queue a leave could not store (at each save and before an edit).
-    func retryLeftQueue() async throws {
+    /// Tries again to store the queue a leave could not store (before an edit; at saves, every
+    /// 10 s at most: a full disk is not hammered twice a second).
+    func retryLeftQueue(fromSave: Bool = false) async throws {
+        guard unstoredQueue != nil || queueStoring != nil else { return }
+        if fromSave {
+            let now = clock.now()
+            guard now - lastQueueRetry >= 10 * nanosPerSecond else { return }
+            lastQueueRetry = now
+        }
         if try await storeLeftQueue() { logger.notice("the convoy's playlist is stored as this car's queue now") }
     }
 

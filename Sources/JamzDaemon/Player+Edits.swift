@@ -46,21 +46,21 @@ extension Player {
     // MARK: this car's own queue (not in a convoy)
 
     func remove(_ n: Int) async throws -> String {
+        try await queueStoredForEdit()   // first: it may wait, and the checks below must follow it
         guard !convoyMode else { throw CommandError("this car plays the convoy's playlist: edit it through the convoy") }
         try Self.checkEditable([n], count: items.count, first: editView().first, verb: "remove")
         let what = describe(n - 1)
-        try await queueStoredForEdit()
         try await store.queue.remove(entryID: items[n - 1].entry.id)
         try await reloadQueue()
         return "removed \(what); queue has \(items.count)"
     }
 
     func move(_ n: Int, to m: Int) async throws -> String {
+        try await queueStoredForEdit()   // first: it may wait, and the checks below must follow it
         guard !convoyMode else { throw CommandError("this car plays the convoy's playlist: edit it through the convoy") }
         try Self.checkEditable([n, m], count: items.count, first: editView().first, verb: "move")
         guard n != m else { return "\(describe(n - 1)) is already at place \(m)" }
         let id = items[n - 1].entry.id
-        try await queueStoredForEdit()
         try await store.queue.move(entryID: id, after: Self.after(items.map(\.entry.id), moving: n - 1, to: m))
         try await reloadQueue()
         let now = items.firstIndex { $0.entry.id == id } ?? (m - 1)

@@ -33,8 +33,10 @@ public actor Player {
     /// Times the car left a convoy (`leftConvoy`): a plan from before a leave is not applied.
     var leftCount = 0
     /// The convoy's playlist kept as this car's queue at a leave, while storing it fails (a full
-    /// disk): the music goes on from memory, each save tries again (`storeLeftQueue`).
+    /// disk): the music goes on from memory; saves (every 10 s at most) and edits try again.
     var unstoredQueue: [(id: Int64, trackID: String)]?
+    var queueStoring: Task<Void, any Error>?
+    var lastQueueRetry: Nanos = 0
     var trackRecords: [TrackID: TrackRecord] = [:]
     private var reportedFailures: Set<Int64> = []
     private(set) var volume: Int
@@ -204,6 +206,7 @@ public actor Player {
 
     /// Adds the track with this id (or id prefix), else every cached track matching all the words.
     func add(_ query: String) async throws -> String {
+        try await queueStoredForEdit()
         let found = try await store.catalog.search(query)
         guard !found.isEmpty else { throw CommandError("no track matches \"\(query)\": `jamz import DIR` adds music") }
         let cached = found.filter(\.cached)
@@ -211,7 +214,6 @@ public actor Player {
             store.counters.add("cache.misses", Int64(found.count))
             throw CommandError("\"\(found[0].title)\" is no longer in the cache (evicted): import it again")
         }
-        try await queueStoredForEdit()
         let added = try await store.queue.append(cached)
         try await reloadQueue()
         let names = cached.prefix(3).map { "\"\($0.title)\"" }.joined(separator: ", ")
@@ -287,7 +289,7 @@ public actor Player {
     /// A change that is acknowledged but not heard yet (a seek, a skip) is saved as where the
     /// music is going, so a power cut right after the answer does not undo it.
     func save(periodic: Bool = false) async throws {
-        _ = try? await retryLeftQueue()   // its failure was logged and counted at the leave
+        _ = try? await retryLeftQueue(fromSave: true)   // its failure was logged and counted at the leave
         if let moved = renderer.plan { startSlipped(moved) }
         let n = now()
         var found: PlayerRecord

@@ -11,7 +11,8 @@ import Synchronization
 /// files are read on the blocking thread pool (`onThread`), never on the concurrency pool, and
 /// only when a prompt is said (nothing stays in memory between prompts). A prompt said while the
 /// same one is still loading, waiting or playing is said once. A missing or unreadable piece is
-/// logged and counted (`prompts.bad_pieces`) and the prompt is left out; the music goes on.
+/// logged and counted (`prompts.bad_pieces`) and the prompt is left out; the music goes on. A
+/// missing piece of `Prompt.optionalPieces` is only left out of its prompt (`prompts.missing_pieces`).
 public final class Prompts: Sendable {
     /// The rate and format of the files in the prompts directory.
     public static let fileRate = 22_050

@@ -179,7 +179,9 @@ extension Pairing {
             // The words first: the secret goes once this car's driver heard the same words from
             // both cars and pressed join again (`press`). The joiner sends its reveal meanwhile.
             guard b.confirming == nil else { hosted[key] = h; return [] }
-            h.expires = max(h.expires, now + settings.confirmWindow)
+            // Kept as long as the joiner sends its reveal, so a welcome lost near the end of the
+            // wait is sent again (unconfirmed, it is dropped when the window ends).
+            h.expires = max(h.expires, now + settings.confirmWindow + joinerGrace)
             hosted[key] = h
             button?.confirming = key
             button?.until = max(b.until, now + settings.confirmWindow)
@@ -187,6 +189,8 @@ extension Pairing {
             return [.note("join button: \(h.name) says \(word)? press join again if so"), .outcome(.compare(checkWord: word, confirm: true))]
         }
         hosted[key] = h
+        // Confirmed: only the exchange whose words were spoken.
+        guard b.confirming == key else { return [.count("join.stray")] }
         guard let secret else {
             // This car makes its convoy now (the joiner sends its reveal again).
             guard !b.askedForConvoy else { return [] }
@@ -204,9 +208,19 @@ extension Pairing {
     /// The convoy this car was asked to make for a confirmed push-button join (`needConvoy`) is
     /// made: the welcome goes now, not at the joiner's next reveal.
     public mutating func convoyMade(secret: ConvoySecret) -> [Output] {
-        guard let b = button, b.confirmed, b.askedForConvoy, let key = b.confirming, let h = hosted[key], h.isk != nil else { return [] }
+        guard let b = button, b.confirmed, b.askedForConvoy, let key = b.confirming, let h = hosted[key], h.isk != nil else {
+            return [.note("join button: the convoy was made, but the pairing ended meanwhile (time-out or another car)")]
+        }
         button = nil
         return welcomed(key, secret: secret, to: h.address)
+    }
+
+    /// The convoy asked for (`needConvoy`) could not be made: the pairing ends, and says so.
+    public mutating func convoyFailed(_ why: String) -> [Output] {
+        guard let b = button, b.askedForConvoy else { return [] }
+        button = nil
+        dropButtonExchanges()
+        return [.count("join.no_convoy"), .outcome(.failed(.cannot("cannot make a convoy: \(why)"), by: .button))]
     }
 
     mutating func welcomed(_ key: HostKey, secret: ConvoySecret, to: Address) -> [Output] {

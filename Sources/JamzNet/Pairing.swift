@@ -40,7 +40,7 @@ public struct Pairing<Address: Sendable & Equatable> {
         public var freshSpacing: Nanos = nanosPerSecond
         public var buttonWindow: Nanos = 30 * nanosPerSecond
         /// After the check words are spoken: how long the host waits for its driver's second
-        /// press (and the joiner for the welcome).
+        /// press (the joiner waits for the welcome a little longer, `joinerGrace`).
         public var confirmWindow: Nanos = 30 * nanosPerSecond
         public var offerEvery: Nanos = nanosPerSecond
         public var resendEvery: Nanos = 500_000_000
@@ -247,7 +247,7 @@ public struct Pairing<Address: Sendable & Equatable> {
     public mutating func press(now: Nanos, secret: ConvoySecret?) -> [Output] {
         if var b = button, now < b.until {
             if b.confirming != nil, b.confirmed {
-                return [.note("join button: check words already confirmed; waiting for the other car")]
+                return [.note("join button: check words already confirmed; making the convoy for the two cars")]
             }
             if let key = b.confirming, !b.confirmed, let h = hosted[key] {
                 b.confirmed = true

@@ -295,11 +295,16 @@ import Testing
         try car.start()
         #expect(try car.client.status().page?.urls == [])
         #expect(car.logText.contains("cannot listen on 10.77.0.2:8080 yet"))
+        // A second address while the port is still held: its notice makes jamzd look again and
+        // try the held one again (listed first, the older address) before it binds the new one.
+        try ip("-n", "jamz-car1", "addr", "add", "10.77.0.3/24", "dev", "eth0")
+        try waitUntil("the second address is served", timeout: 10) { car.logText.contains("phone page now on 10.77.0.3:8080") }
+        #expect(car.logText.components(separatedBy: "cannot listen on 10.77.0.2:8080 yet").count == 2, "\(car.logText)")
         try hold.fileHandleForWriting.close()
         holder.waitUntilExit()
         try ip("-n", "jamz-car1", "addr", "add", "10.77.0.1/24", "dev", "eth0")
         try waitUntil("the page is served on the new address and the freed one", timeout: 10) {
-            Set((try? car.client.status().page?.urls) ?? []) == ["http://10.77.0.1:8080/", "http://10.77.0.2:8080/"]
+            Set((try? car.client.status().page?.urls) ?? []) == ["http://10.77.0.1:8080/", "http://10.77.0.2:8080/", "http://10.77.0.3:8080/"]
         }
         let (code, body, _) = try PageTests.http("http://10.77.0.1:8080/")
         #expect(code == 200 && body.contains("<title>TrafficJamz</title>"))
@@ -310,8 +315,6 @@ import Testing
         try ip("-n", "jamz-car1", "addr", "add", "10.77.0.1/24", "dev", "eth0")
         try waitUntil("served again", timeout: 10) { (try? PageTests.http("http://10.77.0.1:8080/").0) == 200 }
         #expect(!car.logText.contains("cannot listen on 10.77.0.1"))
-        // The held address was tried at start and at each notice; its failure is logged once.
-        #expect(car.logText.components(separatedBy: "cannot listen on 10.77.0.2:8080 yet").count == 2, "\(car.logText)")
         #expect(car.terminate() == 0)
     }
 

@@ -192,7 +192,43 @@ import Testing
         fresh.apply(0, fresh.cars[0].pairing.convoyMade(secret: made))
         #expect(fresh.cars[1].secret == made)
         fresh.run(until: fresh.now + 2 * Self.second)
-        #expect(fresh.cars[0].counts["join.welcomed"] == 1 && fresh.cars.allSatisfy { $0.pairing.deadline() == nil || $0.pairing.hosted.count == 1 })
+        #expect(fresh.cars[0].counts["join.welcomed"] == 1 && fresh.cars[0].pairing.button == nil)
+        #expect(fresh.cars[1].pairing.deadline() == nil && fresh.cars[1].pairing.attempts.isEmpty)
+    }
+
+    /// Two lone cars: the host's convoy cannot be made (its disk is full): the pairing ends with
+    /// the reason, no key goes, a further press opens a new window, and nothing is left waiting.
+    @Test func aConvoyThatCannotBeMadeEndsThePairing() throws {
+        let net = Net()
+        net.add("a", seed: 40)
+        net.add("b", seed: 41)
+        for i in [1, 0] { net.apply(i, net.cars[i].pairing.press(now: net.now, secret: nil)) }
+        net.run(until: net.now + 5 * Self.second)
+        let host = try #require(net.cars.firstIndex { if case .compare(_, true)? = $0.outcomes.last { true } else { false } })
+        let out = net.cars[host].pairing.press(now: net.now, secret: nil)
+        #expect(out.contains { if case .outcome(.needConvoy) = $0 { true } else { false } })
+        let failed = net.cars[host].pairing.convoyFailed("disk full")
+        #expect(failed.contains { if case .outcome(.failed(.cannot(let why), by: .button)) = $0 { why.contains("disk full") } else { false } })
+        #expect(net.cars[host].pairing.button == nil && net.cars[host].pairing.hosted.isEmpty)
+        net.run(until: net.now + 60 * Self.second)
+        #expect(net.cars[1 - host].outcomes.last == .failed(.notConfirmed, by: .button))
+        #expect(net.cars.allSatisfy { $0.secret == nil && $0.pairing.deadline() == nil })
+    }
+
+    /// The host's driver confirms just before the wait ends and the welcome is lost: the
+    /// joiner's next reveal gets it again (the host keeps the exchange as long as the joiner
+    /// sends), and both end in the same convoy.
+    @Test(arguments: [2000, 700, 300, 100]) func aLateConfirmWhoseWelcomeIsLostStillJoins(msBefore: Int) throws {
+        let net = Self.pressedPair()
+        net.run(until: net.now + 3 * Self.second)
+        guard case .compare(_, true)? = net.cars[0].outcomes.last else { Issue.record("\(net.cars.map(\.outcomes))"); return }
+        let until = try #require(net.cars[0].pairing.button).until
+        net.run(until: until - Nanos(msBefore) * 1_000_000)
+        net.drop = ["0>1:5": 1]   // the first welcome
+        net.apply(0, net.cars[0].pairing.press(now: net.now, secret: net.cars[0].secret))
+        net.run(until: net.now + 10 * Self.second)
+        #expect(net.cars[1].secret != nil && net.cars[1].secret == net.cars[0].secret, "\(net.cars.map(\.outcomes))")
+        guard case .joined? = net.cars[1].outcomes.last else { Issue.record("\(net.cars[1].outcomes)"); return }
     }
 
     /// An exchange begun late in one window, whose reveal arrives after the host pressed again:
