@@ -123,7 +123,7 @@ extension Pairing {
             button = b
             let answer = PairingWire.encode(.answer(session: s, share: party.share, associated: myAssociated))
             hosted[key] = Hosted(mode: .button, peer: peer, name: peerName, address: from, party: party, joinerAD: ad, reply: answer,
-                                 expires: now + settings.exchangeTimeout, window: b.session)
+                                 expires: now + settings.exchangeTimeout)
             return [.count("join.exchanges"), .send(answer, to: from)]
         }
     }
@@ -159,9 +159,9 @@ extension Pairing {
         let key = HostKey(session: s, first: Self.commitment(session: s, share: share))
         guard var h = hosted[key], h.address == from else { return [.count("join.stray")] }
         if let w = h.welcome { return [.send(w, to: from)] }   // our welcome was lost
-        // Only in the window the exchange began in, with the car this window chose.
-        guard let b = button, now < b.until, !b.overlapped, h.window == b.session, case .host(let chosen) = b.role, chosen == h.peer
-        else { return [.count("join.no_button")] }
+        // A button exchange not welcomed is this window's one exchange, with the car it chose:
+        // those of earlier windows are dropped when a window ends or opens (`dropButtonExchanges`).
+        guard let b = button, now < b.until, !b.overlapped else { return [.count("join.no_button")] }
         if h.isk == nil {
             guard let party = h.party, let isk = try? party.key(peerShare: share, peerAssociated: h.joinerAD) else {
                 hosted[key] = nil
@@ -189,8 +189,6 @@ extension Pairing {
             return [.note("join button: \(h.name) says \(word)? press join again if so"), .outcome(.compare(checkWord: word, confirm: true))]
         }
         hosted[key] = h
-        // Confirmed: only the exchange whose words were spoken.
-        guard b.confirming == key else { return [.count("join.stray")] }
         guard let secret else {
             // This car makes its convoy now (the joiner sends its reveal again).
             guard !b.askedForConvoy else { return [] }

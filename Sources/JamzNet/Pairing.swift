@@ -116,8 +116,6 @@ public struct Pairing<Address: Sendable & Equatable> {
         var welcome: [UInt8]?
         var wrongTags = 0
         var expires: Nanos
-        /// A button: the session of the window it began in (confirmed in that window only).
-        var window: [UInt8]?
     }
     struct Attempt {
         var mode: Way
